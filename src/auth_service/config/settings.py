@@ -1,0 +1,215 @@
+"""Settings models.
+
+Every tunable of the service lives here, grouped by concern. The models are plain
+pydantic models; ``config.loader`` assembles them from defaults, a YAML profile,
+secret files and the environment. Nothing in the service reads a module-level
+settings object: a ``Settings`` instance is passed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    staging = "staging"
+    production = "production"
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo in a config file must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    management_host: str = "127.0.0.1"
+    management_port: int = Field(9000, ge=0, le=65535, description="0 serves management on the public port")
+    workers: int = Field(1, ge=1, le=64)
+    public_url: str = "http://127.0.0.1:8000"
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of proxies whose X-Forwarded-For is believed",
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    graceful_shutdown_seconds: float = Field(20.0, ge=0, le=600)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class DatabaseSettings(_Section):
+    url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file under data_dir"
+    )
+    pool_size: int = Field(10, ge=1, le=200)
+    max_overflow: int = Field(10, ge=0, le=200)
+    pool_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    statement_timeout_ms: int = Field(10_000, ge=0)
+    echo: bool = False
+
+
+class RedisSettings(_Section):
+    url: SecretStr | None = Field(None, description="redis:// URL; unset means in-process state")
+
+
+class SigningAlgorithm(StrEnum):
+    ES256 = "ES256"
+    RS256 = "RS256"
+    EdDSA = "EdDSA"
+
+
+class TokenSettings(_Section):
+    issuer: str | None = Field(None, description="default: server.public_url")
+    audience: str = "auth-service"
+    algorithm: SigningAlgorithm = SigningAlgorithm.ES256
+    access_token_ttl_seconds: int = Field(900, ge=30, le=24 * 3600)
+    refresh_absolute_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+    refresh_idle_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    refresh_reuse_grace_seconds: int = Field(0, ge=0, le=300)
+    clock_skew_seconds: int = Field(30, ge=0, le=300)
+    key_cache_seconds: float = Field(30.0, gt=0, le=3600)
+    email_verification_ttl_seconds: int = Field(24 * 3600, ge=60)
+    password_reset_ttl_seconds: int = Field(30 * 60, ge=60, le=24 * 3600)
+
+
+class PasswordSettings(_Section):
+    argon2_memory_cost_kib: int = Field(19456, ge=8, le=4 * 1024 * 1024)
+    argon2_time_cost: int = Field(2, ge=1, le=100)
+    argon2_parallelism: int = Field(1, ge=1, le=64)
+    min_length: int = Field(8, ge=1, le=1024)
+    max_length: int = Field(128, ge=8, le=4096)
+    reject_common: bool = True
+    hash_concurrency: int = Field(
+        0, ge=0, le=256, description="threads hashing at once per worker; 0 = CPU count"
+    )
+    hash_queue_limit: int = Field(
+        64, ge=1, description="logins waiting for a hash thread before new ones are shed (503)"
+    )
+
+    @model_validator(mode="after")
+    def _lengths(self) -> PasswordSettings:
+        if self.min_length > self.max_length:
+            raise ValueError("min_length must not exceed max_length")
+        if self.argon2_memory_cost_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_cost_kib must be at least 8 x argon2_parallelism")
+        return self
+
+
+class RateLimitSettings(_Section):
+    """Limits use the `limits` notation, e.g. "30/minute" or "10 per hour"."""
+
+    enabled: bool = True
+    storage: Literal["auto", "memory", "redis"] = "auto"
+    login_per_ip: str = "60/minute"
+    login_per_account: str = "20/minute"
+    register_per_ip: str = "20/hour"
+    forgot_per_ip: str = "20/hour"
+    forgot_per_account: str = "5/hour"
+    reset_per_ip: str = "30/hour"
+    refresh_per_ip: str = "600/minute"
+    verify_per_ip: str = "60/hour"
+
+
+class LockoutSettings(_Section):
+    enabled: bool = True
+    threshold: int = Field(5, ge=1, le=1000, description="consecutive failures before a lock")
+    base_seconds: float = Field(30.0, gt=0)
+    max_seconds: float = Field(15 * 60.0, gt=0)
+    reset_after_seconds: float = Field(24 * 3600.0, gt=0, description="failure memory")
+
+
+class MailSettings(_Section):
+    backend: Literal["outbox", "smtp"] = "outbox"
+    from_address: str = "auth-service <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_validate_certs: bool = True
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    max_attempts: int = Field(5, ge=1, le=50)
+    retry_base_seconds: float = Field(1.0, gt=0)
+    queue_size: int = Field(1000, ge=1)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+    access_log: bool = True
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Construct it through ``config.loader.load_settings``.
+
+    Constructing ``Settings(...)`` directly reads nothing from the environment, so tests and
+    hot reload get exactly the values they pass.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    env: Environment = Environment.development
+    debug: bool = False
+    data_dir: Path = Path("var")
+    master_key: SecretStr | None = Field(
+        None, description="base64url of 32 random bytes; development generates one in data_dir"
+    )
+    default_tenant: str = "default"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
+    passwords: PasswordSettings = Field(default_factory=PasswordSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'auth.db').as_posix()}"
+
+    @property
+    def issuer(self) -> str:
+        return self.tokens.issuer or self.server.public_url
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+# Dotted paths of every secret setting: masked by `config show`, readable from *_FILE.
+SECRET_PATHS: tuple[str, ...] = (
+    "master_key",
+    "database.url",
+    "redis.url",
+    "mail.smtp_password",
+)

@@ -99,7 +99,9 @@ def _secret_files(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str,
         try:
             value = Path(file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{var}: cannot read secret file {file_name} ({exc.strerror})") from None
+            raise ConfigError(
+                f"{var}: cannot read secret file {file_name} ({exc.strerror})"
+            ) from None
         if not value:
             raise ConfigError(f"{var}: secret file {file_name} is empty")
         _set_path(data, dotted, value)
@@ -125,7 +127,9 @@ def _environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
     relevant = {
         k: v
         for k, v in environ.items()
-        if k.startswith(ENV_PREFIX) and k not in _NOT_SETTINGS and not k.endswith("_FILE")
+        if k.startswith(ENV_PREFIX)
+        and k not in _NOT_SETTINGS
+        and not k.endswith("_FILE")
         and not k.startswith("AUTH_TEST_")
     }
     source = EnvSettingsSource(
@@ -140,10 +144,12 @@ def _environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
     except Exception as exc:  # pydantic-settings raises SettingsError on undecodable JSON
         raise ConfigError(f"environment: {exc}") from None
     for var in sorted(relevant):
-        parts = var[len(ENV_PREFIX):].lower().split(NESTED)
+        parts = var[len(ENV_PREFIX) :].lower().split(NESTED)
         if not _is_known(parts):
             raise ConfigError(f"environment: unknown setting {var}")
-    sources = {p: "environment " + ENV_PREFIX + p.replace(".", NESTED).upper() for p in _flatten(data)}
+    sources = {
+        p: "environment " + ENV_PREFIX + p.replace(".", NESTED).upper() for p in _flatten(data)
+    }
     return data, sources
 
 
@@ -154,7 +160,9 @@ def resolve_config_file(config_file: Path | None, environ: Mapping[str, str]) ->
         return Path(environ["AUTH_CONFIG"])
     env_name = environ.get("AUTH_ENV", Environment.development.value)
     if env_name not in Environment.__members__:
-        raise ConfigError(f"AUTH_ENV={env_name!r}: expected one of development, staging, production")
+        raise ConfigError(
+            f"AUTH_ENV={env_name!r}: expected one of development, staging, production"
+        )
     candidate = Path("config") / f"{env_name}.yaml"
     return candidate if candidate.is_file() else None
 
@@ -171,7 +179,7 @@ def load_settings(
     if path is not None:
         data = read_yaml(path)
         _merge(merged, data)
-        sources.update({p: f"file {path}" for p in _flatten(data)})
+        sources.update(dict.fromkeys(_flatten(data), f"file {path}"))
     if "AUTH_ENV" in env and "env" not in merged:
         merged["env"] = env["AUTH_ENV"]
         sources["env"] = "environment AUTH_ENV"

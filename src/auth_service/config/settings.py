@@ -31,7 +31,9 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     management_host: str = "127.0.0.1"
-    management_port: int = Field(9000, ge=0, le=65535, description="0 serves management on the public port")
+    management_port: int = Field(
+        9000, ge=0, le=65535, description="0 serves management on the public port"
+    )
     workers: int = Field(1, ge=1, le=64)
     public_url: str = "http://127.0.0.1:8000"
     trusted_proxies: list[str] = Field(

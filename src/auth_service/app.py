@@ -1,0 +1,151 @@
+"""create_app(settings): builds the FastAPI apps and wires the services. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from auth_service import __version__
+from auth_service.accounts.routes import router as accounts_router
+from auth_service.admin.routes import router as admin_router
+from auth_service.config.settings import Settings
+from auth_service.health.checks import database_check, redis_check, signing_keys_check
+from auth_service.health.monitor import Check, HealthMonitor
+from auth_service.health.routes import router as health_router
+from auth_service.keys.routes import router as keys_router
+from auth_service.observability import metrics
+from auth_service.services import Services, build_services
+from auth_service.sessions.routes import router as sessions_router
+from auth_service.web.errors import install_error_handlers
+from auth_service.web.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    parse_networks,
+)
+
+log = structlog.get_logger(__name__)
+
+SAMPLE_INTERVAL_SECONDS = 60.0
+
+
+def _monitor_for(services: Services) -> HealthMonitor:
+    monitor = HealthMonitor()
+    monitor.register(Check("database", database_check(services.db), critical=True))
+    if services.redis is not None:
+        monitor.register(Check("redis", redis_check(services.redis), critical=True))
+    monitor.register(Check("signing_keys", signing_keys_check(services.keys), interval_seconds=30))
+    return monitor
+
+
+async def _sample_gauges(services: Services) -> None:
+    while True:
+        try:
+            metrics.ACTIVE_SESSIONS.set(await services.sessions.count_active())
+            metrics.USERS_TOTAL.set(await services.accounts.count_users())
+        except Exception as exc:
+            log.warning("gauge_sampling_failed", error=type(exc).__name__)
+        await asyncio.sleep(SAMPLE_INTERVAL_SECONDS)
+
+
+def create_management_app() -> FastAPI:
+    management = FastAPI(
+        title="auth-service management", openapi_url=None, docs_url=None, redoc_url=None
+    )
+    management.include_router(health_router)
+    install_error_handlers(management)
+    return management
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """The public API app. ``app.state.management`` is the management app (probes, metrics).
+
+    ``services`` may be injected (tests); otherwise they are built from ``settings`` at startup.
+    """
+    management = create_management_app()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or build_services(settings)
+        monitor = _monitor_for(svc)
+        for target in (app, management):
+            target.state.services = svc
+            target.state.monitor = monitor
+        await svc.start()
+        await monitor.start()
+        monitor.started = True
+        metrics.BUILD_INFO.labels(__version__, "unknown", platform.python_version()).set(1)
+        sampler = asyncio.create_task(_sample_gauges(svc), name="gauge-sampler")
+        log.info("started", version=__version__, env=settings.env.value, database=svc.db.dialect)
+        try:
+            yield
+        finally:
+            monitor.draining = True
+            sampler.cancel()
+            await monitor.stop()
+            if services is None:
+                await svc.close()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="auth-service",
+        version=__version__,
+        summary="Accounts, sessions and signed tokens over HTTP.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.management = management
+    app.state.settings = settings
+    for router in (accounts_router, sessions_router, keys_router, admin_router):
+        app.include_router(router)
+    if settings.server.management_port == 0:
+        app.include_router(health_router)
+    install_error_handlers(app)
+
+    server = settings.server
+    if server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=server.cors_origins,
+            allow_credentials=server.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=server.public_url.startswith("https://"))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=parse_networks(server.trusted_proxies),
+        access_log_enabled=settings.logging.access_log,
+    )
+    return app
+
+
+class PortDispatcher:
+    """One ASGI callable for both listeners: the management port gets the management app.
+
+    Lifespan events go to the public app, which starts the services both apps share.
+    """
+
+    def __init__(self, public: FastAPI, management_port: int) -> None:
+        self.public = public
+        self.management: ASGIApp = public.state.management
+        self.management_port = management_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" and self.management_port:
+            server = scope.get("server")
+            if server and server[1] == self.management_port:
+                await self.management(scope, receive, send)
+                return
+        await self.public(scope, receive, send)

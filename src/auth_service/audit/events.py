@@ -1,0 +1,18 @@
+"""Audit event types, named once."""
+
+USER_REGISTERED = "user.registered"
+LOGIN_SUCCEEDED = "login.succeeded"
+LOGIN_FAILED = "login.failed"
+ACCOUNT_LOCKED = "account.locked"
+RATE_LIMITED = "rate_limit.exceeded"
+REFRESH_REUSE_DETECTED = "refresh.reuse_detected"
+SESSION_LOGGED_OUT = "session.logged_out"
+SESSION_REVOKED = "session.revoked"
+PASSWORD_CHANGED = "password.changed"  # noqa: S105 - event name
+PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - event name
+PASSWORD_RESET = "password.reset"  # noqa: S105 - event name
+EMAIL_VERIFIED = "email.verified"
+ADMIN_USER_UPDATED = "admin.user_updated"
+ADMIN_USER_DELETED = "admin.user_deleted"
+USER_CREATED_BY_CLI = "admin.user_created"
+KEYS_ROTATED = "keys.rotated"

@@ -1,0 +1,130 @@
+"""Security events: stored, queryable, and logged through the same pipeline as other logs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from auth_service.audit.context import RequestContext
+from auth_service.audit.models import AuditEvent
+from auth_service.db.base import DEFAULT_TENANT_ID, utcnow
+from auth_service.db.engine import Database
+
+log = structlog.get_logger("auth_service.audit")
+
+# Keys that must never be stored in details, whatever a caller passes.
+_FORBIDDEN_DETAIL_KEYS = ("password", "token", "hash", "secret", "key")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: uuid.UUID
+    occurred_at: datetime
+    type: str
+    outcome: str
+    actor_user_id: uuid.UUID | None
+    subject_user_id: uuid.UUID | None
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+class AuditService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(
+        self,
+        event_type: str,
+        ctx: RequestContext,
+        *,
+        outcome: str = "success",
+        subject: uuid.UUID | None = None,
+        details: dict[str, Any] | None = None,
+        tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    ) -> None:
+        """Store and log one event. Details must hold no secrets; suspicious keys are dropped."""
+        clean = {
+            k: v
+            for k, v in (details or {}).items()
+            if not any(bad in k.lower() for bad in _FORBIDDEN_DETAIL_KEYS)
+        }
+        event = AuditEvent(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            occurred_at=utcnow(),
+            type=event_type,
+            outcome=outcome,
+            actor_user_id=ctx.actor_user_id,
+            subject_user_id=subject,
+            ip=ctx.ip,
+            user_agent=(ctx.user_agent or "")[:512] or None,
+            request_id=ctx.request_id,
+            details=clean,
+        )
+        async with self._db.transaction() as s:
+            s.add(event)
+        log.info(
+            event_type,
+            log_type="audit",
+            outcome=outcome,
+            actor=str(ctx.actor_user_id) if ctx.actor_user_id else None,
+            subject=str(subject) if subject else None,
+            ip=ctx.ip,
+            tenant=str(tenant_id),
+            **clean,
+        )
+
+    async def query(
+        self,
+        *,
+        user_id: uuid.UUID | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    ) -> tuple[list[AuditRecord], int]:
+        """Events newest first, filtered by user (actor or subject), type and time."""
+        stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+        if user_id is not None:
+            stmt = stmt.where(
+                (AuditEvent.subject_user_id == user_id) | (AuditEvent.actor_user_id == user_id)
+            )
+        if event_type is not None:
+            stmt = stmt.where(AuditEvent.type == event_type)
+        if since is not None:
+            stmt = stmt.where(AuditEvent.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(AuditEvent.occurred_at < until)
+        async with self._db.sessionmaker() as s:
+            total = await s.scalar(select(func.count()).select_from(stmt.subquery()))
+            rows = (
+                await s.scalars(
+                    stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+        return [
+            AuditRecord(
+                r.id,
+                r.occurred_at,
+                r.type,
+                r.outcome,
+                r.actor_user_id,
+                r.subject_user_id,
+                r.ip,
+                r.user_agent,
+                r.request_id,
+                dict(r.details),
+            )
+            for r in rows
+        ], int(total or 0)

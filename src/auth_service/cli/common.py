@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: settings loading and one-line errors with non-zero exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from auth_service.config.loader import ConfigError, LoadedSettings, load_settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def loaded_settings(ctx: typer.Context) -> LoadedSettings:
+    config: Path | None = (ctx.obj or {}).get("config")
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
+
+
+def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """Run a coroutine command, turning expected failures into one-line errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        from auth_service.services import StartupError
+
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except StartupError as exc:
+            raise fail(str(exc)) from None
+        except (OperationalError, DBAPIError, OSError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            raise fail(
+                f"cannot reach the database ({reason}); check database.url and that the server runs"
+            ) from None
+
+    return wrapper

@@ -1,0 +1,67 @@
+"""`auth-service keys ...`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from auth_service.audit import events
+from auth_service.audit.context import RequestContext
+from auth_service.cli.common import loaded_settings, out, run_async
+from auth_service.services import build_services
+
+app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_keys(ctx: typer.Context) -> None:
+    """Show signing keys and their state (next, active, retired)."""
+    settings = loaded_settings(ctx).settings
+
+    @run_async
+    async def _run() -> None:
+        services = build_services(settings)
+        try:
+            await services.check_schema()
+            keys = await services.keys.list_keys()
+        finally:
+            await services.close()
+        table = Table("kid", "alg", "status", "created", "activated", "published until")
+        for k in keys:
+            table.add_row(
+                k.kid,
+                k.algorithm,
+                k.status,
+                k.created_at,
+                k.activated_at or "-",
+                k.publish_until or "-",
+            )
+        out.print(table)
+        if not keys:
+            out.print(
+                "no keys yet: they are created when the server first starts (or by `keys rotate`)"
+            )
+
+    _run()
+
+
+@app.command("rotate")
+def rotate(ctx: typer.Context) -> None:
+    """Promote the published next key to signing and publish a new next key."""
+    settings = loaded_settings(ctx).settings
+
+    @run_async
+    async def _run() -> None:
+        services = build_services(settings)
+        try:
+            await services.check_schema()
+            await services.keys.ensure_keys()
+            kid = await services.keys.rotate()
+            await services.audit.record(
+                events.KEYS_ROTATED, RequestContext(request_id="cli"), details={"kid": kid}
+            )
+        finally:
+            await services.close()
+        out.print(f"active signing key is now {kid}")
+
+    _run()

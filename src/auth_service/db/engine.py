@@ -1,0 +1,109 @@
+"""Engine and session factory for SQLite (embedded) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from auth_service.config.settings import Settings
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
+        return None
+    return Path(parsed.database)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    backend = make_url(url).get_backend_name()
+    # hide_parameters: statement parameters (emails, token digests) never reach error messages.
+    kwargs: dict[str, Any] = {
+        "echo": settings.database.echo,
+        "pool_pre_ping": False,
+        "hide_parameters": True,
+    }
+    if backend == "sqlite":
+        path = _sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        kwargs.update(
+            pool_size=settings.database.pool_size,
+            max_overflow=settings.database.max_overflow,
+            pool_timeout=settings.database.pool_timeout_seconds,
+            pool_recycle=1800,
+        )
+        timeout = settings.database.statement_timeout_ms
+        kwargs["connect_args"] = {
+            "server_settings": {
+                "application_name": "auth-service",
+                "statement_timeout": str(timeout),
+            },
+            "command_timeout": max(timeout / 1000 * 2, 5) if timeout else None,
+        }
+        return create_async_engine(url, **kwargs)
+    raise ValueError(
+        f"unsupported database backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # SQLite upgrades a read transaction to a write lock lazily and fails with "database is
+    # locked" instead of waiting when two connections race. Taking the write lock up front
+    # (BEGIN IMMEDIATE) makes writers queue on busy_timeout, so concurrent requests serialise
+    # instead of failing. See the SQLAlchemy "pysqlite serializable" recipe.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the engine; hands out sessions and transactions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

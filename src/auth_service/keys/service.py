@@ -1,0 +1,265 @@
+"""Signing keys: generation, encryption at rest, rotation, JWKS (RFC 7517).
+
+Lifecycle: ``next`` (published in the JWKS, not signing) -> ``active`` (signing) -> ``retired``
+(still published until every token it signed has expired) -> deleted. A rotation promotes the
+published ``next`` key, so relying parties have seen it before its first token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from sqlalchemy import delete, select
+
+from auth_service.config.settings import SigningAlgorithm, TokenSettings
+from auth_service.db.base import DEFAULT_TENANT_ID, utcnow
+from auth_service.db.engine import Database
+from auth_service.keys.errors import NoActiveKey
+from auth_service.keys.models import SigningKey
+from auth_service.security.aead import MasterKey
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+def _generate(algorithm: SigningAlgorithm) -> PrivateKey:
+    if algorithm is SigningAlgorithm.ES256:
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm is SigningAlgorithm.RS256:
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def _public_jwk(public: PublicKey) -> dict[str, Any]:
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return dict(ECAlgorithm.to_jwk(public, as_dict=True))
+    if isinstance(public, rsa.RSAPublicKey):
+        return dict(RSAAlgorithm.to_jwk(public, as_dict=True))
+    return dict(OKPAlgorithm.to_jwk(public, as_dict=True))
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url), used as the ``kid``."""
+    members = {k: jwk[k] for k in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
+def _load_public(jwk: dict[str, Any]) -> PublicKey:
+    data = json.dumps(jwk)
+    kty = jwk["kty"]
+    key: Any
+    if kty == "EC":
+        key = ECAlgorithm.from_jwk(data)
+    elif kty == "RSA":
+        key = RSAAlgorithm.from_jwk(data)
+    else:
+        key = OKPAlgorithm.from_jwk(data)
+    assert isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey)
+    return key
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    kid: str
+    algorithm: str
+    status: str
+    jwk: dict[str, Any]
+    public_key: PublicKey
+
+
+@dataclass(frozen=True)
+class ActiveSigner:
+    kid: str
+    algorithm: str
+    private_key: PrivateKey
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    kid: str
+    algorithm: str
+    status: str
+    created_at: str
+    activated_at: str | None
+    publish_until: str | None
+
+
+class KeyService:
+    def __init__(self, db: Database, master_key: MasterKey, settings: TokenSettings) -> None:
+        self._db = db
+        self._master = master_key
+        self._settings = settings
+        self._published: dict[str, PublishedKey] = {}
+        self._signer: ActiveSigner | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def _new_row(self, status: str) -> SigningKey:
+        private = _generate(self._settings.algorithm)
+        jwk = _public_jwk(private.public_key())
+        kid = jwk_thumbprint(jwk)
+        jwk.update(kid=kid, alg=self._settings.algorithm.value, use="sig")
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        now = utcnow()
+        return SigningKey(
+            id=uuid.uuid4(),
+            tenant_id=DEFAULT_TENANT_ID,
+            kid=kid,
+            algorithm=self._settings.algorithm.value,
+            status=status,
+            public_jwk=jwk,
+            private_key_encrypted=self._master.seal(pem, kid.encode()),
+            master_key_id=self._master.key_id,
+            created_at=now,
+            activated_at=now if status == "active" else None,
+        )
+
+    async def ensure_keys(self) -> None:
+        """Create the active and next keys when missing (first start, or after a purge)."""
+        async with self._db.transaction() as s:
+            rows = (
+                await s.scalars(select(SigningKey).where(SigningKey.status.in_(("active", "next"))))
+            ).all()
+            statuses = {r.status for r in rows}
+            if "active" not in statuses:
+                s.add(self._new_row("active"))
+            if "next" not in statuses:
+                s.add(self._new_row("next"))
+        await self.reload()
+
+    async def rotate(self) -> str:
+        """Promote ``next`` to ``active``, retire the old active key, publish a new ``next``.
+
+        Returns the kid that now signs.
+        """
+        now = utcnow()
+        keep = timedelta(
+            seconds=self._settings.access_token_ttl_seconds + self._settings.clock_skew_seconds
+        )
+        async with self._db.transaction() as s:
+            rows = (await s.scalars(select(SigningKey).with_for_update())).all()
+            by_status: dict[str, list[SigningKey]] = {}
+            for row in rows:
+                by_status.setdefault(row.status, []).append(row)
+            for old in by_status.get("active", []):
+                old.status = "retired"
+                old.retired_at = now
+                old.publish_until = now + keep
+            promoted = by_status.get("next", [])
+            if promoted:
+                new_active = promoted[0]
+                for extra in promoted[1:]:
+                    extra.status = "retired"
+                    extra.retired_at = now
+                    extra.publish_until = now
+            else:
+                new_active = self._new_row("active")
+                s.add(new_active)
+            new_active.status = "active"
+            new_active.activated_at = now
+            s.add(self._new_row("next"))
+            await s.execute(
+                delete(SigningKey).where(
+                    SigningKey.status == "retired", SigningKey.publish_until < now
+                )
+            )
+            kid = new_active.kid
+        await self.reload()
+        return kid
+
+    async def reload(self) -> None:
+        """Re-read keys from the database (other workers and replicas may have rotated)."""
+        async with self._lock:
+            now = utcnow()
+            async with self._db.sessionmaker() as s:
+                rows = (await s.scalars(select(SigningKey))).all()
+            published: dict[str, PublishedKey] = {}
+            signer: ActiveSigner | None = None
+            for row in rows:
+                if row.status == "retired" and (
+                    row.publish_until is None or row.publish_until < now
+                ):
+                    continue
+                published[row.kid] = PublishedKey(
+                    row.kid,
+                    row.algorithm,
+                    row.status,
+                    dict(row.public_jwk),
+                    _load_public(row.public_jwk),
+                )
+                if row.status == "active" and (signer is None or row.activated_at):
+                    pem = self._master.open(row.private_key_encrypted, row.kid.encode())
+                    private = serialization.load_pem_private_key(pem, password=None)
+                    assert isinstance(
+                        private,
+                        ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey,
+                    )
+                    signer = ActiveSigner(row.kid, row.algorithm, private)
+            self._published = published
+            self._signer = signer
+            self._loaded_at = time.monotonic()
+
+    async def _maybe_reload(self) -> None:
+        if time.monotonic() - self._loaded_at > self._settings.key_cache_seconds:
+            await self.reload()
+
+    async def signer(self) -> ActiveSigner:
+        await self._maybe_reload()
+        if self._signer is None:
+            raise NoActiveKey
+        return self._signer
+
+    async def public_key(self, kid: str) -> PublishedKey | None:
+        """The published key for ``kid``; re-reads once per cache period on a miss."""
+        await self._maybe_reload()
+        found = self._published.get(kid)
+        if found is None and time.monotonic() - self._loaded_at > 1.0:
+            # A key another replica just rotated in; bounded to one reload a second.
+            await self.reload()
+            found = self._published.get(kid)
+        return found
+
+    async def jwks(self) -> dict[str, Any]:
+        await self._maybe_reload()
+        return {"keys": [k.jwk for k in self._published.values()]}
+
+    @property
+    def loaded(self) -> bool:
+        return self._signer is not None
+
+    async def list_keys(self) -> list[KeyInfo]:
+        async with self._db.sessionmaker() as s:
+            rows = (await s.scalars(select(SigningKey).order_by(SigningKey.created_at))).all()
+        return [
+            KeyInfo(
+                r.kid,
+                r.algorithm,
+                r.status,
+                r.created_at.isoformat(),
+                r.activated_at.isoformat() if r.activated_at else None,
+                r.publish_until.isoformat() if r.publish_until else None,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,119 @@
+"""Access tokens: JWT (RFC 7519) signed with JWS (RFC 7515), asymmetric algorithms only."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from auth_service.config.settings import TokenSettings
+from auth_service.keys.errors import InvalidToken
+from auth_service.keys.service import KeyService
+from auth_service.observability import metrics
+
+# Never HS* (a public key must not double as an HMAC secret) and never "none".
+ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
+REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "tid"]
+MAX_TOKEN_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: uuid.UUID
+    session_id: uuid.UUID
+    tenant_id: uuid.UUID
+    roles: tuple[str, ...]
+    jti: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+
+
+class AccessTokenService:
+    def __init__(self, keys: KeyService, settings: TokenSettings, issuer: str) -> None:
+        self._keys = keys
+        self._settings = settings
+        self._issuer = issuer
+
+    async def issue(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, tenant_id: uuid.UUID, roles: list[str]
+    ) -> IssuedToken:
+        signer = await self._keys.signer()
+        now = int(time.time())
+        ttl = self._settings.access_token_ttl_seconds
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": str(user_id),
+            "aud": self._settings.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "sid": str(session_id),
+            "tid": str(tenant_id),
+            "roles": sorted(roles),
+        }
+        start = time.perf_counter()
+        token = jwt.encode(
+            claims,
+            signer.private_key,
+            algorithm=signer.algorithm,
+            headers={"kid": signer.kid, "typ": "at+jwt"},
+        )
+        metrics.TOKEN_SIGN_DURATION.observe(time.perf_counter() - start)
+        return IssuedToken(token, ttl)
+
+    async def verify(self, token: str) -> AccessClaims:
+        """Verify signature, algorithm, ``kid``, issuer, audience and time claims."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("too long")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed") from None
+        alg = header.get("alg")
+        kid = header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise InvalidToken(f"algorithm not allowed: {str(alg)[:16]}")
+        if not isinstance(kid, str) or not kid or len(kid) > 128:
+            raise InvalidToken("missing kid")
+        key = await self._keys.public_key(kid)
+        if key is None:
+            raise InvalidToken("unknown kid")
+        if key.algorithm != alg:
+            raise InvalidToken("algorithm does not match the key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.public_key,
+                algorithms=[key.algorithm],
+                audience=self._settings.audience,
+                issuer=self._issuer,
+                leeway=self._settings.clock_skew_seconds,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("expired") from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(type(exc).__name__) from None
+        try:
+            roles = claims.get("roles", [])
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise InvalidToken("bad roles claim")
+            return AccessClaims(
+                subject=uuid.UUID(claims["sub"]),
+                session_id=uuid.UUID(claims["sid"]),
+                tenant_id=uuid.UUID(claims["tid"]),
+                roles=tuple(roles),
+                jti=str(claims["jti"]),
+                expires_at=int(claims["exp"]),
+            )
+        except (ValueError, TypeError):
+            raise InvalidToken("bad subject claims") from None

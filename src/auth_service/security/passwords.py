@@ -1,0 +1,135 @@
+"""Password hashing: argon2id for new hashes; bcrypt and PBKDF2-SHA256 verified for imports.
+
+Hashing is CPU-bound and releases the GIL, so it runs in a bounded thread pool and never on
+the event loop. When more logins wait for a hashing thread than the queue allows, new ones are
+shed at once (``HashingOverloaded``) instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import bcrypt
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from auth_service.config.settings import PasswordSettings
+from auth_service.observability import metrics
+
+T = TypeVar("T")
+
+
+class HashingOverloaded(Exception):
+    """Too many password operations are waiting; the caller should retry later."""
+
+    retry_after_seconds = 1
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    needs_rehash: bool = False
+
+
+def _pbkdf2_verify(password: str, encoded: str) -> bool:
+    """Django (``pbkdf2_sha256$iter$salt$b64hash``) and passlib (``$pbkdf2-sha256$...``)."""
+    if encoded.startswith("pbkdf2_sha256$"):
+        _, iterations, salt, expected_b64 = encoded.split("$", 3)
+        expected = base64.b64decode(expected_b64)
+        salt_bytes = salt.encode()
+    else:  # passlib: $pbkdf2-sha256$<rounds>$<ab64 salt>$<ab64 hash>
+        _, _, iterations, salt, expected_b64 = encoded.split("$", 4)
+
+        def ab64(s: str) -> bytes:
+            s = s.replace(".", "+")
+            return base64.b64decode(s + "=" * (-len(s) % 4))
+
+        salt_bytes = ab64(salt)
+        expected = ab64(expected_b64)
+    rounds = int(iterations)
+    if not 1000 <= rounds <= 10_000_000:
+        return False
+    actual = hashlib.pbkdf2_hmac("sha256", password.encode(), salt_bytes, rounds, len(expected))
+    return hmac.compare_digest(actual, expected)
+
+
+class PasswordHasher:
+    def __init__(self, settings: PasswordSettings) -> None:
+        self._settings = settings
+        self._argon2 = Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
+        workers = settings.hash_concurrency or (os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pwhash")
+        self._limit = workers + settings.hash_queue_limit
+        self._pending = 0
+        self._dummy_hash: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def _run(self, operation: str, fn: Callable[[], T]) -> T:
+        if self._pending >= self._limit:
+            raise HashingOverloaded
+        self._pending += 1
+        start = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        finally:
+            self._pending -= 1
+            metrics.PASSWORD_HASH_DURATION.labels(operation).observe(time.perf_counter() - start)
+
+    async def hash(self, password: str) -> str:
+        return await self._run("hash", lambda: self._argon2.hash(password))
+
+    def _verify_sync(self, encoded: str, password: str) -> VerifyResult:
+        try:
+            if encoded.startswith("$argon2"):
+                try:
+                    self._argon2.verify(encoded, password)
+                except (VerifyMismatchError, VerificationError, InvalidHashError):
+                    return VerifyResult(False)
+                return VerifyResult(True, self._argon2.check_needs_rehash(encoded))
+            if encoded.startswith(("$2a$", "$2b$", "$2y$")):
+                # bcrypt reads at most 72 bytes; longer passwords are refused by policy anyway.
+                ok = bcrypt.checkpw(password.encode()[:72], encoded.encode())
+                return VerifyResult(ok, needs_rehash=ok)
+            if encoded.startswith(("pbkdf2_sha256$", "$pbkdf2-sha256$")):
+                ok = _pbkdf2_verify(password, encoded)
+                return VerifyResult(ok, needs_rehash=ok)
+        except (ValueError, binascii.Error):
+            return VerifyResult(False)
+        return VerifyResult(False)
+
+    async def verify(self, encoded: str, password: str) -> VerifyResult:
+        """Check a password against any supported hash; say whether to rehash it."""
+        return await self._run("verify", lambda: self._verify_sync(encoded, password))
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the time of a real verification, for unknown accounts (no enumeration)."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(os.urandom(16).hex())
+        await self.verify(self._dummy_hash, password)
+
+    async def warm_up(self) -> None:
+        await self.verify_dummy("warm-up")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

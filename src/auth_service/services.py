@@ -1,0 +1,139 @@
+"""The service graph: built once from settings, shared by the HTTP app and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+
+from auth_service.accounts.service import AccountService
+from auth_service.audit.service import AuditService
+from auth_service.config.settings import Environment, Settings
+from auth_service.db.engine import Database, create_engine
+from auth_service.db.migrate import current_revision, head_revision
+from auth_service.keys.service import KeyService
+from auth_service.keys.tokens import AccessTokenService
+from auth_service.mail.service import MailService, build_transport
+from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
+from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
+from auth_service.security.passwords import PasswordHasher
+from auth_service.security.ratelimit import RateLimiter
+from auth_service.sessions.service import SessionService
+
+log = structlog.get_logger(__name__)
+
+
+class StartupError(Exception):
+    """The service must not start; the message says why and what to do."""
+
+
+def load_master_key(settings: Settings) -> MasterKey:
+    if settings.master_key is not None:
+        try:
+            return MasterKey.from_text(settings.master_key.get_secret_value())
+        except MasterKeyError as exc:
+            raise StartupError(f"master_key: {exc}") from None
+    if settings.env is Environment.production:
+        raise StartupError(
+            "production needs a master key: set AUTH_MASTER_KEY_FILE to a file holding "
+            "32 random bytes in base64url (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+    return load_or_create_development_key(settings.data_dir)
+
+
+def check_production_safety(settings: Settings, master_key: MasterKey) -> None:
+    """Refuse the settings that must never reach production."""
+    if settings.env is not Environment.production:
+        return
+    problems = []
+    if master_key.development:
+        problems.append("a development master key")
+    if settings.debug:
+        problems.append("debug enabled")
+    if settings.server.public_url.startswith("http://"):
+        problems.append("an http:// public_url (use https://)")
+    if problems:
+        raise StartupError("refusing to start in production with " + ", ".join(problems))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    master_key: MasterKey
+    hasher: PasswordHasher
+    limiter: RateLimiter
+    lockout: LockoutStore
+    audit: AuditService
+    mail: MailService
+    keys: KeyService
+    access_tokens: AccessTokenService
+    accounts: AccountService
+    sessions: SessionService
+
+    async def check_schema(self) -> None:
+        current = await current_revision(self.db.engine)
+        if current != head_revision():
+            raise StartupError(
+                f"database schema is at {current or 'nothing'}, expected {head_revision()}: "
+                "run `auth-service migrate` first"
+            )
+
+    async def start(self) -> None:
+        """Everything the HTTP server needs before its first request."""
+        await self.check_schema()
+        await self.keys.ensure_keys()
+        await self.hasher.warm_up()
+        self.mail.start()
+
+    async def close(self) -> None:
+        await self.mail.stop(drain_seconds=self.settings.server.graceful_shutdown_seconds / 4)
+        self.hasher.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    master_key = load_master_key(settings)
+    check_production_safety(settings, master_key)
+    db = Database(create_engine(settings))
+    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+    redis = (
+        Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2) if redis_url else None
+    )
+    try:
+        limiter = RateLimiter.create(settings.rate_limits, redis_url)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    lockout: LockoutStore = (
+        RedisLockoutStore(settings.lockout, redis)
+        if redis is not None
+        else MemoryLockoutStore(settings.lockout)
+    )
+    hasher = PasswordHasher(settings.passwords)
+    audit = AuditService(db)
+    mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir))
+    keys = KeyService(db, master_key, settings.tokens)
+    access = AccessTokenService(keys, settings.tokens, settings.issuer)
+    accounts = AccountService(db, settings, hasher, limiter, lockout, audit, mail)
+    sessions = SessionService(db, settings.tokens, accounts, access, limiter, audit)
+    accounts.session_revoker = sessions
+    return Services(
+        settings,
+        db,
+        redis,
+        master_key,
+        hasher,
+        limiter,
+        lockout,
+        audit,
+        mail,
+        keys,
+        access,
+        accounts,
+        sessions,
+    )

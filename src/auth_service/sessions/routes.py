@@ -1,0 +1,83 @@
+"""HTTP routes of sessions: login, refresh, logout, own sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+
+from auth_service.sessions.schemas import LoginRequest, RefreshRequest, SessionOut, TokenResponse
+from auth_service.web.deps import ContextDep, FreshPrincipal, ServicesDep
+from auth_service.web.openapi import problem_responses
+
+router = APIRouter(prefix="/v1")
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _tokens(response: TokenResponse) -> JSONResponse:
+    # RFC 6749 section 5.1: token responses must not be cached.
+    return JSONResponse(response.model_dump(mode="json"), headers=_NO_STORE)
+
+
+@router.post(
+    "/auth/login",
+    response_model=TokenResponse,
+    tags=["auth"],
+    responses=problem_responses(401, 403, 422, 429, 503),
+)
+async def login(body: LoginRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
+    """Exchange email and password for an access token and a refresh token."""
+    pair = await services.sessions.login(body.email, body.password, ctx)
+    return _tokens(TokenResponse.of(pair))
+
+
+@router.post(
+    "/auth/refresh",
+    response_model=TokenResponse,
+    tags=["auth"],
+    responses=problem_responses(401, 422, 429),
+)
+async def refresh(body: RefreshRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
+    """Rotate: the presented refresh token is spent and a new pair returned.
+
+    Presenting a spent token revokes its whole session (reuse detection).
+    """
+    pair = await services.sessions.refresh(body.refresh_token, ctx)
+    return _tokens(TokenResponse.of(pair))
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["auth"],
+    responses=problem_responses(401, 422),
+)
+async def logout(body: RefreshRequest, services: ServicesDep, ctx: ContextDep) -> Response:
+    await services.sessions.logout(body.refresh_token, ctx)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/sessions",
+    response_model=list[SessionOut],
+    tags=["sessions"],
+    responses=problem_responses(401),
+)
+async def list_sessions(principal: FreshPrincipal, services: ServicesDep) -> list[SessionOut]:
+    sessions = await services.sessions.list_sessions(principal.claims.subject)
+    return [SessionOut.of(s, principal.claims.session_id) for s in sessions]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["sessions"],
+    responses=problem_responses(401, 404),
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: FreshPrincipal, services: ServicesDep
+) -> Response:
+    await services.sessions.revoke_session(principal.claims.subject, session_id, principal.context)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,90 @@
+"""FastAPI dependencies: services, request context, bearer authentication."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth_service.audit.context import RequestContext
+from auth_service.keys.errors import InvalidToken
+from auth_service.keys.tokens import AccessClaims
+from auth_service.services import Services
+from auth_service.sessions.errors import SessionNotFound
+from auth_service.web.errors import FORBIDDEN, INVALID_TOKEN, UNAUTHENTICATED, ApiProblem
+
+_BEARER_CHALLENGE = 'Bearer realm="auth-service"'
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_context(request: Request) -> RequestContext:
+    ua = request.headers.get("user-agent")
+    return RequestContext(
+        ip=getattr(request.state, "client_ip", None)
+        or (request.client.host if request.client else None),
+        user_agent=ua[:512] if ua else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+
+
+async def bearer_claims(request: Request, services: ServicesDep) -> AccessClaims:
+    """Verify the Bearer access token (RFC 6750); no database round trip."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise ApiProblem(UNAUTHENTICATED, headers={"WWW-Authenticate": _BEARER_CHALLENGE})
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiProblem(UNAUTHENTICATED, headers={"WWW-Authenticate": _BEARER_CHALLENGE})
+    try:
+        return await services.access_tokens.verify(token.strip())
+    except InvalidToken:
+        raise ApiProblem(
+            INVALID_TOKEN,
+            headers={"WWW-Authenticate": _BEARER_CHALLENGE + ', error="invalid_token"'},
+        ) from None
+
+
+@dataclass(frozen=True)
+class Principal:
+    claims: AccessClaims
+    context: RequestContext
+
+
+async def fresh_principal(
+    claims: Annotated[AccessClaims, Depends(bearer_claims)],
+    services: ServicesDep,
+    ctx: ContextDep,
+) -> Principal:
+    """A valid token whose session is still live (not logged out, revoked or expired)."""
+    try:
+        await services.sessions.ensure_active(claims.session_id, claims.subject)
+    except SessionNotFound:
+        raise ApiProblem(
+            INVALID_TOKEN,
+            detail="the session of this token has ended",
+            headers={"WWW-Authenticate": _BEARER_CHALLENGE + ', error="invalid_token"'},
+        ) from None
+    return Principal(claims, ctx.with_actor(claims.subject))
+
+
+async def admin_principal(
+    principal: Annotated[Principal, Depends(fresh_principal)], services: ServicesDep
+) -> Principal:
+    """Admin routes re-read roles and status: a role removed a minute ago must not still work."""
+    identity = await services.accounts.identity(principal.claims.subject)
+    if identity is None or not identity.active or "admin" not in identity.roles:
+        raise ApiProblem(FORBIDDEN, detail="the admin role is required")
+    return principal
+
+
+FreshPrincipal = Annotated[Principal, Depends(fresh_principal)]
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]

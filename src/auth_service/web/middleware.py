@@ -1,0 +1,230 @@
+"""Pure ASGI middleware: request context, body limit, security headers.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost to a few attribute lookups.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth_service.observability import metrics
+from auth_service.web.errors import PAYLOAD_TOO_LARGE, problem_response
+
+access_log = structlog.get_logger("auth_service.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def client_ip(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]
+) -> str | None:
+    """The client address, believing X-Forwarded-For only from trusted proxies.
+
+    Walks the chain right to left and stops at the first hop that is not a trusted proxy;
+    that hop is the client (everything further left could be forged by it).
+    """
+    if peer is None or not trusted or not forwarded_for:
+        return peer
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer
+    return hops[0] if hops else peer
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    """Request id (honouring X-Request-ID), client IP, access log line and HTTP metrics."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        trusted_proxies: tuple[Network, ...] = (),
+        access_log_enabled: bool = True,
+    ) -> None:
+        self.app = app
+        self.trusted = trusted_proxies
+        self.access_log_enabled = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        client = scope.get("client")
+        peer = client[0] if client else None
+        ip = client_ip(peer, _header(scope, b"x-forwarded-for"), self.trusted)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_ip"] = ip
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        response_bytes = 0
+        start = time.perf_counter()
+        metrics.HTTP_IN_FLIGHT.inc()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_bytes
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            elif message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            metrics.HTTP_IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            metrics.HTTP_REQUESTS.labels(method, template, f"{status // 100}xx").inc()
+            metrics.HTTP_DURATION.labels(method, template).observe(elapsed)
+            metrics.HTTP_RESPONSE_SIZE.labels(template).observe(response_bytes)
+            length = _header(scope, b"content-length")
+            if length and length.isdigit():
+                metrics.HTTP_REQUEST_SIZE.labels(template).observe(int(length))
+            if self.access_log_enabled:
+                access_log.info(
+                    "request",
+                    log_type="access",
+                    method=method,
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    client_ip=ip,
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            response = problem_response(
+                PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            response = problem_response(
+                PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
+            )
+            await response(scope, receive, send)
+
+
+_API_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"interest-cohort=()"),
+]
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The interactive docs load Swagger UI's script and styles from a CDN.
+_DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+    b"style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: "
+    b"https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'",
+)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope.get("path", "").startswith(("/docs", "/redoc"))
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = [*_API_HEADERS, _DOCS_CSP if docs else _API_CSP]
+                if self.hsts:
+                    extra.append(
+                        (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+                    )
+                headers.extend(h for h in extra if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

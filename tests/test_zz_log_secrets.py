@@ -1,0 +1,16 @@
+"""Runs last (file name): no password or token the suite used appears in any log line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import LOG_FILE
+from tests.support.secrets import SECRETS
+
+
+def test_no_secret_reaches_the_logs(_capture_logs: Path) -> None:
+    text = LOG_FILE.read_text(encoding="utf-8")
+    assert text, "the suite logged nothing: the capture is broken"
+    assert len(SECRETS) > 20, "too few secrets collected: the collection is broken"
+    leaked = sorted(s for s in SECRETS if s in text)
+    assert not leaked, f"{len(leaked)} secrets found in logs, e.g. {leaked[0][:6]}..."

@@ -8,9 +8,12 @@ AUTH_TEST_REQUIRE_SERVICES=1 (CI), where absence fails the run.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,15 +36,25 @@ from auth_service.services import Services, build_services
 from tests.support.secrets import SECRETS, collect_request_secrets, collect_response_secrets
 
 REQUIRE_SERVICES = os.environ.get("AUTH_TEST_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("AUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "AUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Everything the suite logs goes here; tests/test_zz_log_secrets.py greps it for secrets.
-LOG_FILE = Path(os.environ.get("AUTH_TEST_LOG_FILE", f"/tmp/auth-service-test-{os.getpid()}.log"))
+LOG_FILE = Path(
+    os.environ.get("AUTH_TEST_LOG_FILE")
+    or Path(tempfile.gettempdir()) / f"auth-service-test-{os.getpid()}.log"
+)
 
 USER_TABLES = (
-    "refresh_tokens", "sessions", "one_time_tokens", "user_roles", "audit_events",
-    "signing_keys", "users",
+    "refresh_tokens",
+    "sessions",
+    "one_time_tokens",
+    "user_roles",
+    "audit_events",
+    "signing_keys",
+    "users",
 )
 
 
@@ -82,7 +95,7 @@ def _capture_logs() -> Iterator[Path]:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(tee)  # type: ignore[arg-type]
-    yield LOG_FILE
+    return LOG_FILE
 
 
 # ---- databases ---------------------------------------------------------------------------------
@@ -193,10 +206,14 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "database": {"url": database_url},
         "passwords": {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1, "hash_concurrency": 2},
         "rate_limits": {
-            "login_per_ip": "1000/minute", "login_per_account": "1000/minute",
-            "register_per_ip": "1000/minute", "forgot_per_ip": "1000/minute",
-            "forgot_per_account": "1000/minute", "reset_per_ip": "1000/minute",
-            "refresh_per_ip": "1000/minute", "verify_per_ip": "1000/minute",
+            "login_per_ip": "1000/minute",
+            "login_per_account": "1000/minute",
+            "register_per_ip": "1000/minute",
+            "forgot_per_ip": "1000/minute",
+            "forgot_per_account": "1000/minute",
+            "reset_per_ip": "1000/minute",
+            "refresh_per_ip": "1000/minute",
+            "verify_per_ip": "1000/minute",
         },
         "mail": {"max_attempts": 2, "retry_base_seconds": 0.05},
     }
@@ -209,9 +226,9 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Override in a test module (or with indirect parametrisation) to change settings."""
-    return {}
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for one test: parametrise indirectly, or override the fixture in a module."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -222,7 +239,9 @@ def settings(tmp_path: Path, database_url: str, settings_overrides: dict[str, An
 class Api:
     """The app over HTTP, plus the services behind it for white-box assertions."""
 
-    def __init__(self, client: httpx.AsyncClient, management: httpx.AsyncClient, services: Services):
+    def __init__(
+        self, client: httpx.AsyncClient, management: httpx.AsyncClient, services: Services
+    ):
         self.client = client
         self.management = management
         self.services = services
@@ -235,7 +254,7 @@ class Api:
         await self.services.mail.join()
         if not self.outbox.exists():
             return []
-        return [p.read_text() for p in sorted(self.outbox.glob("*.eml"))]
+        return [decode_mail(p.read_bytes()) for p in sorted(self.outbox.glob("*.eml"))]
 
     async def register(self, email: str, password: str, name: str | None = None) -> httpx.Response:
         body: dict[str, Any] = {"email": email, "password": password}
@@ -244,9 +263,13 @@ class Api:
         return await self.client.post("/v1/auth/register", json=body)
 
     async def login(self, email: str, password: str, **kw: Any) -> httpx.Response:
-        return await self.client.post("/v1/auth/login", json={"email": email, "password": password}, **kw)
+        return await self.client.post(
+            "/v1/auth/login", json={"email": email, "password": password}, **kw
+        )
 
-    async def user(self, email: str | None = None, password: str = "Tr0ub4dor&3-horse") -> dict[str, Any]:
+    async def user(
+        self, email: str | None = None, password: str = "Tr0ub4dor&3-horse"
+    ) -> dict[str, Any]:
         """Register and log in a fresh user; return the login body plus email/password."""
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         r = await self.register(email, password)
@@ -279,15 +302,26 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
             transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
             mtransport = httpx.ASGITransport(app=app.state.management)
             async with (
-                httpx.AsyncClient(transport=transport, base_url="http://testserver", event_hooks=hooks) as client,
+                httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver", event_hooks=hooks
+                ) as client,
                 httpx.AsyncClient(transport=mtransport, base_url="http://management") as mclient,
             ):
                 yield Api(client, mclient, services)
                 await services.mail.join()
-                for text in (await Api(client, mclient, services).mail()):
+                for text in await Api(client, mclient, services).mail():
                     SECRETS.update(t for t in _tokens_in_mail(text))
     finally:
         await services.close()
+
+
+def decode_mail(raw: bytes) -> str:
+    """Headers and the decoded text body (bodies are quoted-printable on the wire)."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    headers = "".join(f"{k}: {v}\n" for k, v in message.items())
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return headers + "\n" + body.get_content()
 
 
 def _tokens_in_mail(text: str) -> list[str]:
@@ -297,5 +331,7 @@ def _tokens_in_mail(text: str) -> list[str]:
 
 
 def json_body(response: httpx.Response) -> Any:
-    assert response.headers["content-type"].startswith(("application/json", "application/problem+json"))
+    assert response.headers["content-type"].startswith(
+        ("application/json", "application/problem+json")
+    )
     return json.loads(response.content)

@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 SECRETS: set[str] = set()
-_SECRET_KEYS = {"password", "current_password", "new_password", "refresh_token", "access_token", "token"}
+_SECRET_KEYS = {
+    "password",
+    "current_password",
+    "new_password",
+    "refresh_token",
+    "access_token",
+    "token",
+}
 # Values too short or too common to search for without false positives.
 _MIN_LENGTH = 8
 

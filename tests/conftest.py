@@ -82,7 +82,7 @@ class _Tee:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _capture_logs() -> Iterator[Path]:
+def captured_log() -> Iterator[Path]:
     """Send every log line of the suite (structlog and stdlib) to LOG_FILE as JSON."""
     LOG_FILE.write_text("")
     from auth_service.config.settings import Environment, LoggingSettings

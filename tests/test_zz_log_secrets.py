@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import LOG_FILE
 from tests.support.secrets import SECRETS
 
 
-def test_no_secret_reaches_the_logs(_capture_logs: Path) -> None:
-    text = LOG_FILE.read_text(encoding="utf-8")
+def test_no_secret_reaches_the_logs(captured_log: Path) -> None:
+    text = captured_log.read_text(encoding="utf-8")
     assert text, "the suite logged nothing: the capture is broken"
     assert len(SECRETS) > 20, "too few secrets collected: the collection is broken"
     leaked = sorted(s for s in SECRETS if s in text)

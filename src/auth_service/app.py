@@ -4,45 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import platform
 from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth_service import __version__
 from auth_service.accounts.routes import router as accounts_router
 from auth_service.admin.routes import router as admin_router
 from auth_service.config.settings import Settings
-from auth_service.health.checks import database_check, redis_check, signing_keys_check
-from auth_service.health.monitor import Check, HealthMonitor
+from auth_service.health.routes import ProbeFastPath, control_router
 from auth_service.health.routes import router as health_router
+from auth_service.health.runtime import Runtime, build_monitor
 from auth_service.keys.routes import router as keys_router
-from auth_service.observability import metrics
+from auth_service.observability import metrics, tracing
+from auth_service.observability.info import record_identity
 from auth_service.services import Services, build_services
 from auth_service.sessions.routes import router as sessions_router
+from auth_service.web.cors import CorsPolicy, ReloadableCORS
 from auth_service.web.errors import install_error_handlers
 from auth_service.web.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
+    UnhandledErrorMiddleware,
     parse_networks,
 )
 
 log = structlog.get_logger(__name__)
 
 SAMPLE_INTERVAL_SECONDS = 60.0
-
-
-def _monitor_for(services: Services) -> HealthMonitor:
-    monitor = HealthMonitor()
-    monitor.register(Check("database", database_check(services.db), critical=True))
-    if services.redis is not None:
-        monitor.register(Check("redis", redis_check(services.redis), critical=True))
-    monitor.register(Check("signing_keys", signing_keys_check(services.keys), interval_seconds=30))
-    return monitor
 
 
 async def _sample_gauges(services: Services) -> None:
@@ -57,9 +49,15 @@ async def _sample_gauges(services: Services) -> None:
 
 def create_management_app() -> FastAPI:
     management = FastAPI(
-        title="auth-service management", openapi_url=None, docs_url=None, redoc_url=None
+        title="auth-service management",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=tracing.FASTAPI_TELEMETRY,
     )
     management.include_router(health_router)
+    management.include_router(control_router)
+    management.add_middleware(ProbeFastPath)
     install_error_handlers(management)
     return management
 
@@ -70,28 +68,41 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ``services`` may be injected (tests); otherwise they are built from ``settings`` at startup.
     """
     management = create_management_app()
+    tracing.configure_tracing()  # before the engine exists, so its statements are traced
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
-        monitor = _monitor_for(svc)
+        monitor = build_monitor(svc)
+        # serve sets hot_reload (and config_file); injected test apps never watch files.
+        runtime = Runtime(
+            svc,
+            monitor,
+            config_file=getattr(app.state, "config_file", None),
+            reload_enabled=getattr(app.state, "hot_reload", False),
+            cors=app.state.cors_policy,
+        )
         for target in (app, management):
             target.state.services = svc
             target.state.monitor = monitor
+            target.state.runtime = runtime
         await svc.start()
-        await monitor.start()
-        monitor.started = True
-        metrics.BUILD_INFO.labels(__version__, "unknown", platform.python_version()).set(1)
+        await runtime.start()
+        record_identity(settings)
         sampler = asyncio.create_task(_sample_gauges(svc), name="gauge-sampler")
         log.info("started", version=__version__, env=settings.env.value, database=svc.db.dialect)
         try:
             yield
         finally:
-            monitor.draining = True
             sampler.cancel()
-            await monitor.stop()
+            # Awaited before the pool is disposed: a sample cancelled mid-query still has to
+            # hand its connection back, and after dispose() that never completes (a hang).
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+            await runtime.stop()
             if services is None:
                 await svc.close()
+            tracing.shutdown_tracing()
             log.info("stopped")
 
     app = FastAPI(
@@ -102,6 +113,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        telemetry=tracing.FASTAPI_TELEMETRY,
     )
     app.state.management = management
     app.state.settings = settings
@@ -112,22 +124,28 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     install_error_handlers(app)
 
     server = settings.server
-    if server.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=server.cors_origins,
-            allow_credentials=server.cors_allow_credentials,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            max_age=600,
-        )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=server.public_url.startswith("https://"))
+    # Origins and credentials come from the policy, which hot reload replaces.
+    app.state.cors_policy = CorsPolicy(server)
+    app.add_middleware(
+        ReloadableCORS,
+        policy=app.state.cors_policy,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["Retry-After", "X-Request-ID", "WWW-Authenticate"],
+        max_age=600,
+    )
+    # Added first = innermost: unhandled errors become problem+json inside the other
+    # middleware, so a 500 still carries the request id and security headers.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=server.public_url.startswith("https://"))
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=parse_networks(server.trusted_proxies),
         access_log_enabled=settings.logging.access_log,
+        access_log_probes=settings.logging.access_log_probes,
     )
+    tracing.instrument_app(app)  # outermost: the server span covers every middleware
     return app
 
 

@@ -8,12 +8,15 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from auth_service.cli.common import err, fail, loaded_settings
 from auth_service.config.loader import load_settings
+
+if TYPE_CHECKING:
+    from uvicorn.supervisors import Multiprocess
 
 ASGI_FACTORY = "auth_service.cli.serve_cmd:asgi_factory"
 
@@ -28,7 +31,25 @@ def asgi_factory() -> object:
     )
     settings = loaded.settings
     configure_logging(settings.logging, settings.env)
-    return PortDispatcher(create_app(settings), settings.server.management_port)
+    app = create_app(settings)
+    app.state.hot_reload = True
+    app.state.config_file = loaded.config_file
+    return PortDispatcher(app, settings.server.management_port)
+
+
+def _forwarding_supervisor() -> type[Multiprocess]:
+    """uvicorn's supervisor restarts workers on SIGHUP; we reload config in place instead."""
+    import signal
+
+    from uvicorn.supervisors import Multiprocess as Base
+
+    class Supervisor(Base):
+        def handle_hup(self) -> None:
+            for process in self.processes:
+                if process.pid is not None:
+                    os.kill(process.pid, signal.SIGHUP)
+
+    return Supervisor
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -57,7 +78,6 @@ def serve(
 ) -> None:
     """Serve the API (default http://127.0.0.1:8000) and management (:9000)."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     from auth_service.services import StartupError, check_production_safety, load_master_key
 
@@ -109,10 +129,11 @@ def serve(
     )
     uv_server = uvicorn.Server(config)
     if server.workers > 1:
+        supervisor = _forwarding_supervisor()
         # uvicorn 0.50 dropped the ``target`` argument; support both shapes.
-        if "target" in inspect.signature(Multiprocess.__init__).parameters:
-            Multiprocess(config, target=uv_server.run, sockets=sockets).run()  # type: ignore[call-arg]
+        if "target" in inspect.signature(supervisor.__init__).parameters:
+            supervisor(config, target=uv_server.run, sockets=sockets).run()  # type: ignore[call-arg]
         else:
-            Multiprocess(config, sockets=sockets).run()
+            supervisor(config, sockets=sockets).run()
     else:
         uv_server.run(sockets=sockets)

@@ -12,6 +12,7 @@ Precedence, lowest first (documented in docs/configuration.md):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,36 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(data: Any, environ: Mapping[str, str], path: Path, key: str = "") -> Any:
+    """Expand ``${NAME}`` and ``${NAME:-default}`` in string values from the environment.
+
+    Profiles can then hold deployment-specific values (the public URL, the pod IP) without
+    a copy of the file per deployment.
+    """
+    if isinstance(data, dict):
+        return {
+            k: _interpolate(v, environ, path, f"{key}.{k}" if key else str(k))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_interpolate(v, environ, path, key) for v in data]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def expand(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{key}: ${{{name}}} is not set in the environment (from file {path})")
+
+    return _VARIABLE.sub(expand, data)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -167,6 +198,18 @@ def resolve_config_file(config_file: Path | None, environ: Mapping[str, str]) ->
     return candidate if candidate.is_file() else None
 
 
+def _origin(sources: Mapping[str, str], dotted: str) -> str:
+    """Where a failing value came from; for a section-level error, where its keys came from."""
+    below = sorted({v for k, v in sources.items() if k.startswith(dotted + ".")})
+    if dotted not in sources and below:
+        return ", ".join(below)
+    while dotted:  # a list item's error: the list is one value in the sources
+        if dotted in sources:
+            return sources[dotted]
+        dotted = dotted.rpartition(".")[0]
+    return "defaults"
+
+
 def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -177,7 +220,7 @@ def load_settings(
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     if path is not None:
-        data = read_yaml(path)
+        data = _interpolate(read_yaml(path), env, path)
         _merge(merged, data)
         sources.update(dict.fromkeys(_flatten(data), f"file {path}"))
     if "AUTH_ENV" in env and "env" not in merged:
@@ -192,6 +235,6 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"])
-        origin = sources.get(dotted, "defaults")
+        origin = _origin(sources, dotted)
         raise ConfigError(f"{dotted}: {err['msg']} (from {origin})") from None
     return LoadedSettings(settings=settings, sources=sources, config_file=path)

@@ -15,6 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from auth_service.backup.settings import BackupSettings, DrSettings
+from auth_service.config.sections import AlertingSettings, HealthSettings
+
 
 class Environment(StrEnum):
     development = "development"
@@ -154,6 +157,9 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
     access_log: bool = True
+    access_log_probes: bool = Field(
+        False, description="also log /health* and /metrics requests in the access log"
+    )
 
 
 class Settings(BaseSettings):
@@ -192,6 +198,10 @@ class Settings(BaseSettings):
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    dr: DrSettings = Field(default_factory=DrSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
     @property
     def database_url(self) -> str:
@@ -214,4 +224,7 @@ SECRET_PATHS: tuple[str, ...] = (
     "database.url",
     "redis.url",
     "mail.smtp_password",
+    "backup.key",
+    "backup.previous_keys",
+    "dr.standby_url",
 )

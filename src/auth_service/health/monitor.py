@@ -14,6 +14,8 @@ from enum import StrEnum
 
 import structlog
 
+from auth_service.observability import metrics
+
 log = structlog.get_logger(__name__)
 
 
@@ -21,6 +23,10 @@ class Status(StrEnum):
     up = "up"
     degraded = "degraded"
     down = "down"
+
+    @property
+    def gauge(self) -> float:
+        return {"up": 1.0, "degraded": 0.5, "down": 0.0}[self.value]
 
 
 @dataclass
@@ -49,6 +55,8 @@ class CheckState:
     last_checked: float | None = None
     last_success: float | None = None
     consecutive_failures: int = 0
+    # When the status last changed: alert listeners measure escalation from it.
+    changed_at: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -61,36 +69,47 @@ class CheckState:
         }
 
 
+# Called after every check run with (check, state, previous status).
+Listener = Callable[[Check, CheckState, Status | None], Awaitable[None]]
+
+
 @dataclass
 class HealthMonitor:
     checks: dict[str, Check] = field(default_factory=dict)
     states: dict[str, CheckState] = field(default_factory=dict)
     started: bool = False
     draining: bool = False
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _running: bool = False
 
     def register(self, check: Check) -> None:
         self.checks[check.name] = check
-        self.states[check.name] = CheckState()
+        self.states.setdefault(check.name, CheckState())
 
     async def run_check(self, check: Check) -> CheckState:
+        """Run one check within its timeout, update its cached state, metrics and listeners."""
         state = self.states[check.name]
+        previous = state.status if state.last_checked is not None else None
         begin = time.perf_counter()
         try:
             result = await asyncio.wait_for(check.fn(), timeout=check.timeout_seconds)
         except TimeoutError:
             result = CheckResult(Status.down, f"timed out after {check.timeout_seconds}s")
         except Exception as exc:
+            # The exception text may carry a DSN or a host; its type is enough to act on.
             result = CheckResult(Status.down, f"{type(exc).__name__}")
-        state.latency_ms = (time.perf_counter() - begin) * 1000
+        elapsed = time.perf_counter() - begin
+        state.latency_ms = elapsed * 1000
         state.last_checked = time.time()
-        if result.status is not state.status:
+        if result.status is not previous:
+            state.changed_at = state.last_checked
             log.info(
                 "health_check_changed",
                 check=check.name,
                 status=result.status.value,
-                previous=state.status.value,
-                message=result.message,
+                previous=previous.value if previous else None,
+                detail=result.message,
             )
         state.status = result.status
         state.message = result.message
@@ -99,28 +118,70 @@ class HealthMonitor:
             state.consecutive_failures = 0
         else:
             state.consecutive_failures += 1
+        metrics.HEALTH_CHECK_STATUS.labels(check.name).set(result.status.gauge)
+        metrics.HEALTH_CHECK_DURATION.labels(check.name).observe(elapsed)
+        self._publish_ready()
+        for listener in self.listeners:
+            try:
+                await listener(check, state, previous)
+            except Exception as exc:  # a broken alert route must not stop health checking
+                log.warning("health_listener_failed", check=check.name, error=type(exc).__name__)
         return state
 
     async def run_all(self) -> None:
         await asyncio.gather(*(self.run_check(c) for c in self.checks.values()))
 
-    async def _loop(self, check: Check) -> None:
+    async def _loop(self, name: str) -> None:
         while True:
+            check = self.checks[name]
             await asyncio.sleep(check.interval_seconds)
-            await self.run_check(check)
+            await self.run_check(self.checks[name])
 
     async def start(self) -> None:
         await self.run_all()
-        self._tasks = [
-            asyncio.create_task(self._loop(c), name=f"health:{c.name}")
-            for c in self.checks.values()
-        ]
+        self._running = True
+        for name in self.checks:
+            self._tasks[name] = asyncio.create_task(self._loop(name), name=f"health:{name}")
+
+    async def replace_checks(self, checks: list[Check]) -> None:
+        """Swap the registered checks (hot reload): new ones run at once, gone ones stop."""
+        wanted = {c.name: c for c in checks}
+        for name in [n for n in self.checks if n not in wanted]:
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+            del self.checks[name]
+            self.states.pop(name, None)
+            metrics.HEALTH_CHECK_STATUS.labels(name).set(0)
+        added = [c for c in checks if c.name not in self.checks]
+        for check in checks:
+            self.register(check)
+        if added:
+            await asyncio.gather(*(self.run_check(c) for c in added))
+        if self._running:
+            for check in added:
+                self._tasks[check.name] = asyncio.create_task(
+                    self._loop(check.name), name=f"health:{check.name}"
+                )
+        self._publish_ready()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._running = False
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = {}
+
+    def start_draining(self) -> None:
+        """Readiness turns 503 from now on; in-flight and new requests are still served."""
+        if not self.draining:
+            log.info("draining")
+        self.draining = True
+        self._publish_ready()
+
+    def _publish_ready(self) -> None:
+        metrics.READY.set(1 if self.ready else 0)
 
     @property
     def ready(self) -> bool:

@@ -1,0 +1,1 @@
+"""In-service alerting: severity, dedup key, cooldown, escalation tiers, resolve, channels."""

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from auth_service.config.settings import Settings
+from auth_service.observability.db import instrument_engine
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -46,6 +48,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": 30}
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
+        instrument_engine(engine)
         return engine
     if backend == "postgresql":
         kwargs.update(
@@ -62,7 +65,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             },
             "command_timeout": max(timeout / 1000 * 2, 5) if timeout else None,
         }
-        return create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, **kwargs)
+        instrument_engine(engine)
+        return engine
     raise ValueError(
         f"unsupported database backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
@@ -94,6 +99,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -104,6 +110,21 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for ONE statement (a read, or a write that is atomic on its own).
+
+        On PostgreSQL it runs in autocommit: no BEGIN and COMMIT/ROLLBACK messages around the
+        statement, one network round trip instead of three. SQLite keeps its usual transaction
+        (its writers must queue on BEGIN IMMEDIATE, see _configure_sqlite).
+        """
+        if self.engine.dialect.name == "postgresql":
+            async with self._autocommit.connect() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

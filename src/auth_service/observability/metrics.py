@@ -6,10 +6,18 @@ runs several workers: gauges declare how their per-process values combine.
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+# In multiprocess mode every metric opens a file in this directory as it is defined: a CLI
+# command run with the variable set but the directory absent (``migrate`` before the first
+# ``serve``) must not die on import.
+if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_multiproc_dir, exist_ok=True)
+
 # `_created` series double the series count and no dashboard or alert reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SIZES = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
@@ -61,7 +69,8 @@ ACTIVE_SESSIONS = Gauge(
     "Sessions neither revoked nor expired (sampled)",
     multiprocess_mode="mostrecent",
 )
-USERS_TOTAL = Gauge("auth_users_total", "User accounts (sampled)", multiprocess_mode="mostrecent")
+# Not "auth_users_total": the _total suffix is reserved for counters (promtool check metrics).
+USERS_TOTAL = Gauge("auth_users", "User accounts (sampled)", multiprocess_mode="mostrecent")
 MAIL_SENT = Counter("auth_mail_sent", "Mail messages delivered")
 MAIL_FAILED = Counter("auth_mail_failed", "Mail messages given up after retries")
 
@@ -87,4 +96,77 @@ BUILD_INFO = Gauge(
 )
 CONFIG_INFO = Gauge(
     "auth_config_info", "Hash of the applied configuration", ["hash"], multiprocess_mode="max"
+)
+
+# Health, configuration reload and alerting (docs/operations/health.md)
+HEALTH_CHECK_STATUS = Gauge(
+    "auth_health_check_status",
+    "Health check result: 1 up, 0.5 degraded, 0 down",
+    ["check"],
+    multiprocess_mode="min",
+)
+HEALTH_CHECK_DURATION = Histogram(
+    "auth_health_check_duration_seconds",
+    "Health check duration",
+    ["check"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+READY = Gauge(
+    "auth_ready", "1 when the process accepts traffic (readiness)", multiprocess_mode="min"
+)
+CONFIG_RELOADS = Counter("auth_config_reloads", "Configuration reload attempts", ["result"])
+ALERT_DELIVERIES = Counter(
+    "auth_alert_deliveries", "Alert notifications by channel and result", ["channel", "result"]
+)
+TLS_CERT_EXPIRY = Gauge(
+    "auth_tls_certificate_expiry_timestamp_seconds",
+    "notAfter of the certificate served by a checked host",
+    ["host"],
+    multiprocess_mode="min",
+)
+
+
+# Every label value a rule or dashboard matches on exists from the first scrape, at 0, so that
+# rate() and increase() see the first event instead of a series appearing out of nothing.
+_KNOWN_LABELS: tuple[tuple[Counter | Histogram, tuple[str, ...]], ...] = (
+    (LOGINS, ("success", "bad_credentials", "locked", "rate_limited", "disabled", "shed")),
+    (REGISTRATIONS, ("success", "conflict", "invalid", "rate_limited")),
+    (REFRESHES, ("success", "grace", "invalid", "expired", "reuse_detected", "rate_limited")),
+    (PASSWORD_RESETS, ("requested", "completed", "invalid")),
+    (EMAIL_VERIFICATIONS, ("success", "invalid")),
+    (PASSWORD_HASH_DURATION, ("hash", "verify")),
+)
+for _metric, _values in _KNOWN_LABELS:
+    for _value in _values:
+        _metric.labels(_value)
+
+# Backups and disaster recovery
+BACKUP_LAST_SUCCESS = Gauge(
+    "auth_backup_last_success_timestamp_seconds",
+    "End time of the newest successful backup",
+    ["kind"],
+    multiprocess_mode="max",
+)
+BACKUP_DURATION = Gauge(
+    "auth_backup_duration_seconds", "Duration of the last backup", ["kind"], multiprocess_mode="max"
+)
+BACKUP_BYTES = Gauge(
+    "auth_backup_bytes", "Stored size of the last backup", ["kind"], multiprocess_mode="max"
+)
+BACKUP_FAILURES = Counter("auth_backup_failures", "Backups that failed", ["kind"])
+WAL_ARCHIVE_LAG = Gauge(
+    "auth_wal_archive_lag_seconds",
+    "Seconds since the newest archived WAL file",
+    multiprocess_mode="mostrecent",
+)
+BACKUP_LAST_VERIFICATION = Gauge(
+    "auth_backup_last_verification_timestamp_seconds",
+    "Time of the last successful backup verification",
+    multiprocess_mode="max",
+)
+REPLICATION_LAG_SECONDS = Gauge(
+    "auth_replication_lag_seconds", "Standby replay lag in seconds", multiprocess_mode="mostrecent"
+)
+REPLICATION_LAG_BYTES = Gauge(
+    "auth_replication_lag_bytes", "Standby replay lag in bytes", multiprocess_mode="mostrecent"
 )

@@ -13,14 +13,26 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from auth_service.observability import metrics
-from auth_service.web.errors import PAYLOAD_TOO_LARGE, problem_response
+from auth_service.db.base import DEFAULT_TENANT_ID
+from auth_service.observability import metrics, tracing
+from auth_service.observability.logging import current_scope
+from auth_service.web.errors import (
+    BAD_REQUEST,
+    INTERNAL,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA,
+    problem_response,
+)
 
 access_log = structlog.get_logger("auth_service.access")
+error_log = structlog.get_logger("auth_service.web")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Probes and scrapes every few seconds would drown the access log (logging.access_log_probes).
+_PROBE_PATHS = ("/health", "/metrics")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -73,10 +85,12 @@ class RequestContextMiddleware:
         app: ASGIApp,
         trusted_proxies: tuple[Network, ...] = (),
         access_log_enabled: bool = True,
+        access_log_probes: bool = False,
     ) -> None:
         self.app = app
         self.trusted = trusted_proxies
         self.access_log_enabled = access_log_enabled
+        self.access_log_probes = access_log_probes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +104,8 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = ip
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id, tenant=str(DEFAULT_TENANT_ID))
+        scope_token = current_scope.set(scope)
         status = 500
         response_bytes = 0
         start = time.perf_counter()
@@ -115,13 +130,16 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
+            tracing.name_server_span(method, template)
             metrics.HTTP_REQUESTS.labels(method, template, f"{status // 100}xx").inc()
             metrics.HTTP_DURATION.labels(method, template).observe(elapsed)
             metrics.HTTP_RESPONSE_SIZE.labels(template).observe(response_bytes)
             length = _header(scope, b"content-length")
             if length and length.isdigit():
                 metrics.HTTP_REQUEST_SIZE.labels(template).observe(int(length))
-            if self.access_log_enabled:
+            if self.access_log_enabled and (
+                self.access_log_probes or not scope["path"].startswith(_PROBE_PATHS)
+            ):
                 access_log.info(
                     "request",
                     log_type="access",
@@ -131,15 +149,61 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 2),
                     client_ip=ip,
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars("request_id", "tenant")
+            current_scope.reset(scope_token)
 
 
-class BodyTooLarge(Exception):
-    pass
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class UnhandledErrorMiddleware:
+    """Turn an unexpected exception into a logged 500 problem, inside the other middleware.
+
+    Starlette would otherwise answer from its outermost layer, without our request id and
+    security headers, and re-raise so the server logs a second traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            error_log.error(
+                "unhandled_exception",
+                error=type(exc).__name__,
+                path=scope.get("path"),
+                exc_info=exc,
+            )
+            if started:
+                raise
+            response = problem_response(INTERNAL, scope.get("path"))
+            await response(scope, receive, send)
+
+
+class BodyTooLarge(HTTPException):
+    """An HTTPException because FastAPI turns any other error while it reads the body into a
+    400; this one it re-raises, so a streamed body over the limit still gets its 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413, by Content-Length or while streaming."""
+    """Refuse bodies over the limit with 413 (by Content-Length or while streaming), and
+    bodies that are not JSON with 415: the API speaks nothing else."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -150,11 +214,23 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            response = problem_response(
+        refusal = None
+        if length is not None and not length.isdigit():
+            refusal = problem_response(BAD_REQUEST, scope.get("path"), "invalid Content-Length")
+        elif length is not None and int(length) > self.max_bytes:
+            refusal = problem_response(
                 PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
             )
-            await response(scope, receive, send)
+        elif scope.get("method") in _BODY_METHODS and (
+            (length is not None and length != "0") or _header(scope, b"transfer-encoding")
+        ):
+            media = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                refusal = problem_response(
+                    UNSUPPORTED_MEDIA, scope.get("path"), "send the body as application/json"
+                )
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         received = 0
         started = False

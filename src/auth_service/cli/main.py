@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from auth_service import __version__
-from auth_service.cli import config_cmd, db_cmd, health_cmd, keys_cmd, serve_cmd, users_cmd
+from auth_service.cli import (
+    backup_cmd,
+    config_cmd,
+    db_cmd,
+    dr_cmd,
+    health_cmd,
+    keys_cmd,
+    serve_cmd,
+    users_cmd,
+)
 
 app = typer.Typer(
     name="auth-service",
@@ -48,6 +57,8 @@ app.command("healthcheck")(health_cmd.healthcheck)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(backup_cmd.app, name="backup")
+app.add_typer(dr_cmd.app, name="dr")
 
 
 def main() -> None:

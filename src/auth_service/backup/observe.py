@@ -1,0 +1,71 @@
+"""Backup metrics and the backup-freshness health check."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from auth_service.backup.catalog import Catalog
+from auth_service.backup.errors import BackupError
+from auth_service.backup.manifest import Manifest
+from auth_service.backup.settings import BackupSettings
+from auth_service.health.monitor import CheckFn, CheckResult, Status
+from auth_service.observability import metrics
+
+
+def record_success(manifest: Manifest, seconds: float) -> None:
+    end = manifest.stop_time or datetime.now(UTC)
+    metrics.BACKUP_LAST_SUCCESS.labels(manifest.kind).set(end.timestamp())
+    metrics.BACKUP_DURATION.labels(manifest.kind).set(seconds)
+    metrics.BACKUP_BYTES.labels(manifest.kind).set(manifest.stored_bytes)
+
+
+def record_failure(kind: str) -> None:
+    metrics.BACKUP_FAILURES.labels(kind).inc()
+
+
+def record_verification() -> None:
+    metrics.BACKUP_LAST_VERIFICATION.set(time.time())
+
+
+async def refresh_from_catalog(catalog: Catalog) -> Manifest | None:
+    """Set the gauges from what the storage holds; returns the newest full backup."""
+    manifests = await catalog.manifests()
+    newest: Manifest | None = None
+    for manifest in manifests:
+        record_success(
+            manifest,
+            ((manifest.stop_time or manifest.start_time) - manifest.start_time).total_seconds(),
+        )
+        if manifest.kind == "full":
+            newest = manifest
+    verified = await catalog.last_verification()
+    if verified is not None:
+        metrics.BACKUP_LAST_VERIFICATION.set(verified.timestamp())
+    wal_time = await catalog.newest_wal_time()
+    if wal_time is not None:
+        metrics.WAL_ARCHIVE_LAG.set(max(0.0, time.time() - wal_time.timestamp()))
+    return newest
+
+
+def backup_freshness_check(settings: BackupSettings, data_dir: Path) -> CheckFn:
+    """Degraded when the newest full backup is older than the RPO (or there is none)."""
+
+    async def check() -> CheckResult:
+        try:
+            newest = await refresh_from_catalog(Catalog(settings, data_dir))
+        except BackupError as exc:
+            return CheckResult(Status.degraded, str(exc))
+        if newest is None or newest.stop_time is None:
+            return CheckResult(Status.degraded, "no full backup yet")
+        age = (datetime.now(UTC) - newest.stop_time).total_seconds()
+        if age > settings.rpo_seconds:
+            return CheckResult(
+                Status.degraded,
+                f"newest full backup {newest.id} is {age:.0f}s old "
+                f"(RPO {settings.rpo_seconds:.0f}s)",
+            )
+        return CheckResult(Status.up, f"newest full backup {newest.id} is {age:.0f}s old")
+
+    return check

@@ -1,0 +1,20 @@
+"""Repointing a running service at a new primary without a restart."""
+
+from __future__ import annotations
+
+from auth_service.backup.verify import with_database_url
+from auth_service.db.engine import Database, create_engine
+from auth_service.services import Services
+
+
+async def repoint_database(services: Services, url: str) -> None:
+    """Swap the engine under every service (they share one Database). New requests use the
+    new primary at once; the old pool is closed, failing its in-flight requests fast."""
+    settings = with_database_url(services.settings, url)
+    engine = create_engine(settings)
+    old = services.db.engine
+    # Re-initialise the shared Database in place: every service holds this object, and
+    # whatever it derives from its engine (sessionmaker, autocommit view...) follows.
+    Database.__init__(services.db, engine)
+    services.settings = settings
+    await old.dispose()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.backup.support import moto_server, s3_destination
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        pytest.skip("moto[server] not installed (make install-dev)")
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def backup_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture(params=["local", "s3"])
+def destination(request: pytest.FixtureRequest, tmp_path: Any) -> dict[str, Any]:
+    """The same tests against every storage backend, over the real protocols."""
+    if request.param == "local":
+        return {"url": f"file://{tmp_path / 'store'}"}
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    return s3_destination(endpoint, f"b-{uuid.uuid4().hex[:12]}")

@@ -1,0 +1,226 @@
+"""SQLite: online snapshot, restore, verify and restore-test through the CLI, on every storage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auth_service.backup.catalog import Catalog
+from auth_service.backup.verify import with_database_url
+from auth_service.config.settings import Settings
+from tests.conftest import TEST_MASTER_KEY, make_settings
+from tests.integration.backup.support import (
+    PASSWORD,
+    can_login,
+    cli,
+    register_users,
+    run,
+    write_config,
+)
+
+
+def _setup(
+    tmp_path: Path, sqlite_template: Path, key: str, dest: dict[str, Any]
+) -> tuple[Settings, Path]:
+    import shutil
+
+    db = tmp_path / "auth.db"
+    shutil.copy(sqlite_template, db)
+    data: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "master_key": TEST_MASTER_KEY,
+        "database": {"url": f"sqlite+aiosqlite:///{db}"},
+        "passwords": {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1},
+        "backup": {"key": key, "destinations": [dest]},
+    }
+    config = write_config(tmp_path / "config.yaml", data)
+    settings = make_settings(tmp_path, data["database"]["url"], backup=data["backup"])
+    return settings, config
+
+
+def test_backup_verify_restore_round_trip(
+    tmp_path: Path, sqlite_template: Path, backup_key: str, destination: dict[str, Any]
+) -> None:
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, destination)
+    emails = [f"u{i}@example.com" for i in range(3)]
+    run(register_users(settings, emails))
+
+    result = cli(config, "backup", "run", "--kind", "full")
+    assert result.exit_code == 0, result.output
+    listed = cli(config, "backup", "list", "--format", "json")
+    backups = json.loads(listed.stdout)
+    assert [b["kind"] for b in backups] == ["full"]
+    assert backups[0]["engine"] == "sqlite"
+    backup_id = backups[0]["id"]
+
+    (tmp_path / "probe").write_text(PASSWORD)
+    result = cli(
+        config,
+        "backup",
+        "verify",
+        backup_id,
+        "--restore-test",
+        "--probe-email",
+        emails[0],
+        "--probe-password-file",
+        str(tmp_path / "probe"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "restore test passed" in result.output
+    assert "users: 3 rows as in the manifest" in result.output
+
+    target = tmp_path / "restored.db"
+    result = cli(config, "backup", "restore", backup_id, "--target", str(target))
+    assert result.exit_code == 0, result.output
+    restored = with_database_url(settings, f"sqlite+aiosqlite:///{target}")
+    assert all(run(can_login(restored, e)) for e in emails)
+
+
+def test_restore_test_fails_on_damaged_backup(
+    tmp_path: Path, sqlite_template: Path, backup_key: str
+) -> None:
+    dest = {"url": f"file://{tmp_path / 'store'}"}
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    run(register_users(settings, ["a@example.com"]))
+    assert cli(config, "backup", "run").exit_code == 0
+    manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
+    obj = tmp_path / "store" / manifest.objects[0].name
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    obj.write_bytes(bytes(data))
+
+    result = cli(config, "backup", "verify", "--restore-test")
+    assert result.exit_code == 1
+    assert f"object {manifest.objects[0].name} is damaged" in result.output
+    assert "failed authentication" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_wrong_key_and_missing_object_fail_clearly(
+    tmp_path: Path, sqlite_template: Path, backup_key: str
+) -> None:
+    import secrets
+
+    dest = {"url": f"file://{tmp_path / 'store'}"}
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    assert cli(config, "backup", "run").exit_code == 0
+    manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
+
+    _, other = (
+        _setup(tmp_path / "o", sqlite_template, secrets.token_urlsafe(32), dest)
+        if (tmp_path / "o").mkdir() is None
+        else (None, None)
+    )
+    assert other is not None
+    result = cli(other, "backup", "verify", manifest.id)
+    assert result.exit_code == 1
+    assert f"backup key {manifest.key_id} is not configured" in result.output
+
+    (tmp_path / "store" / manifest.objects[0].name).unlink()
+    result = cli(config, "backup", "verify", manifest.id)
+    assert result.exit_code == 1
+    assert "object not found" in result.output
+
+    result = cli(config, "backup", "verify", "20000101T000000Z-full-dead")
+    assert result.exit_code == 1
+    assert "`auth-service backup list`" in result.output
+
+
+def test_key_rotation_keeps_old_backups_readable(
+    tmp_path: Path, sqlite_template: Path, backup_key: str
+) -> None:
+    import secrets
+
+    dest = {"url": f"file://{tmp_path / 'store'}"}
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    assert cli(config, "backup", "run").exit_code == 0
+    old_id = run(Catalog(settings.backup, settings.data_dir).manifest()).id
+
+    rotated = tmp_path / "rot"
+    rotated.mkdir()
+    _, new_config = _setup(rotated, sqlite_template, secrets.token_urlsafe(32), dest)
+    import yaml
+
+    data = yaml.safe_load(new_config.read_text())
+    data["backup"]["previous_keys"] = backup_key
+    new_config.write_text(yaml.safe_dump(data))
+    assert cli(new_config, "backup", "run").exit_code == 0
+    assert cli(new_config, "backup", "verify", old_id).exit_code == 0
+    backups = json.loads(cli(new_config, "backup", "list", "--format", "json").stdout)
+    assert len({b["key_id"] for b in backups}) == 2
+
+
+@pytest.mark.parametrize("kind", ["config"])
+def test_config_backup(tmp_path: Path, sqlite_template: Path, backup_key: str, kind: str) -> None:
+    dest = {"url": f"file://{tmp_path / 'store'}"}
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    result = cli(config, "backup", "run", "--kind", kind)
+    assert result.exit_code == 0, result.output
+    manifest = run(
+        Catalog(settings.backup, settings.data_dir).manifest(result.output.split()[1].rstrip(":"))
+    )
+    assert manifest.kind == "config"
+    assert manifest.schema_revision
+    # The config file is not copied (none listed in backup.config_files): no inline secrets.
+    restored = b"".join(run(_collect(settings, manifest)))
+    assert backup_key.encode() not in restored
+    assert TEST_MASTER_KEY.encode() not in restored
+
+
+async def _collect(settings: Settings, manifest: Any) -> list[bytes]:
+    catalog = Catalog(settings.backup, settings.data_dir)
+    return [p async for p in catalog.open_object(manifest.objects[0])]
+
+
+def test_second_destination_is_a_usable_copy(
+    tmp_path: Path, sqlite_template: Path, backup_key: str, s3_endpoint: str
+) -> None:
+    import uuid
+
+    import yaml
+
+    from tests.integration.backup.support import s3_destination
+
+    local = {"url": f"file://{tmp_path / 'store'}"}
+    remote = s3_destination(s3_endpoint, f"dr-{uuid.uuid4().hex[:12]}")
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, local)
+    data = yaml.safe_load(config.read_text())
+    data["backup"]["destinations"] = [local, remote]
+    config.write_text(yaml.safe_dump(data))
+    run(register_users(settings, ["copy@example.com"]))
+    assert cli(config, "backup", "run").exit_code == 0
+    assert cli(config, "backup", "verify").exit_code == 0
+
+    manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
+    obj = tmp_path / "store" / manifest.objects[0].name
+    obj.write_bytes(obj.read_bytes()[:-50])
+    result = cli(config, "backup", "verify")
+    assert result.exit_code == 1
+    assert f"file://{tmp_path / 'store'}: object {manifest.objects[0].name} is damaged" in (
+        " ".join(result.output.split())
+    )
+    assert "s3://" not in result.output
+
+    # The DR copy restores: make it the primary and restore from it.
+    data["backup"]["destinations"] = [remote, local]
+    config.write_text(yaml.safe_dump(data))
+    target = tmp_path / "from-dr.db"
+    result = cli(config, "backup", "restore", manifest.id, "--target", str(target))
+    assert result.exit_code == 0, result.output
+    restored = with_database_url(settings, f"sqlite+aiosqlite:///{target}")
+    assert run(can_login(restored, "copy@example.com"))
+
+
+def test_schedule_once_backs_up_and_verifies(
+    tmp_path: Path, sqlite_template: Path, backup_key: str
+) -> None:
+    dest = {"url": f"file://{tmp_path / 'store'}"}
+    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    result = cli(config, "backup", "schedule", "--once")
+    assert result.exit_code == 0, result.output
+    manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
+    assert f"backup {manifest.id} done" in result.output
+    assert f"verified {manifest.id}" in result.output

@@ -109,6 +109,10 @@ class AccountService:
         self._mail = mail
         self.session_revoker: SessionRevoker | None = None
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Hot reload: password policy, lockout switch and token lifetimes."""
+        self._settings = settings
+
     # ---- helpers -------------------------------------------------------------------------
 
     async def _roles(
@@ -125,6 +129,22 @@ class AccountService:
         for uid, name in rows:
             out[uid].append(name)
         return out
+
+    @staticmethod
+    def _new_user(email: str, password_hash: str, name: str | None, verified: bool) -> User:
+        now = utcnow()
+        return User(
+            id=uuid.uuid4(),
+            tenant_id=DEFAULT_TENANT_ID,
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            status="active",
+            created_at=now,
+            updated_at=now,
+            password_changed_at=now,
+            email_verified_at=now if verified else None,
+        )
 
     @staticmethod
     def _identity(user: User, roles: list[str]) -> Identity:
@@ -223,19 +243,7 @@ class AccountService:
         except (InvalidEmail, WeakPassword):
             metrics.REGISTRATIONS.labels("invalid").inc()
             raise
-        password_hash = await self._hasher.hash(password)
-        now = utcnow()
-        user = User(
-            id=uuid.uuid4(),
-            tenant_id=DEFAULT_TENANT_ID,
-            email=normalized,
-            name=name,
-            password_hash=password_hash,
-            status="active",
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
-        )
+        user = self._new_user(normalized, await self._hasher.hash(password), name, verified=False)
         try:
             async with self._db.transaction() as s:
                 s.add(user)
@@ -272,11 +280,7 @@ class AccountService:
         if too_long(password, self._settings.passwords):
             # Refuse before hashing: nobody's password is longer than the policy allows.
             await self._fail_login(lock_id, None, ctx, "too_long")
-        async with self._db.sessionmaker() as s:
-            user = await s.scalar(
-                select(User).where(User.tenant_id == DEFAULT_TENANT_ID, User.email == normalized)
-            )
-            roles = (await self._roles(s, [user.id]))[user.id] if user else []
+        user, roles = await self._login_candidate(normalized)
         if user is None or user.password_hash is None:
             await self._hasher.verify_dummy(password)
             await self._fail_login(lock_id, None, ctx, "unknown_user")
@@ -300,10 +304,28 @@ class AccountService:
         if result.needs_rehash:
             values["password_hash"] = await self._hasher.hash(password)
             log.info("password_rehashed", user_id=str(user.id))
-        async with self._db.transaction() as s:
-            await s.execute(update(User).where(User.id == user.id).values(**values))
+        async with self._db.single() as conn:  # one statement, atomic on its own
+            await conn.execute(update(User).where(User.id == user.id).values(**values))
         user.last_login_at = values["last_login_at"]  # type: ignore[assignment]
         return self._identity(user, roles)
+
+    async def _login_candidate(self, email: str) -> tuple[User | None, list[str]]:
+        """The user with this email and their roles, in one statement (a row per role)."""
+        columns = User.__table__.columns
+        async with self._db.single() as conn:
+            rows = (
+                await conn.execute(
+                    select(*columns, Role.name.label("role_name"))
+                    .select_from(User)
+                    .outerjoin(UserRole, UserRole.user_id == User.id)
+                    .outerjoin(Role, Role.id == UserRole.role_id)
+                    .where(User.tenant_id == DEFAULT_TENANT_ID, User.email == email)
+                )
+            ).all()
+        if not rows:
+            return None, []
+        user = User(**{c.key: rows[0]._mapping[c] for c in columns})
+        return user, [r.role_name for r in rows if r.role_name is not None]
 
     async def _fail_login(
         self, lock_id: str, user_id: uuid.UUID | None, ctx: RequestContext, reason: str
@@ -336,9 +358,19 @@ class AccountService:
     ) -> None:
         """Change a password knowing the current one; other sessions are revoked."""
         user = await self._get_user(user_id)
+        # A stolen access token must not become an unlimited oracle for the password:
+        # the same per-account limiter and lockout as login apply.
+        await self._rate("account.login", user.email, ctx)
+        lock_id = lockout_key(str(user.tenant_id), user.email)
+        if self._settings.lockout.enabled:
+            remaining = await self._lockout.locked_for(lock_id)
+            if remaining > 0:
+                raise AccountLocked(max(1, int(remaining + 0.999)))
         if user.password_hash is None or too_long(current, self._settings.passwords):
             raise InvalidCredentials
         if not (await self._hasher.verify(user.password_hash, current)).ok:
+            if self._settings.lockout.enabled:
+                await self._lockout.record_failure(lock_id)
             await self._audit.record(
                 events.PASSWORD_CHANGED,
                 ctx,
@@ -412,6 +444,8 @@ class AccountService:
                 .where(
                     OneTimeToken.token_hash == token_digest(token),
                     OneTimeToken.purpose == PURPOSE_RESET,
+                    OneTimeToken.used_at.is_(None),
+                    OneTimeToken.expires_at > utcnow(),
                 )
             )
             found = row.first()
@@ -471,12 +505,40 @@ class AccountService:
         return user
 
     async def identity(self, user_id: uuid.UUID) -> Identity | None:
-        async with self._db.sessionmaker() as s:
-            user = await s.get(User, user_id)
-            if user is None:
-                return None
-            roles = (await self._roles(s, [user.id]))[user.id]
-        return self._identity(user, roles)
+        """The user and their roles, read fresh (one statement: a row per role)."""
+        async with self._db.single() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        User.id,
+                        User.tenant_id,
+                        User.email,
+                        User.name,
+                        User.status,
+                        User.email_verified_at,
+                        User.created_at,
+                        User.last_login_at,
+                        Role.name.label("role"),
+                    )
+                    .outerjoin(UserRole, UserRole.user_id == User.id)
+                    .outerjoin(Role, Role.id == UserRole.role_id)
+                    .where(User.id == user_id)
+                )
+            ).all()
+        if not rows:
+            return None
+        u = rows[0]
+        return Identity(
+            u.id,
+            u.tenant_id,
+            u.email,
+            u.name,
+            u.status,
+            u.email_verified_at,
+            tuple(sorted(r.role for r in rows if r.role is not None)),
+            u.created_at,
+            u.last_login_at,
+        )
 
     async def get(self, user_id: uuid.UUID) -> Identity:
         found = await self.identity(user_id)
@@ -583,20 +645,7 @@ class AccountService:
         """Operator path (CLI): no rate limits, no mail; the password policy still applies."""
         normalized = normalize_email(email)
         self._policy(password, normalized)
-        password_hash = await self._hasher.hash(password)
-        now = utcnow()
-        user = User(
-            id=uuid.uuid4(),
-            tenant_id=DEFAULT_TENANT_ID,
-            email=normalized,
-            name=None,
-            password_hash=password_hash,
-            status="active",
-            created_at=now,
-            updated_at=now,
-            password_changed_at=now,
-            email_verified_at=now if verified else None,
-        )
+        user = self._new_user(normalized, await self._hasher.hash(password), None, verified)
         try:
             async with self._db.transaction() as s:
                 s.add(user)

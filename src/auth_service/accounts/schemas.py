@@ -71,11 +71,7 @@ class AdminUserOut(UserOut):
     @classmethod
     def of(cls, identity: Identity) -> AdminUserOut:
         return cls(
-            id=identity.id,
-            email=identity.email,
-            email_verified=identity.email_verified_at is not None,
-            name=identity.name,
-            created_at=identity.created_at,
+            **UserOut.of(identity).model_dump(),
             status=identity.status,
             roles=list(identity.roles),
             last_login_at=identity.last_login_at,

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from auth_service.config.loader import ConfigError, LoadedSettings, load_settings
+from auth_service.config.settings import Settings
+
+if TYPE_CHECKING:
+    from auth_service.services import Services
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,9 +36,27 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def loaded_settings(ctx: typer.Context) -> LoadedSettings:
     config: Path | None = (ctx.obj or {}).get("config")
     try:
-        return load_settings(config)
+        loaded = load_settings(config)
     except ConfigError as exc:
         raise fail(str(exc), EXIT_CONFIG) from None
+    from auth_service.observability.logging import STDERR, configure_logging
+
+    # Logs (audit lines included) go to stderr so stdout carries only the command's output.
+    configure_logging(loaded.settings.logging, loaded.settings.env, stream=STDERR)
+    return loaded
+
+
+@contextlib.asynccontextmanager
+async def cli_services(settings: Settings) -> AsyncIterator[Services]:
+    """The service graph for one CLI command, on a migrated database, closed afterwards."""
+    from auth_service.services import build_services
+
+    services = build_services(settings)
+    try:
+        await services.check_schema()
+        yield services
+    finally:
+        await services.close()
 
 
 def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

@@ -7,8 +7,7 @@ from rich.table import Table
 
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
-from auth_service.cli.common import loaded_settings, out, run_async
-from auth_service.services import build_services
+from auth_service.cli.common import cli_services, loaded_settings, out, run_async
 
 app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 
@@ -20,12 +19,8 @@ def list_keys(ctx: typer.Context) -> None:
 
     @run_async
     async def _run() -> None:
-        services = build_services(settings)
-        try:
-            await services.check_schema()
+        async with cli_services(settings) as services:
             keys = await services.keys.list_keys()
-        finally:
-            await services.close()
         table = Table("kid", "alg", "status", "created", "activated", "published until")
         for k in keys:
             table.add_row(
@@ -52,16 +47,12 @@ def rotate(ctx: typer.Context) -> None:
 
     @run_async
     async def _run() -> None:
-        services = build_services(settings)
-        try:
-            await services.check_schema()
+        async with cli_services(settings) as services:
             await services.keys.ensure_keys()
             kid = await services.keys.rotate()
             await services.audit.record(
                 events.KEYS_ROTATED, RequestContext(request_id="cli"), details={"kid": kid}
             )
-        finally:
-            await services.close()
         out.print(f"active signing key is now {kid}")
 
     _run()

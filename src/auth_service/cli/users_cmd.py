@@ -11,8 +11,7 @@ from rich.table import Table
 
 from auth_service.accounts.errors import EmailTaken, InvalidEmail, WeakPassword
 from auth_service.audit.context import RequestContext
-from auth_service.cli.common import fail, loaded_settings, out, run_async
-from auth_service.services import build_services
+from auth_service.cli.common import cli_services, fail, loaded_settings, out, run_async
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 
@@ -46,20 +45,17 @@ def create(
 
     @run_async
     async def _run() -> None:
-        services = build_services(settings)
         try:
-            await services.check_schema()
-            identity = await services.accounts.create_user(
-                email, password, admin=admin, ctx=CLI_CONTEXT
-            )
+            async with cli_services(settings) as services:
+                identity = await services.accounts.create_user(
+                    email, password, admin=admin, ctx=CLI_CONTEXT
+                )
         except EmailTaken:
             raise fail(f"an account with email {email!r} already exists") from None
         except InvalidEmail as exc:
             raise fail(f"invalid email: {exc.reason}") from None
         except WeakPassword as exc:
             raise fail("password refused: it " + "; it ".join(exc.reasons)) from None
-        finally:
-            await services.close()
         out.print(f"created {identity.email} ({identity.id}){' with role admin' if admin else ''}")
 
     _run()
@@ -76,12 +72,8 @@ def list_users(
 
     @run_async
     async def _run() -> None:
-        services = build_services(settings)
-        try:
-            await services.check_schema()
+        async with cli_services(settings) as services:
             users, total = await services.accounts.list_users(email=email, limit=limit)
-        finally:
-            await services.close()
         table = Table("id", "email", "status", "verified", "roles", "created")
         for u in users:
             table.add_row(

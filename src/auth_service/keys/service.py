@@ -112,6 +112,10 @@ class KeyService:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
+    def apply_settings(self, settings: TokenSettings) -> None:
+        """Hot reload of cache period and retirement window (the algorithm needs a restart)."""
+        self._settings = settings
+
     def _new_row(self, status: str) -> SigningKey:
         private = _generate(self._settings.algorithm)
         jwk = _public_jwk(private.public_key())
@@ -155,8 +159,12 @@ class KeyService:
         Returns the kid that now signs.
         """
         now = utcnow()
+        # Every token the old key signed must stay verifiable: its lifetime, the leeway we
+        # grant on exp, and the time other workers keep signing with it until they reload.
         keep = timedelta(
-            seconds=self._settings.access_token_ttl_seconds + self._settings.clock_skew_seconds
+            seconds=self._settings.access_token_ttl_seconds
+            + 2 * self._settings.clock_skew_seconds
+            + self._settings.key_cache_seconds
         )
         async with self._db.transaction() as s:
             rows = (await s.scalars(select(SigningKey).with_for_update())).all()

@@ -12,7 +12,7 @@ import jwt
 from auth_service.config.settings import TokenSettings
 from auth_service.keys.errors import InvalidToken
 from auth_service.keys.service import KeyService
-from auth_service.observability import metrics
+from auth_service.observability import metrics, tracing
 
 # Never HS* (a public key must not double as an HMAC secret) and never "none".
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
@@ -42,6 +42,10 @@ class AccessTokenService:
         self._settings = settings
         self._issuer = issuer
 
+    def apply_settings(self, settings: TokenSettings) -> None:
+        """Hot reload: lifetimes and leeway apply to tokens issued or checked from now on."""
+        self._settings = settings
+
     async def issue(
         self, user_id: uuid.UUID, session_id: uuid.UUID, tenant_id: uuid.UUID, roles: list[str]
     ) -> IssuedToken:
@@ -61,12 +65,13 @@ class AccessTokenService:
             "roles": sorted(roles),
         }
         start = time.perf_counter()
-        token = jwt.encode(
-            claims,
-            signer.private_key,
-            algorithm=signer.algorithm,
-            headers={"kid": signer.kid, "typ": "at+jwt"},
-        )
+        with tracing.span("token.sign", {"jwt.alg": signer.algorithm, "jwt.kid": signer.kid}):
+            token = jwt.encode(
+                claims,
+                signer.private_key,
+                algorithm=signer.algorithm,
+                headers={"kid": signer.kid, "typ": "at+jwt"},
+            )
         metrics.TOKEN_SIGN_DURATION.observe(time.perf_counter() - start)
         return IssuedToken(token, ttl)
 
@@ -84,6 +89,9 @@ class AccessTokenService:
             raise InvalidToken(f"algorithm not allowed: {str(alg)[:16]}")
         if not isinstance(kid, str) or not kid or len(kid) > 128:
             raise InvalidToken("missing kid")
+        if header.get("typ") != "at+jwt":
+            # RFC 9068 section 4: an access token says so, so no other JWT of ours passes.
+            raise InvalidToken("not an access token")
         key = await self._keys.public_key(kid)
         if key is None:
             raise InvalidToken("unknown kid")

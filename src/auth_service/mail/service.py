@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import os
 import random
 import ssl
@@ -22,7 +23,7 @@ import aiosmtplib
 import structlog
 
 from auth_service.config.settings import MailSettings
-from auth_service.observability import metrics
+from auth_service.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -38,11 +39,16 @@ class OutboxTransport(Transport):
 
     def _write(self, message: EmailMessage) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex}.eml"
+        now = time.time_ns()
+        # Sortable by creation time (nanoseconds), unique by the random suffix.
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
+        name = f"{stamp}.{now % 1_000_000_000:09d}Z-{uuid.uuid4().hex[:12]}.eml"
         tmp = self.directory / f".{name}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(message.as_bytes())
+            # RFC 6532 headers: an internationalised address must stay an address, not an
+            # RFC 2047 encoded-word (which no parser accepts inside an addr-spec).
+            fh.write(message.as_bytes(policy=email.policy.SMTPUTF8))
         tmp.rename(self.directory / name)
 
     async def send(self, message: EmailMessage) -> None:
@@ -80,7 +86,10 @@ class MailService:
     def __init__(self, settings: MailSettings, transport: Transport) -> None:
         self._settings = settings
         self._transport = transport
-        self._queue: asyncio.Queue[EmailMessage] = asyncio.Queue(maxsize=settings.queue_size)
+        # Each message travels with the trace context of the request that queued it.
+        self._queue: asyncio.Queue[tuple[EmailMessage, tracing.TraceContext]] = asyncio.Queue(
+            maxsize=settings.queue_size
+        )
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -114,16 +123,17 @@ class MailService:
         message["Message-ID"] = make_msgid(domain="auth-service")
         message.set_content(text)
         try:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait((message, tracing.current_context()))
         except asyncio.QueueFull:
             metrics.MAIL_FAILED.inc()
             log.error("mail_queue_full", subject=subject)
 
     async def _run(self) -> None:
         while True:
-            message = await self._queue.get()
+            message, trace_context = await self._queue.get()
             try:
-                await self._deliver(message)
+                with tracing.attached(trace_context), tracing.span("mail.send"):
+                    await self._deliver(message)
             finally:
                 self._queue.task_done()
 

@@ -77,6 +77,11 @@ class RateLimiter:
             storage = MemoryStorage()
         return cls(settings, storage)
 
+    def apply_settings(self, settings: RateLimitSettings) -> None:
+        """Hot reload: new limits apply to the next hit; counted windows are kept."""
+        items = parse_limits(settings)
+        self.settings, self._items = settings, items
+
     @property
     def backend(self) -> str:
         return "memory" if isinstance(self.storage, MemoryStorage) else "redis"

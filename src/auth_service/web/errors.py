@@ -137,7 +137,12 @@ def _domain_extras(exc: Exception) -> tuple[dict[str, str], dict[str, Any]]:
         extras["errors"] = [{"field": "password", "reasons": exc.reasons}]
     if isinstance(exc, account_errors.InvalidEmail):
         extras["errors"] = [{"field": "email", "reasons": [exc.reason]}]
-    if isinstance(exc, account_errors.InvalidCredentials | session_errors.InvalidRefreshToken):
+    if isinstance(
+        exc,
+        account_errors.InvalidCredentials
+        | session_errors.InvalidRefreshToken
+        | session_errors.RefreshTokenReused,
+    ):
         headers["WWW-Authenticate"] = 'Bearer realm="auth-service"'
     return headers, extras
 
@@ -147,6 +152,9 @@ def _validation_errors(exc: RequestValidationError) -> tuple[Problem, list[dict[
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             return BAD_REQUEST, [{"field": "body", "reasons": ["malformed JSON"]}]
+        if err.get("type") == "string_unicode":
+            # A lone surrogate: json.loads lets encoded surrogates (invalid UTF-8) through.
+            return BAD_REQUEST, [{"field": "body", "reasons": ["invalid UTF-8"]}]
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         errors.append(
             {"field": ".".join(loc) or "body", "reasons": [str(err.get("msg", "invalid"))]}

@@ -1,0 +1,257 @@
+"""The real `auth-service` console script, as an operator runs it, on SQLite and PostgreSQL.
+
+Every failure must be one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import POSTGRES_URL, _pg_admin, _run, service_missing
+
+SCRIPT = Path(sys.executable).parent / "auth-service"
+PASSWORD = "Tr0ub4dor&3-horse"
+
+
+def _base_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
+    env.update(AUTH_DATA_DIR=str(data_dir), COLUMNS="250", NO_COLOR="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+def _cli(
+    args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(SCRIPT), *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+    return result
+
+
+def _cli_many(
+    calls: list[tuple[list[str], dict[str, str], str | None]], cwd: Path
+) -> list[subprocess.CompletedProcess[str]]:
+    """Independent invocations side by side: each one pays the full interpreter start-up."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(_cli, args, env, cwd, stdin) for args, env, stdin in calls]
+        return [f.result() for f in futures]
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode != 0, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database (not migrated: `migrate` is what is under test)."""
+    name = f"auth_cli_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        service_missing("PostgreSQL", f"{POSTGRES_URL}: {exc}")
+    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    env = _base_env(tmp_path / "data")
+    if request.param == "postgresql":
+        env["AUTH_DATABASE__URL"] = request.getfixturevalue("fresh_postgres_url")
+    return env
+
+
+def test_operator_workflow(cli_env: dict[str, str], tmp_path: Path) -> None:
+    first = _cli(["migrate"], cli_env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "migrated" in first.stdout
+    again = _cli(["migrate"], cli_env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "already at" in again.stdout
+
+    create = ["users", "create", "--email", "Root@Example.com", "--admin", "--password-stdin"]
+    made = _cli(create, cli_env, tmp_path, stdin=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    assert "created root@example.com" in made.stdout
+    assert "admin" in made.stdout
+    assert PASSWORD not in made.stdout + made.stderr
+
+    weak = ["users", "create", "--email", "weak@example.com", "--password-stdin"]
+    duplicate, refused, listed, rotated = _cli_many(
+        [
+            (create, cli_env, PASSWORD + "\n"),
+            (weak, cli_env, "password\n"),
+            (["users", "list"], cli_env, None),
+            (["keys", "rotate"], cli_env, None),
+        ],
+        tmp_path,
+    )
+    _one_line_error(duplicate, "already exists")
+    _one_line_error(refused, "password refused", "too common")
+    assert listed.returncode == 0, listed.stderr
+    assert "root@example.com" in listed.stdout
+    assert "weak@example.com" not in listed.stdout
+    assert rotated.returncode == 0, rotated.stderr
+    kid = rotated.stdout.strip().rsplit(" ", 1)[-1]
+    keys = _cli(["keys", "list"], cli_env, tmp_path)
+    assert keys.returncode == 0, keys.stderr
+    row = next(line for line in keys.stdout.splitlines() if kid in line)
+    assert "active" in row
+    assert "next" in keys.stdout
+    assert "retired" in keys.stdout  # the key ensure_keys made active before the rotation
+
+
+def test_config_errors_are_one_line(tmp_path: Path) -> None:
+    env = _base_env(tmp_path / "data")
+    master = secrets.token_urlsafe(32)
+    db_password = "Pg-" + secrets.token_hex(8)
+    bad_yaml = tmp_path / "broken.yaml"
+    bad_yaml.write_text("server:\n  port: [8000\n")
+    secret_env = {
+        **env,
+        "AUTH_MASTER_KEY": master,
+        "AUTH_DATABASE__URL": f"postgresql+asyncpg://auth:{db_password}@127.0.0.1:1/auth",
+    }
+    shown, unknown, broken, unreachable = _cli_many(
+        [
+            (["config", "show"], secret_env, None),
+            (["config", "show"], {**env, "AUTH_DATABASE__URLL": "x"}, None),
+            (["--config", str(bad_yaml), "config", "show"], env, None),
+            (["users", "list"], secret_env, None),
+        ],
+        tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "********" in shown.stdout
+    for secret in (master, db_password):
+        assert secret not in shown.stdout + shown.stderr
+
+    assert unknown.returncode == 2
+    _one_line_error(unknown, "AUTH_DATABASE__URLL")
+
+    assert broken.returncode == 2
+    _one_line_error(broken, "broken.yaml")
+
+    line = _one_line_error(unreachable, "database")
+    for secret in (master, db_password):
+        assert secret not in unreachable.stderr + unreachable.stdout
+    assert "127.0.0.1" in line
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_production_refuses_unsafe_settings_before_binding(tmp_path: Path) -> None:
+    base = {
+        **_base_env(tmp_path / "data"),
+        "AUTH_ENV": "production",
+        "AUTH_SERVER__PUBLIC_URL": "https://auth.example.com",
+    }
+    master = secrets.token_urlsafe(32)
+    cases = [
+        ({}, "master key"),
+        ({"AUTH_MASTER_KEY": master, "AUTH_DEBUG": "true"}, "debug"),
+        (
+            {"AUTH_MASTER_KEY": master, "AUTH_SERVER__PUBLIC_URL": "http://auth.example.com"},
+            "http://",
+        ),
+    ]
+    # Hold the port: a server that tried to bind first would complain about it instead.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        args = ["serve", "--port", str(held.getsockname()[1]), "--management-port", "0"]
+        results = _cli_many([(args, {**base, **extra}, None) for extra, _ in cases], tmp_path)
+    for (_, reason), result in zip(cases, results, strict=True):
+        line = _one_line_error(result, reason, "production")
+        assert "cannot listen" not in line
+        assert master not in result.stderr
+
+
+def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = _base_env(tmp_path / "data")
+    assert _cli(["migrate"], env, tmp_path).returncode == 0
+    port, management = _free_port(), _free_port()
+    args = ["serve", "--port", str(port), "--management-port", str(management), "--workers", "1"]
+    process = subprocess.Popen(
+        [str(SCRIPT), *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{management}/health/ready", timeout=1)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert process.poll() is None, process.communicate(timeout=5)
+        assert ready is not None
+        assert ready.status_code == 200, ready.text
+        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=5)
+        assert jwks.status_code == 200
+        assert jwks.json()["keys"]
+        register = httpx.post(
+            f"http://127.0.0.1:{port}/v1/auth/register",
+            json={"email": "served@example.com", "password": PASSWORD},
+            timeout=10,
+        )
+        assert register.status_code == 201, register.text
+        # The management port is not the public API.
+        elsewhere = httpx.get(f"http://127.0.0.1:{management}/v1/users/me", timeout=5)
+        assert elsewhere.status_code == 404
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            out, err = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"serve did not stop within 15 s of SIGTERM: {err}")
+    # uvicorn (>= 0.29) re-raises the SIGTERM it handled once the graceful shutdown is done,
+    # so a clean stop is exit 0 or death by that same signal (143 to a shell, normal to K8s).
+    assert process.returncode in (0, -signal.SIGTERM), err
+    assert "error" not in err.lower(), err
+    assert "Traceback" not in err + out
+    assert PASSWORD not in err + out

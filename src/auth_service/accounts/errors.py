@@ -41,6 +41,14 @@ class InvalidOneTimeToken(AccountError):
     """Verification or reset token unknown, expired or already used."""
 
 
+class FeatureDisabled(AccountError):
+    """The operator switched this flow off (``features.*``)."""
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(feature)
+        self.feature = feature
+
+
 class UserNotFound(AccountError):
     pass
 

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1")
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
     tags=["auth"],
-    responses=problem_responses(409, 422, 429),
+    responses=problem_responses(403, 409, 422, 429),
 )
 async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep) -> UserOut:
     """Create an account; a verification link (``token=``) is emailed."""
@@ -57,7 +57,7 @@ async def change_password(
     "/auth/password/forgot",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["auth"],
-    responses=problem_responses(429),
+    responses=problem_responses(403, 429),
 )
 async def forgot_password(
     body: ForgotPasswordRequest, services: ServicesDep, ctx: ContextDep
@@ -71,7 +71,7 @@ async def forgot_password(
     "/auth/password/reset",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["auth"],
-    responses=problem_responses(400, 422, 429),
+    responses=problem_responses(400, 403, 422, 429),
 )
 async def reset_password(
     body: ResetPasswordRequest, services: ServicesDep, ctx: ContextDep

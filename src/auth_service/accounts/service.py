@@ -18,6 +18,7 @@ from auth_service.accounts.errors import (
     AccountDisabled,
     AccountLocked,
     EmailTaken,
+    FeatureDisabled,
     InvalidCredentials,
     InvalidEmail,
     InvalidOneTimeToken,
@@ -230,8 +231,10 @@ class AccountService:
     ) -> Identity:
         """Create an account and send the verification email.
 
-        Raises InvalidEmail, WeakPassword, EmailTaken or RateLimited.
+        Raises FeatureDisabled, InvalidEmail, WeakPassword, EmailTaken or RateLimited.
         """
+        if not self._settings.features.registration:
+            raise FeatureDisabled("registration")
         try:
             await self._rate("ip.register", ctx.ip or "unknown", ctx)
         except RateLimited:
@@ -400,6 +403,8 @@ class AccountService:
 
     async def forgot_password(self, email: str, ctx: RequestContext) -> None:
         """Send a reset link if the account exists; behave identically if it does not."""
+        if not self._settings.features.password_reset:
+            raise FeatureDisabled("password_reset")
         await self._rate("ip.forgot", ctx.ip or "unknown", ctx)
         try:
             normalized = normalize_email(email)
@@ -431,6 +436,8 @@ class AccountService:
 
     async def reset_password(self, token: str, new_password: str, ctx: RequestContext) -> None:
         """Set a new password with a single-use reset token; every session is revoked."""
+        if not self._settings.features.password_reset:
+            raise FeatureDisabled("password_reset")
         await self._rate("ip.reset", ctx.ip or "unknown", ctx)
         if too_long(new_password, self._settings.passwords):
             raise WeakPassword(

@@ -63,7 +63,16 @@ RELOADABLE: tuple[str, ...] = (
     "passwords.reject_common",
     "health.",
     "alerting.",
+    "features.",
+    # The pool is swapped, not resized: a new engine takes new requests while the old one
+    # finishes the requests it is serving (Runtime.apply).
+    "database.",
 )
+
+
+class ReloadRejected(Exception):
+    """A reloadable change that cannot be applied (e.g. the new database is unreachable);
+    nothing was changed. The message names the key and what to do."""
 
 
 def is_reloadable(dotted: str) -> bool:
@@ -227,6 +236,9 @@ class ConfigReloader:
         try:
             effective = merge_reloadable(self.current, loaded.settings, changed)
             await self._apply(effective)
+        except ReloadRejected as exc:
+            log.error("config_reload_failed", trigger=trigger, error=str(exc))
+            return ReloadResult("error", error=str(exc), hash=self.hash)
         except Exception as exc:
             log.error("config_reload_failed", trigger=trigger, error=type(exc).__name__)
             return ReloadResult("error", error=f"apply failed: {type(exc).__name__}")

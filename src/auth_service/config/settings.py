@@ -162,6 +162,15 @@ class LoggingSettings(_Section):
     )
 
 
+class FeatureSettings(_Section):
+    """Switches an operator flips at runtime (reloadable without a restart)."""
+
+    registration: bool = Field(
+        True, description="open self-service registration; off: only `users create` and admins"
+    )
+    password_reset: bool = Field(True, description="the emailed password-reset flow")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Construct it through ``config.loader.load_settings``.
 
@@ -198,6 +207,7 @@ class Settings(BaseSettings):
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

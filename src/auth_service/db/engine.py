@@ -101,6 +101,18 @@ class Database:
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
+    def replace_engine(self, engine: AsyncEngine) -> AsyncEngine:
+        """Point every holder of this Database at ``engine``; return the old engine.
+
+        Services keep a reference to this object, never to the engine, so the swap is one
+        attribute assignment each: new sessions use the new engine from the next call.
+        """
+        old = self.engine
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return old
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

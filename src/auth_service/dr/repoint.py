@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auth_service.backup.verify import with_database_url
-from auth_service.db.engine import Database, create_engine
+from auth_service.db.engine import create_engine
 from auth_service.services import Services
 
 
@@ -12,9 +12,7 @@ async def repoint_database(services: Services, url: str) -> None:
     new primary at once; the old pool is closed, failing its in-flight requests fast."""
     settings = with_database_url(services.settings, url)
     engine = create_engine(settings)
-    old = services.db.engine
-    # Re-initialise the shared Database in place: every service holds this object, and
-    # whatever it derives from its engine (sessionmaker, autocommit view...) follows.
-    Database.__init__(services.db, engine)
+    # Every service holds the shared Database, which follows its new engine.
+    old = services.db.replace_engine(engine)
     services.settings = settings
     await old.dispose()

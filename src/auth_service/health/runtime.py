@@ -17,9 +17,16 @@ import structlog
 
 from auth_service.audit import events
 from auth_service.audit.context import SYSTEM
-from auth_service.config.reload import ConfigReloader, ReloadResult, apply_log_level
+from auth_service.config.reload import (
+    ConfigReloader,
+    ReloadRejected,
+    ReloadResult,
+    apply_log_level,
+)
 from auth_service.config.sections import Severity
 from auth_service.config.settings import Settings
+from auth_service.db.engine import create_engine
+from auth_service.db.migrate import current_revision, head_revision
 from auth_service.health.alerting.alerts import Alerter
 from auth_service.health.checks import build_checks
 from auth_service.health.monitor import HealthMonitor
@@ -84,6 +91,9 @@ class Runtime:
         """Swap reloadable settings into every service; each swap is a reference assignment."""
         svc = self.services
         old = svc.settings
+        # First, because it is the one step that can fail: nothing else changes if it does.
+        if new.database != old.database:
+            await self._swap_database(new)
         svc.limiter.apply_settings(new.rate_limits)
         svc.lockout.settings = new.lockout
         svc.hasher.apply_settings(new.passwords)
@@ -104,6 +114,30 @@ class Runtime:
                 self.monitor.listeners.remove(self.alerter.on_check)
         if new.health != old.health:
             await self.monitor.replace_checks(build_checks(svc, new))
+
+    async def _swap_database(self, new: Settings) -> None:
+        """Drained pool swap: a new engine takes every new request once it has proven it can
+        serve (reachable, schema at head); requests holding a connection of the old pool
+        finish on it, and the old pool closes each connection as it is returned."""
+        engine = create_engine(new)
+        try:
+            async with asyncio.timeout(new.database.pool_timeout_seconds):
+                revision = await current_revision(engine)
+        except Exception as exc:
+            await engine.dispose()
+            raise ReloadRejected(
+                f"database: cannot use the new database ({type(exc).__name__}); "
+                "kept the current one - check database.url and that the server is reachable"
+            ) from None
+        if revision != head_revision():
+            await engine.dispose()
+            raise ReloadRejected(
+                f"database: the new database is at schema {revision or 'nothing'}, expected "
+                f"{head_revision()}; run `auth-service migrate` against it first"
+            )
+        old = self.services.db.replace_engine(engine)
+        await old.dispose()
+        log.info("database_swapped", dialect=engine.dialect.name)
 
     async def _after_reload(self, result: ReloadResult) -> None:
         if result.result == "error":

@@ -74,6 +74,9 @@ DOMAIN: dict[type[Exception], Problem] = {
         400, "invalid-one-time-token", "The link is invalid, expired or already used"
     ),
     account_errors.UserNotFound: Problem(404, "user-not-found", "No such user"),
+    account_errors.FeatureDisabled: Problem(
+        403, "feature-disabled", "This feature is switched off on this server"
+    ),
     account_errors.LastAdmin: Problem(
         409, "last-admin", "The change would leave no active administrator"
     ),

@@ -141,7 +141,7 @@ def test_reload_under_load(server: Server) -> None:
 def test_reload_endpoint_reports_restart_required(server: Server) -> None:
     path = Path(server.env["AUTH_CONFIG"])
     doc = yaml.safe_load(path.read_text())
-    doc["database"] = {"pool_size": 3}
+    doc.setdefault("server", {})["max_body_bytes"] = 2048
     doc["rate_limits"]["login_per_ip"] = "50/minute"
     write_atomically(path, yaml.safe_dump(doc))
     r = httpx.post(f"{server.management_url}/config/reload", timeout=30)
@@ -149,9 +149,9 @@ def test_reload_endpoint_reports_restart_required(server: Server) -> None:
     body = r.json()
     # Another worker (or the file watch) may have applied the change first: either way the
     # restart-required key is reported and the reloadable one is in force.
-    assert body["restart_required"] == ["database.pool_size"]
+    assert body["restart_required"] == ["server.max_body_bytes"]
     assert body["result"] in ("applied", "unchanged")
-    assert "database.pool_size" in server.logs()
+    assert "server.max_body_bytes" in server.logs()
     write_atomically(path, "server: [broken\n")
     r = httpx.post(f"{server.management_url}/config/reload", timeout=30)
     assert r.status_code == 422

@@ -59,7 +59,9 @@ def test_reloadable_classification() -> None:
     assert is_reloadable("alerting.channels")
     assert not is_reloadable("rate_limits.storage")
     assert not is_reloadable("server.port")
-    assert not is_reloadable("database.url")
+    assert is_reloadable("database.url")  # a drained pool swap
+    assert is_reloadable("features.registration")
+    assert not is_reloadable("redis.url")
 
 
 def test_merge_keeps_restart_keys_at_running_values() -> None:

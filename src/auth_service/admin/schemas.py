@@ -41,18 +41,7 @@ class AuditEventOut(BaseModel):
 
     @classmethod
     def of(cls, r: AuditRecord) -> AuditEventOut:
-        return cls(
-            id=r.id,
-            occurred_at=r.occurred_at,
-            type=r.type,
-            outcome=r.outcome,
-            actor_user_id=r.actor_user_id,
-            subject_user_id=r.subject_user_id,
-            ip=r.ip,
-            user_agent=r.user_agent,
-            request_id=r.request_id,
-            details=r.details,
-        )
+        return cls.model_validate(r, from_attributes=True)
 
 
 class AuditPage(BaseModel):

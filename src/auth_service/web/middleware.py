@@ -156,6 +156,20 @@ class RequestContextMiddleware:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+class _StartTracking:
+    """A ``send`` that remembers whether the response has started, so a middleware knows
+    whether it may still answer with its own problem response."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class UnhandledErrorMiddleware:
     """Turn an unexpected exception into a logged 500 problem, inside the other middleware.
 
@@ -170,16 +184,9 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _StartTracking(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
             error_log.error(
                 "unhandled_exception",
@@ -187,7 +194,7 @@ class UnhandledErrorMiddleware:
                 path=scope.get("path"),
                 exc_info=exc,
             )
-            if started:
+            if tracked.started:
                 raise
             response = problem_response(INTERNAL, scope.get("path"))
             await response(scope, receive, send)
@@ -233,7 +240,7 @@ class BodyLimitMiddleware:
             await refusal(scope, receive, send)
             return
         received = 0
-        started = False
+        tracked = _StartTracking(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -244,16 +251,10 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             response = problem_response(
                 PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"

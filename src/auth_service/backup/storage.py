@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import obstore
+from obstore.exceptions import AlreadyExistsError
 from obstore.store import GCSStore, LocalStore, S3Store
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ def _storage_error(exc: Exception, where: str) -> BackupError:
     text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in str(exc):
         return StorageFull(f"{where}: no space left on the destination; free space or prune")
+    if "<Code>NoSuchBucket</Code>" in str(exc):
+        # S3 and GCS (XML API) answer 404 with this code; obstore raises it as a missing object.
+        return BackupError(f"{where}: the bucket does not exist; create it or fix the URL")
     if isinstance(exc, FileNotFoundError):
         return MissingObject(f"{where}: object not found in the storage")
     return BackupError(f"{where}: storage error ({text}); check the destination and credentials")
@@ -82,6 +86,23 @@ class Storage:
             await obstore.put_async(self._store, name, data, use_multipart=False)
         except Exception as exc:
             raise _storage_error(exc, f"{self.url}/{name}") from None
+
+    async def put_new(self, name: str, data: bytes) -> bool:
+        """Create ``name`` only if no object has that name yet; False when one has.
+
+        The store decides atomically (local: create-exclusive, S3: ``If-None-Match: *``, GCS:
+        generation 0), so among several writers exactly one succeeds: a lock.
+        """
+        try:
+            # Sync in a thread, as for delete: the losers' error path is the common one here.
+            await asyncio.to_thread(
+                obstore.put, self._store, name, data, mode="create", use_multipart=False
+            )
+        except AlreadyExistsError:
+            return False
+        except Exception as exc:
+            raise _storage_error(exc, f"{self.url}/{name}") from None
+        return True
 
     async def get(self, name: str) -> AsyncIterator[bytes]:
         # A missing object is found by a sync HEAD in a thread: errors from obstore's async

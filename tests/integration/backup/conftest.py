@@ -32,3 +32,9 @@ def destination(request: pytest.FixtureRequest, tmp_path: Any) -> dict[str, Any]
         return {"url": f"file://{tmp_path / 'store'}"}
     endpoint: str = request.getfixturevalue("s3_endpoint")
     return s3_destination(endpoint, f"b-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint(s3_endpoint: str) -> str:
+    """GCS's XML API on loopback: moto's server (gcs_support.py says why, and what it misses)."""
+    return s3_endpoint

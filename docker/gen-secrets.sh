@@ -32,6 +32,8 @@ write "$dir/backup_key" "$(rand_b64url 32)"
 write "$dir/postgres_password" "$(rand_hex 24)"
 write "$dir/database_url" "postgresql+asyncpg://auth:$(cat "$dir/postgres_password")@postgres:5432/auth"
 write "$dir/grafana_admin_password" "$(rand_hex 16)"
+# Placeholder for the `dr` profile (dr-watch): the URL of your standby, with its password.
+write "$dir/standby_url" "postgresql+asyncpg://auth:REPLACE_ME@standby.invalid:5432/auth"
 # Placeholders: Alertmanager reads them only when it sends; put real receivers here.
 write "$dir/alertmanager/slack_webhook_url" "https://hooks.slack.invalid/services/REPLACE_ME"
 write "$dir/alertmanager/pagerduty_routing_key" "REPLACE_ME"

@@ -732,7 +732,8 @@ def backups_dr() -> dict[str, Any]:
     return dashboard(
         "auth-backups-dr",
         "auth-service / Backups & DR",
-        "Backup freshness, size and duration, WAL archiving and replication lag.",
+        "Backup freshness, size and duration, WAL archiving, replication lag and the "
+        "automatic-failover observers.",
         [
             row("Recovery point"),
             stat(
@@ -824,6 +825,38 @@ def backups_dr() -> dict[str, Any]:
                 w=24,
                 thresholds=[(None, "green"), (600, "red")],
                 custom={"thresholdsStyle": {"mode": "line"}},
+            ),
+            row("Automatic failover (dr watch observers)"),
+            stat(
+                "Automatic failovers (30d)",
+                f"sum(increase(auth_dr_auto_failovers_total{{{bsel}}}[30d]))",
+                w=6,
+                h=8,
+                description="Failovers run by an observer; any needs a look and a rearm",
+                thresholds=[(None, "green"), (1, "red")],
+            ),
+            ts(
+                "Observers reaching the primary",
+                targets(
+                    (f"sum(auth_dr_observer_primary_reachable{{{bsel}}})", "reaching"),
+                    (f"count(auth_dr_observer_primary_reachable{{{bsel}}})", "observers"),
+                    (f"sum(auth_dr_auto_enabled{{{bsel}}})", "may fail over"),
+                ),
+                w=9,
+                description="Reaching below observers: some observer is cut off from region A. "
+                "May fail over: observers with dr.auto.enabled (0: observing only)",
+            ),
+            ts(
+                "Fresh observations seen per observer",
+                [
+                    target(
+                        f"max by (observer) (auth_dr_auto_observers_fresh{{{bsel}}})",
+                        "{{observer}}",
+                    ),
+                    target(f"max(auth_dr_auto_quorum{{{bsel}}})", "quorum", ref="B"),
+                ],
+                w=9,
+                description="Below dr.auto.quorum, automatic failover cannot happen",
             ),
         ],
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -21,7 +22,9 @@ SECRETS_DIR = Path("var/compose/secrets")
 # Host runtime paths, not repository files.
 HOST_PATHS = {"/var/run/docker.sock"}
 CORE = {"volume-init", "postgres", "redis", "mailpit", "migrate", "auth-service"}
-OURS = {"migrate", "auth-service", "backup", "wal-stream"}
+OURS = {"migrate", "auth-service", "backup", "wal-stream", "dr-watch"}
+# Opt-in services in a profile of their own, not in `all`: they need what this stack lacks.
+OPT_IN = {"dr-watch": "dr"}
 ONE_SHOTS = {"volume-init", "migrate"}
 # The monitoring/ files the stack must mount (monitoring is the single source of truth).
 MONITORING_MOUNTS = {
@@ -123,6 +126,8 @@ def test_profiles_leave_only_the_core_by_default(compose: dict[str, Any]) -> Non
     for name, svc in compose["services"].items():
         if name in CORE:
             assert "profiles" not in svc, name
+        elif name in OPT_IN:
+            assert svc["profiles"] == [OPT_IN[name]], name
         else:
             assert "all" in svc["profiles"], f"{name} is missing from the `all` profile"
 
@@ -168,6 +173,46 @@ def test_wal_is_archived_into_the_backup_volume(compose: dict[str, Any]) -> None
     # The service reads the catalog (freshness check, backup metrics) but cannot change it.
     assert "backups:/var/lib/auth-service/backups:ro" in services["auth-service"]["volumes"]
     assert "backup_key" not in services["migrate"]["secrets"]
+
+
+def _compose_env(env: dict[str, str], secrets: Path) -> dict[str, str]:
+    """The environment a container sees with no .env: `${VAR:-default}` as its default, and
+    /run/secrets/ files from the generated secrets."""
+    resolved = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+    return {
+        k: str(secrets / v.removeprefix("/run/secrets/")) if v.startswith("/run/secrets/") else v
+        for k, v in resolved.items()
+    }
+
+
+def test_dr_watch_is_an_opt_in_observer_with_valid_settings(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    from auth_service.config.loader import load_settings
+
+    svc = compose["services"]["dr-watch"]
+    command = svc["command"]
+    assert command[:2] == ["dr", "watch"]
+    port = command[command.index("--metrics-port") + 1]
+    assert f"http://127.0.0.1:{port}/metrics" in svc["healthcheck"]["test"]
+    assert "ports" not in svc
+    env = svc["environment"]
+    assert env["AUTH_DR__STANDBY_URL_FILE"] == "/run/secrets/standby_url"
+    assert "standby_url" in svc["secrets"]
+    assert not any(
+        k.startswith("AUTH_DR__STANDBY_URL") and k != "AUTH_DR__STANDBY_URL_FILE" for k in env
+    )
+
+    generated_files(tmp_path)  # the secrets, standby_url placeholder included
+    environ = _compose_env(env, tmp_path / "secrets")
+    settings = load_settings(environ=environ).settings
+    assert settings.dr.auto.enabled is False  # observes only until switched on
+    enabled = load_settings(environ=environ | {"AUTH_DR__AUTO__ENABLED": "true"}).settings
+    assert enabled.dr.auto.enabled is True
+    assert settings.dr.standby_url is not None
+    assert settings.dr.auto.store is not None
+    assert settings.dr.auto.store.url == "file:///var/lib/auth-service/backups"
+    assert "backups:/var/lib/auth-service/backups" in svc["volumes"]
 
 
 def test_gen_secrets_is_idempotent_and_makes_valid_keys(tmp_path: Path) -> None:

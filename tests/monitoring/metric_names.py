@@ -69,6 +69,12 @@ CONTRACT: Final[dict[str, Metric]] = {
     "auth_backup_last_verification_timestamp_seconds": Metric("gauge"),
     "auth_replication_lag_seconds": Metric("gauge"),
     "auth_replication_lag_bytes": Metric("gauge"),
+    # Automatic failover observers (`dr watch`)
+    "auth_dr_auto_failovers_total": Metric("counter", ("outcome",)),
+    "auth_dr_observer_primary_reachable": Metric("gauge", ("observer",)),
+    "auth_dr_auto_observers_fresh": Metric("gauge", ("observer",)),
+    "auth_dr_auto_enabled": Metric("gauge", ("observer",)),
+    "auth_dr_auto_quorum": Metric("gauge", ("observer",)),
 }
 
 # Contract metrics the service does not define yet (issue 5, backups and DR): rules and
@@ -102,6 +108,7 @@ LABEL_VALUES: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("auth_email_verifications_total", "result"): frozenset({"success", "invalid"}),
     ("auth_password_hash_duration_seconds", "operation"): frozenset({"hash", "verify"}),
     ("auth_config_reloads_total", "result"): frozenset({"success", "invalid"}),
+    ("auth_dr_auto_failovers_total", "outcome"): frozenset({"success", "failed"}),
 }
 
 # Buckets of auth_http_request_duration_seconds; SLO thresholds must be one of them.

@@ -36,6 +36,7 @@ DEFAULT_LABEL_VALUES = {
     "commit": ("abcdef0",),
     "python": ("3.12.4",),
     "hash": ("0123abcd",),
+    "observer": ("observer-1", "observer-2"),
 }
 OTHER_BUCKETS = (0.01, 0.1, 1.0, 10.0)
 GRAFANA_VALUES = {"job": "auth-service", "instance": ".*", "route": ".*"}

@@ -5,9 +5,10 @@ Kept beside the code that reads them; ``config.settings`` mounts them on ``Setti
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -54,6 +55,66 @@ class BackupSettings(_Section):
     schedule_verify_seconds: float = Field(24 * 3600.0, gt=0)
 
 
+OBSERVER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class DrAutoSettings(_Section):
+    """Automatic failover by `auth-service dr watch` observers (docs/adr/0303)."""
+
+    enabled: bool = Field(
+        False, description="observers fail over on their own; off: they only observe"
+    )
+    unreachable_seconds: float = Field(
+        30.0, gt=0, description="the primary must have been unreachable this long"
+    )
+    quorum: int = Field(2, ge=1, description="observers that must agree (at least 2 when enabled)")
+    observation_ttl_seconds: float = Field(
+        30.0, gt=0, description="older observations do not count"
+    )
+    probe_interval_seconds: float = Field(
+        5.0, gt=0, description="how often an observer probes and publishes"
+    )
+    observer_id: str | None = Field(
+        None, description="this observer's name, unique per observer; default the host name"
+    )
+    store: BackupDestination | None = Field(
+        None,
+        description="shared object store for observations and the failover lock, outside "
+        "region A; default the last of backup.destinations",
+    )
+
+    @field_validator("observer_id")
+    @classmethod
+    def _observer_id(cls, value: str | None) -> str | None:
+        if value is not None and not OBSERVER_ID.fullmatch(value):
+            raise ValueError(
+                "1 to 64 letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit (it names an object in the store)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DrAutoSettings:
+        if not self.enabled:
+            return self
+        if self.quorum < 2:
+            raise ValueError(
+                "quorum must be at least 2 when enabled: one observer cannot tell a dead "
+                "primary from its own cut-off network"
+            )
+        if self.unreachable_seconds < 2 * self.probe_interval_seconds:
+            raise ValueError(
+                "unreachable_seconds must be at least 2 x probe_interval_seconds, so that "
+                "one failed probe never triggers a failover"
+            )
+        if self.observation_ttl_seconds < 2 * self.probe_interval_seconds:
+            raise ValueError(
+                "observation_ttl_seconds must be at least 2 x probe_interval_seconds, or "
+                "live observers' observations go stale between two probes"
+            )
+        return self
+
+
 class DrSettings(_Section):
     standby_url: SecretStr | None = Field(
         None, description="libpq URL of the standby (region B), as the primary is database.url"
@@ -61,3 +122,10 @@ class DrSettings(_Section):
     synchronous: bool = False
     slot_name: str = "auth_dr_standby"
     max_lag_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    auto: DrAutoSettings = Field(default_factory=DrAutoSettings)
+
+    @model_validator(mode="after")
+    def _auto_needs_standby(self) -> DrSettings:
+        if self.auto.enabled and self.standby_url is None:
+            raise ValueError("auto.enabled needs standby_url: there is no standby to promote")
+        return self

@@ -1,9 +1,12 @@
-"""`auth-service dr ...`: replication status, failover and failback."""
+"""`auth-service dr ...`: replication status, failover, failback, and the automatic-failover
+observer (`watch`, `rearm`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,13 +14,27 @@ import asyncpg  # type: ignore[import-untyped]
 import typer
 from rich.table import Table
 
+from auth_service.audit import events
 from auth_service.backup import pgtools
 from auth_service.backup.errors import BackupError
-from auth_service.cli.common import fail, loaded_settings, out, run_async
+from auth_service.backup.settings import OBSERVER_ID
+from auth_service.backup.storage import Storage, open_storage
+from auth_service.cli.common import err, fail, loaded_settings, out, run_async
 from auth_service.config.settings import Settings
-from auth_service.dr.service import DrError, DrService, StepTimer
+from auth_service.dr.audit import CLI, record_dr_event
+from auth_service.dr.auto import (
+    FailoverRecord,
+    Watcher,
+    audit_failover,
+    default_observer_id,
+    store_destination,
+)
+from auth_service.dr.auto import rearm as rearm_lock
+from auth_service.dr.service import DrError, DrReport, DrService, StepTimer
 
-app = typer.Typer(help="Disaster recovery: replication status, failover, failback.")
+app = typer.Typer(
+    help="Disaster recovery: replication status, failover, failback, automatic-failover observer."
+)
 
 
 def _service(settings: Settings) -> DrService:
@@ -45,6 +62,21 @@ def _print_steps(title: str, timer: StepTimer) -> None:
     for name, seconds in timer.steps:
         out.print(f"  {name}: {seconds:.3f}s", soft_wrap=True, markup=False)
     out.print(f"{title} in {timer.total:.2f}s", soft_wrap=True, markup=False)
+
+
+async def _audit(settings: Settings, primary_url: str, event_type: str, report: DrReport) -> None:
+    """Record the operation in the new primary. It has happened by now: a failed record is
+    reported, not raised, so that nobody runs it a second time."""
+    try:
+        await record_dr_event(settings, primary_url, event_type, CLI, report.audit_details())
+    except Exception as exc:  # whatever the database raised, the roles have changed
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        err.print(
+            f"warning: could not record the audit event {event_type} ({message}); "
+            "the operation itself succeeded: check `dr status`",
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _write_url(path: Path, url: str) -> None:
@@ -127,6 +159,7 @@ def failover(
     async def go() -> None:
         timer = await service.failover(max_lag_bytes=max_lag_bytes, force=force, repoint=repoint)
         _print_steps("failover done", timer)
+        await _audit(settings, service.standby.sqlalchemy_url(), events.DR_FAILOVER, timer)
         out.print(
             "the standby is the primary now; services read the new URL on restart "
             "(Kubernetes: point the database Service at it)",
@@ -162,5 +195,108 @@ def failback(
     async def go() -> None:
         timer = await service.failback(original, current, repoint=repoint)
         _print_steps("failback done", timer)
+        await _audit(settings, service.primary.sqlalchemy_url(), events.DR_FAILBACK, timer)
+
+    _run(go)
+
+
+def _auto_store(settings: Settings) -> Storage:
+    dest = store_destination(settings.dr.auto, settings.backup.destinations)
+    if dest is None:
+        raise fail(
+            "no shared store for observers: set dr.auto.store (or backup.destinations) to an "
+            "object store outside region A"
+        )
+    try:
+        return open_storage(dest)
+    except BackupError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    observer_id: Annotated[
+        str | None, typer.Option(help="this observer's id (default dr.auto.observer_id, host name)")
+    ] = None,
+    url_file: Annotated[
+        Path | None,
+        typer.Option(help="on failover, rewrite this database URL file to the new primary"),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="one probe and decision, then exit")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve this observer's /metrics on server.management_host:PORT"),
+    ] = None,
+) -> None:
+    """Observe the primary and the standby every dr.auto.probe_interval_seconds and publish
+    what this observer sees to the shared store; with dr.auto.enabled, fail over once when a
+    quorum of observers agrees the primary is gone (never back). Runs until SIGTERM/SIGINT."""
+    settings = loaded_settings(ctx).settings
+    service = _service(settings)
+    store = _auto_store(settings)
+    try:
+        name = observer_id or settings.dr.auto.observer_id or default_observer_id()
+    except DrError as exc:
+        raise fail(str(exc)) from None
+    if not OBSERVER_ID.fullmatch(name):
+        raise fail(f"--observer-id {name!r}: use letters, digits, '.', '_' or '-' (64 at most)")
+
+    def say(message: str) -> None:
+        out.print(f"[{name}] {message}", soft_wrap=True, markup=False, highlight=False)
+
+    async def repoint(url: str) -> None:
+        if url_file is not None:
+            _write_url(url_file, url)
+
+    async def report(record: FailoverRecord) -> None:
+        await audit_failover(settings, service.standby.sqlalchemy_url(), record)
+
+    watcher = Watcher(
+        service, store, settings.dr, name, repoint=repoint, on_failover=report, say=say
+    )
+
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, settings.server.management_host)
+        except OSError as exc:
+            raise fail(f"--metrics-port {metrics_port}: {exc.strerror}; pick a free port") from None
+
+    async def go() -> None:
+        if not settings.dr.auto.enabled:
+            say("automatic failover is off (dr.auto.enabled): observing only")
+        if once:
+            await watcher.step()
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await watcher.run(stop)
+
+    _run(go)
+
+
+@app.command("rearm")
+def rearm(ctx: typer.Context) -> None:
+    """Delete the automatic-failover lock (after a failback, or once an operator has dealt with
+    a failed attempt) so that observers may fail over again."""
+    settings = loaded_settings(ctx).settings
+    store = _auto_store(settings)
+
+    async def go() -> None:
+        held = await rearm_lock(store)
+        if held is None:
+            out.print("no failover lock: automatic failover is armed", markup=False)
+        else:
+            out.print(
+                f"removed the failover lock taken by {held.observer} at "
+                f"{held.taken_at.isoformat()} (outcome {held.outcome}): automatic failover "
+                "is armed again",
+                soft_wrap=True,
+                markup=False,
+            )
 
     _run(go)

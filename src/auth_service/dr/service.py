@@ -68,6 +68,34 @@ class StepTimer:
         return time.monotonic() - self.started
 
 
+@dataclass
+class DrReport(StepTimer):
+    """A finished failover or failback: the time of each step and what its audit event says.
+
+    Nodes are host:port, never URLs (those carry passwords).
+    """
+
+    old_primary: str = ""
+    new_primary: str = ""
+    # Failover: WAL the standby had not replayed when it was promoted, as last measured (0 once
+    # it replayed everything the fenced primary wrote; with an unreachable primary, what the
+    # standby had received but not replayed, the rest is unknown). Failback: always 0.
+    lag_bytes: int | None = None
+    forced: bool = False
+    fenced: bool = False
+
+    def audit_details(self) -> dict[str, Any]:
+        return {
+            "old_primary": self.old_primary,
+            "new_primary": self.new_primary,
+            "lag_bytes": self.lag_bytes,
+            "forced": self.forced,
+            "old_primary_fenced": self.fenced,
+            "steps": [[name.strip(), round(seconds, 3)] for name, seconds in self.steps],
+            "seconds": round(sum(seconds for _, seconds in self.steps), 3),
+        }
+
+
 async def _connect(info: pgtools.ConnInfo, wait: float = 3) -> asyncpg.Connection:
     return await asyncpg.connect(info.asyncpg_dsn(), timeout=wait)
 
@@ -177,10 +205,14 @@ class DrService:
         max_lag_bytes: int | None = None,
         force: bool = False,
         repoint: Repoint | None = None,
-    ) -> StepTimer:
+    ) -> DrReport:
         """Promote the standby. Refuses when it is unhealthy or beyond the lag limit unless
         forced; fences the old primary first when it is reachable."""
-        timer = StepTimer()
+        timer = DrReport(
+            old_primary=f"{self.primary.host}:{self.primary.port}",
+            new_primary=f"{self.standby.host}:{self.standby.port}",
+            forced=force,
+        )
         limit = self.settings.max_lag_bytes if max_lag_bytes is None else max_lag_bytes
         async with timer.step("check standby"):
             standby = await node_status("standby", self.standby)
@@ -199,15 +231,18 @@ class DrService:
                     f"standby is {lag} bytes behind (limit {limit}): failing over would lose "
                     "them; wait, raise --max-lag-bytes, or --force"
                 )
+        timer.lag_bytes = lag
         async with timer.step("fence old primary"):
-            fenced = await self.fence(self.primary)
-        if fenced:
+            timer.fenced = await self.fence(self.primary)
+        if timer.fenced:
             async with timer.step("wait for standby to replay"):
                 try:
                     await self.wait_replayed(self.primary, self.standby, within=30)
+                    timer.lag_bytes = 0
                 except DrError:
                     if not force:
                         raise
+                    timer.lag_bytes = await self._unreplayed(timer.lag_bytes)
         async with timer.step("promote standby"):
             await self.promote(self.standby)
         if repoint is not None:
@@ -216,6 +251,15 @@ class DrService:
         async with timer.step("verify test write"):
             await self.test_write(self.standby)
         return timer
+
+    async def _unreplayed(self, last_known: int) -> int:
+        """What the fenced primary wrote that the standby has not replayed (forced failover)."""
+        try:
+            written = await self._lsn(self.primary, "SELECT pg_current_wal_lsn()")
+            replayed = await self._lsn(self.standby, "SELECT pg_last_wal_replay_lsn()")
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return last_known
+        return max(0, written - replayed)
 
     async def _lag_between(self, ahead: str, behind: str) -> int:
         conn = await _connect(self.standby)
@@ -265,14 +309,20 @@ class DrService:
         *,
         repoint: Repoint | None = None,
         within: float = 120,
-    ) -> StepTimer:
+    ) -> DrReport:
         """Give the original primary its role back after a failover, losing nothing.
 
         ``original`` (the old primary, now fenced or down) is rewound into a standby of
         ``current``; once it has caught up, ``current`` is fenced, ``original`` replays the
         last WAL and is promoted, and ``current`` is rewound into its standby again.
         """
-        timer = StepTimer()
+        # Zero loss by construction: the original replays the last WAL before its promotion.
+        timer = DrReport(
+            old_primary=f"{self.standby.host}:{self.standby.port}",
+            new_primary=f"{self.primary.host}:{self.primary.port}",
+            lag_bytes=0,
+            fenced=True,
+        )
         slot = self.settings.slot_name
         async with timer.step("rebuild old primary as standby"):
             method = await rejoin_as_standby(original, current.conninfo, slot)

@@ -170,3 +170,36 @@ REPLICATION_LAG_SECONDS = Gauge(
 REPLICATION_LAG_BYTES = Gauge(
     "auth_replication_lag_bytes", "Standby replay lag in bytes", multiprocess_mode="mostrecent"
 )
+DR_AUTO_FAILOVERS = Counter(
+    "auth_dr_auto_failovers",
+    "Automatic failovers run by this observer (dr watch), by outcome",
+    ["outcome"],
+)
+# At 0 from the first scrape, as _KNOWN_LABELS above: the first failover is an increase.
+for _outcome in ("success", "failed"):
+    DR_AUTO_FAILOVERS.labels(_outcome)
+# Labelled by observer id, so that only observers export them (not every service process).
+DR_OBSERVER_PRIMARY_REACHABLE = Gauge(
+    "auth_dr_observer_primary_reachable",
+    "1 when this observer (dr watch) reached the primary at its last probe, else 0",
+    ["observer"],
+    multiprocess_mode="mostrecent",
+)
+DR_OBSERVERS_FRESH = Gauge(
+    "auth_dr_auto_observers_fresh",
+    "Fresh observations this observer saw at its last decision (below quorum: no failover)",
+    ["observer"],
+    multiprocess_mode="mostrecent",
+)
+DR_AUTO_ENABLED = Gauge(
+    "auth_dr_auto_enabled",
+    "1 when this observer (dr watch) may fail over (dr.auto.enabled), 0 when it only observes",
+    ["observer"],
+    multiprocess_mode="mostrecent",
+)
+DR_AUTO_QUORUM = Gauge(
+    "auth_dr_auto_quorum",
+    "Fresh observations this observer (dr watch) needs before failing over (dr.auto.quorum)",
+    ["observer"],
+    multiprocess_mode="mostrecent",
+)

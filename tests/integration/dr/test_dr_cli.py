@@ -26,6 +26,24 @@ async def _roles(config: Path) -> dict[str, Any]:
     }
 
 
+async def _audit(node: pgtools.Cluster) -> dict[str, dict[str, Any]]:
+    """The DR audit events stored in ``node``, by type."""
+    conn = await asyncpg.connect(node.conninfo.asyncpg_dsn("auth"))
+    try:
+        rows = await conn.fetch(
+            "SELECT type, request_id, details FROM audit_events WHERE type LIKE 'dr.%'"
+        )
+    finally:
+        await conn.close()
+    found = {}
+    for row in rows:
+        details = row["details"]
+        details = json.loads(details) if isinstance(details, str) else details
+        assert "postgresql" not in json.dumps(details)  # host:port, never a URL
+        found[row["type"]] = {"request_id": row["request_id"], **details}
+    return found
+
+
 async def test_status_failover_failback_commands(
     tmp_path: Path, pair: tuple[pgtools.Cluster, pgtools.Cluster], backup_key: str
 ) -> None:
@@ -67,6 +85,16 @@ async def test_status_failover_failback_commands(
             await conn.execute("CREATE TABLE split_brain (x int)")
     finally:
         await conn.close()
+    failover = (await _audit(b))["dr.failover"]
+    assert failover["request_id"] == "cli"
+    assert failover["old_primary"] == f"127.0.0.1:{a.port}"
+    assert failover["new_primary"] == f"127.0.0.1:{b.port}"
+    assert (failover["forced"], failover["old_primary_fenced"], failover["lag_bytes"]) == (
+        False,
+        True,
+        0,
+    )
+    assert "promote standby" in dict(failover["steps"])
     conn = await asyncpg.connect(b.conninfo.asyncpg_dsn("auth"))
     try:
         await conn.execute("CREATE TABLE written_on_b (x int); INSERT INTO written_on_b VALUES (7)")
@@ -95,3 +123,12 @@ async def test_status_failover_failback_commands(
         assert await conn.fetchval("SELECT x FROM written_on_b") == 7
     finally:
         await conn.close()
+    # The failback is recorded in the original primary, which also replayed the failover's.
+    recorded = await _audit(a)
+    assert recorded["dr.failover"] == failover
+    failback = recorded["dr.failback"]
+    assert failback["request_id"] == "cli"
+    assert failback["old_primary"] == f"127.0.0.1:{b.port}"
+    assert failback["new_primary"] == f"127.0.0.1:{a.port}"
+    assert failback["lag_bytes"] == 0
+    assert "promote original primary" in dict(failback["steps"])

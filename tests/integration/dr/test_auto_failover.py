@@ -1,0 +1,243 @@
+"""Automatic failover on a real primary/standby pair: two observers agree and exactly one fails
+over; a dissenting observer or a standby beyond the lag limit keeps everything as it is."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from auth_service.backup import pgtools
+from auth_service.backup.settings import BackupDestination, DrAutoSettings, DrSettings
+from auth_service.backup.storage import Storage, open_storage
+from auth_service.dr.auto import LOCK, OBSERVATIONS, Observation, Watcher, read_lock
+from auth_service.dr.service import DrService, node_status
+from tests.conftest import TEST_MASTER_KEY
+from tests.integration.backup.pg_support import BIN, acli, clean_env
+from tests.integration.backup.support import write_config
+
+pytestmark = pytest.mark.slow
+
+# Short enough for a test, and still valid settings (at least two probes per window).
+FAST = {
+    "enabled": True,
+    "unreachable_seconds": 1.0,
+    "quorum": 2,
+    "observation_ttl_seconds": 2.0,
+    "probe_interval_seconds": 0.25,
+}
+
+
+def _info(port: int) -> pgtools.ConnInfo:
+    return pgtools.ConnInfo("127.0.0.1", port, "postgres", None, "auth")
+
+
+async def _until(what: str, check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within}s")
+        await asyncio.sleep(0.1)
+
+
+async def _observations(store: Storage) -> dict[str, Observation]:
+    found = {}
+    for info in await store.list(OBSERVATIONS):
+        o = Observation.from_json(await store.get_bytes(info.name))
+        found[o.observer] = o
+    return found
+
+
+async def test_two_observers_agree_and_exactly_one_fails_over(
+    tmp_path: Path, pair: tuple[pgtools.Cluster, pgtools.Cluster]
+) -> None:
+    a, b = pair
+    store_url = f"file://{tmp_path / 'dr-store'}"
+    url_file = tmp_path / "database-url"
+    url_file.write_text(a.conninfo.sqlalchemy_url("auth"))
+    config = write_config(
+        tmp_path / "config.yaml",
+        {
+            "data_dir": str(tmp_path / "data"),
+            "master_key": TEST_MASTER_KEY,
+            "database": {"url": a.conninfo.sqlalchemy_url("auth")},
+            "dr": {
+                "standby_url": b.conninfo.sqlalchemy_url("auth"),
+                "auto": {**FAST, "store": {"url": store_url}},
+            },
+        },
+    )
+    store = open_storage(BackupDestination(url=store_url))
+    names = ("observer-1", "observer-2")
+    ports = {name: pgtools.free_port() for name in names}
+    watchers = [
+        await asyncio.create_subprocess_exec(
+            str(BIN / "auth-service"),
+            "--config",
+            str(config),
+            "dr",
+            "watch",
+            "--observer-id",
+            name,
+            "--url-file",
+            str(url_file),
+            "--metrics-port",
+            str(ports[name]),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=clean_env(),
+        )
+        for name in names
+    ]
+    outputs: list[str] = []
+    try:
+
+        async def both_see_the_primary() -> bool:
+            seen = await _observations(store)
+            return len(seen) == 2 and all(o.primary_reachable for o in seen.values())
+
+        await _until("both observers publish", both_see_the_primary, within=30)
+        await a.stop("immediate")
+
+        async def promoted() -> bool:
+            lock = await read_lock(store)
+            return lock is not None and lock.outcome != "running"
+
+        await _until("the failover", promoted)
+        await asyncio.sleep(1.0)  # the loser's next rounds see the lock
+        async with httpx.AsyncClient(timeout=5) as client:
+            scraped = {
+                name: (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                for name, port in ports.items()
+            }
+    finally:
+        for proc in watchers:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in watchers:
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            outputs.append(out.decode())
+    for proc, out in zip(watchers, outputs, strict=True):
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out
+
+    lock = await read_lock(store)
+    assert lock is not None
+    assert lock.outcome == "success", lock
+    assert lock.observer in ("observer-1", "observer-2")
+    assert lock.agreeing == ["observer-1", "observer-2"]
+    winner = names.index(lock.observer)
+    assert 'auth_dr_auto_failovers_total{outcome="success"} 1.0' in scraped[lock.observer]
+    assert 'auth_dr_auto_failovers_total{outcome="success"} 0.0' in scraped[names[1 - winner]]
+    for name, text in scraped.items():
+        assert f'auth_dr_observer_primary_reachable{{observer="{name}"}} 0.0' in text
+        assert f'auth_dr_auto_enabled{{observer="{name}"}} 1.0' in text
+        assert f'auth_dr_auto_quorum{{observer="{name}"}} 2.0' in text
+    assert outputs[winner].count("automatic failover done") == 1, outputs[winner]
+    loser = outputs[1 - winner]
+    assert "failover done" not in loser
+    assert "standing down" in loser, loser
+
+    standby = await node_status("b", _info(b.port))
+    assert standby.role == "primary"
+    assert not standby.read_only
+    assert url_file.read_text().strip() == b.conninfo.sqlalchemy_url("auth")
+    conn = await asyncpg.connect(_info(b.port).asyncpg_dsn())
+    try:
+        rows = await conn.fetch("SELECT details FROM audit_events WHERE type = 'dr.auto_failover'")
+    finally:
+        await conn.close()
+    assert len(rows) == 1
+    details = rows[0]["details"]
+    details = json.loads(details) if isinstance(details, str) else details
+    assert details["observer"] == lock.observer
+    assert details["new_primary"] == f"127.0.0.1:{b.port}"
+
+    code, out = await acli(config, "dr", "rearm")
+    assert code == 0, out
+    assert f"removed the failover lock taken by {lock.observer}" in out
+    assert not await store.exists(LOCK)
+
+
+class Observers:
+    """In-process watchers on one store, run for a while, with what each said."""
+
+    def __init__(self, tmp: Path, dr: DrSettings) -> None:
+        self.store = open_storage(BackupDestination(url=f"file://{tmp}"))
+        self.dr = dr
+        self.said: dict[str, list[str]] = {}
+        self.watchers: list[Watcher] = []
+
+    def add(self, name: str, primary: pgtools.ConnInfo, standby: pgtools.ConnInfo) -> None:
+        said = self.said.setdefault(name, [])
+        self.watchers.append(
+            Watcher(
+                DrService(primary, standby, self.dr), self.store, self.dr, name, say=said.append
+            )
+        )
+
+    async def run(self, seconds: float) -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(w.run(stop)) for w in self.watchers]
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+def _dr(**auto: Any) -> DrSettings:
+    return DrSettings(
+        standby_url="postgresql://unused/auth",  # type: ignore[arg-type]
+        max_lag_bytes=auto.pop("max_lag_bytes", 16 * 1024 * 1024),
+        auto=DrAutoSettings(**{**FAST, **auto}),
+    )
+
+
+async def test_no_failover_with_a_dissenter_or_beyond_the_lag_limit(
+    tmp_path: Path, pair: tuple[pgtools.Cluster, pgtools.Cluster]
+) -> None:
+    a, b = pair
+    a_info, b_info = _info(a.port), _info(b.port)
+
+    # observer-2 is cut off from the primary (it probes a dead port); observer-1 reaches it.
+    cut_off = Observers(tmp_path / "store-1", _dr())
+    cut_off.add("observer-1", a_info, b_info)
+    cut_off.add("observer-2", _info(pgtools.free_port()), b_info)
+    await cut_off.run(2.0)
+    assert not await cut_off.store.exists(LOCK)
+    assert (await node_status("b", b_info)).role == "standby"
+    assert any("the primary is reachable from observer-1" in s for s in cut_off.said["observer-2"])
+    assert (await _observations(cut_off.store))["observer-2"].down_for >= 1.0
+
+    # The standby stops replaying while the primary writes: both observers measure the lag,
+    # then the primary dies. They agree it is gone, and still nobody promotes.
+    conn = await asyncpg.connect(b_info.asyncpg_dsn())
+    try:
+        await conn.execute("SELECT pg_wal_replay_pause()")
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(a_info.asyncpg_dsn())
+    try:
+        await conn.execute(
+            "CREATE TABLE filler AS SELECT g, repeat('x', 100) AS pad "
+            "FROM generate_series(1, 2000) AS g"
+        )
+    finally:
+        await conn.close()
+    lagging = Observers(tmp_path / "store-2", _dr(max_lag_bytes=1024))
+    lagging.add("observer-1", a_info, b_info)
+    lagging.add("observer-2", a_info, b_info)
+    await lagging.run(0.6)
+    await a.stop("immediate")
+    await lagging.run(2.0)
+    assert not await lagging.store.exists(LOCK)
+    assert (await node_status("b", b_info)).role == "standby"
+    for name in ("observer-1", "observer-2"):
+        assert any("bytes behind (limit 1024)" in s for s in lagging.said[name]), lagging.said

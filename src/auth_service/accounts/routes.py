@@ -106,8 +106,9 @@ async def resend_verification(principal: FreshPrincipal, services: ServicesDep) 
 
 
 @router.get("/users/me", response_model=UserOut, tags=["users"], responses=problem_responses(401))
-async def me(principal: FreshPrincipal, services: ServicesDep) -> UserOut:
-    return UserOut.of(await services.accounts.get(principal.claims.subject))
+async def me(principal: FreshPrincipal) -> UserOut:
+    # Read with the session check in this request (one round trip), never cached.
+    return UserOut.of(principal.identity)
 
 
 @router.patch(

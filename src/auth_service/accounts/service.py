@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 import structlog
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, Update, delete, func, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,7 @@ from auth_service.mail import templates
 from auth_service.mail.service import MailService
 from auth_service.observability import metrics
 from auth_service.security.lockout import LockoutStore, lockout_key
-from auth_service.security.passwords import PasswordHasher
+from auth_service.security.passwords import HashingOverloaded, PasswordHasher
 from auth_service.security.random import new_token, token_digest
 from auth_service.security.ratelimit import RateLimited, RateLimiter
 
@@ -72,6 +73,59 @@ class Identity:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+
+def identity_select() -> Select[*tuple[Any, ...]]:
+    """User columns and role names: one row per role (one row with ``role`` NULL if none).
+
+    Callers add their own join and conditions (AccountService.identity, the session freshness
+    check of SessionService.active_identity) and build the result with identity_from_rows.
+    """
+    return (
+        select(
+            User.id,
+            User.tenant_id,
+            User.email,
+            User.name,
+            User.status,
+            User.email_verified_at,
+            User.created_at,
+            User.last_login_at,
+            Role.name.label("role"),
+        )
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .outerjoin(Role, Role.id == UserRole.role_id)
+    )
+
+
+def identity_from_rows(rows: Sequence[Row[Any]]) -> Identity | None:
+    """The Identity of identity_select rows (all of one user), None without rows."""
+    if not rows:
+        return None
+    u = rows[0]
+    return Identity(
+        u.id,
+        u.tenant_id,
+        u.email,
+        u.name,
+        u.status,
+        u.email_verified_at,
+        tuple(sorted(r.role for r in rows if r.role is not None)),
+        u.created_at,
+        u.last_login_at,
+    )
+
+
+@dataclass(frozen=True)
+class VerifiedLogin:
+    """Credentials checked (AccountService.verify_login); the login is not recorded yet.
+
+    ``record`` is the UPDATE of ``last_login_at`` (and of the hash when it was re-hashed with
+    current parameters); the caller must execute it, alone or with its own writes.
+    """
+
+    identity: Identity
+    record: Update
 
 
 def normalize_email(raw: str) -> str:
@@ -263,11 +317,30 @@ class AccountService:
         return self._identity(user, [])
 
     async def authenticate(self, email: str, password: str, ctx: RequestContext) -> Identity:
-        """Check credentials with rate limits, lockout and constant work for unknown emails.
+        """Check credentials (verify_login) and record the login; the user's Identity.
 
         Raises RateLimited, AccountLocked, InvalidCredentials, AccountDisabled or
         HashingOverloaded.
         """
+        verified = await self.verify_login(email, password, ctx)
+        async with self._db.single() as conn:  # one statement, atomic on its own
+            await conn.execute(verified.record)
+        return verified.identity
+
+    async def verify_login(self, email: str, password: str, ctx: RequestContext) -> VerifiedLogin:
+        """Check credentials with rate limits, lockout and constant work for unknown emails.
+
+        Failures are fully handled here (lockout counter, audit row); success returns the
+        statement recording the login, for the caller to run with its own writes
+        (SessionService.login stores it with the new session in one round trip).
+        Raises RateLimited, AccountLocked, InvalidCredentials, AccountDisabled or
+        HashingOverloaded.
+        """
+        if not self._hasher.admits():
+            # Shed before the limiters, lockout and user lookup: under overload a refusal
+            # costs microseconds of the loop instead of four Redis and one database round
+            # trip. The answer is the same for every email, so it reveals nothing.
+            raise HashingOverloaded
         await self._rate("ip.login", ctx.ip or "unknown", ctx)
         try:
             normalized = normalize_email(email)
@@ -303,14 +376,17 @@ class AccountService:
             )
             raise AccountDisabled
         await self._lockout.reset(lock_id)
-        values: dict[str, object] = {"last_login_at": utcnow()}
+        now = utcnow()
+        # Every value explicit: ``record`` may run as a CTE, where column defaults and
+        # onupdate (updated_at) are not applied.
+        values: dict[str, object] = {"last_login_at": now, "updated_at": now}
         if result.needs_rehash:
             values["password_hash"] = await self._hasher.hash(password)
             log.info("password_rehashed", user_id=str(user.id))
-        async with self._db.single() as conn:  # one statement, atomic on its own
-            await conn.execute(update(User).where(User.id == user.id).values(**values))
         user.last_login_at = values["last_login_at"]  # type: ignore[assignment]
-        return self._identity(user, roles)
+        return VerifiedLogin(
+            self._identity(user, roles), update(User).where(User.id == user.id).values(**values)
+        )
 
     async def _login_candidate(self, email: str) -> tuple[User | None, list[str]]:
         """The user with this email and their roles, in one statement (a row per role)."""
@@ -514,38 +590,8 @@ class AccountService:
     async def identity(self, user_id: uuid.UUID) -> Identity | None:
         """The user and their roles, read fresh (one statement: a row per role)."""
         async with self._db.single() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        User.id,
-                        User.tenant_id,
-                        User.email,
-                        User.name,
-                        User.status,
-                        User.email_verified_at,
-                        User.created_at,
-                        User.last_login_at,
-                        Role.name.label("role"),
-                    )
-                    .outerjoin(UserRole, UserRole.user_id == User.id)
-                    .outerjoin(Role, Role.id == UserRole.role_id)
-                    .where(User.id == user_id)
-                )
-            ).all()
-        if not rows:
-            return None
-        u = rows[0]
-        return Identity(
-            u.id,
-            u.tenant_id,
-            u.email,
-            u.name,
-            u.status,
-            u.email_verified_at,
-            tuple(sorted(r.role for r in rows if r.role is not None)),
-            u.created_at,
-            u.last_login_at,
-        )
+            rows = (await conn.execute(identity_select().where(User.id == user_id))).all()
+        return identity_from_rows(rows)
 
     async def get(self, user_id: uuid.UUID) -> Identity:
         found = await self.identity(user_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select
+from sqlalchemy import Insert, func, insert, select
 
 from auth_service.audit.context import RequestContext
 from auth_service.audit.models import AuditEvent
@@ -35,9 +35,90 @@ class AuditRecord:
     details: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event, built but not yet stored (AuditService.prepare).
+
+    A hot path can store it inside its own statement (``insert``, e.g. as one data-modifying
+    CTE of a larger statement, see Database.write_together), then call AuditService.emit.
+    """
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    occurred_at: datetime
+    type: str
+    outcome: str
+    actor_user_id: uuid.UUID | None
+    subject_user_id: uuid.UUID | None
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+    def insert(self) -> Insert:
+        """The INSERT that stores this event (bound parameters only)."""
+        return insert(AuditEvent).values(
+            id=self.id,
+            tenant_id=self.tenant_id,
+            occurred_at=self.occurred_at,
+            type=self.type,
+            outcome=self.outcome,
+            actor_user_id=self.actor_user_id,
+            subject_user_id=self.subject_user_id,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+            details=self.details,
+        )
+
+
 class AuditService:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @staticmethod
+    def prepare(
+        event_type: str,
+        ctx: RequestContext,
+        *,
+        outcome: str = "success",
+        subject: uuid.UUID | None = None,
+        details: dict[str, Any] | None = None,
+        tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    ) -> AuditEntry:
+        """Build one event. Details must hold no secrets; suspicious keys are dropped."""
+        clean = {
+            k: v
+            for k, v in (details or {}).items()
+            if not any(bad in k.lower() for bad in _FORBIDDEN_DETAIL_KEYS)
+        }
+        return AuditEntry(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            occurred_at=utcnow(),
+            type=event_type,
+            outcome=outcome,
+            actor_user_id=ctx.actor_user_id,
+            subject_user_id=subject,
+            ip=ctx.ip,
+            user_agent=(ctx.user_agent or "")[:512] or None,
+            request_id=ctx.request_id,
+            details=clean,
+        )
+
+    @staticmethod
+    def emit(entry: AuditEntry) -> None:
+        """Log a stored event through the same pipeline as other logs."""
+        log.info(
+            entry.type,
+            log_type="audit",
+            outcome=entry.outcome,
+            actor=str(entry.actor_user_id) if entry.actor_user_id else None,
+            subject=str(entry.subject_user_id) if entry.subject_user_id else None,
+            ip=entry.ip,
+            tenant=str(entry.tenant_id),
+            **entry.details,
+        )
 
     async def record(
         self,
@@ -50,38 +131,13 @@ class AuditService:
         tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
     ) -> None:
         """Store and log one event. Details must hold no secrets; suspicious keys are dropped."""
-        clean = {
-            k: v
-            for k, v in (details or {}).items()
-            if not any(bad in k.lower() for bad in _FORBIDDEN_DETAIL_KEYS)
-        }
+        entry = self.prepare(
+            event_type, ctx, outcome=outcome, subject=subject, details=details, tenant_id=tenant_id
+        )
         # One INSERT, atomic on its own: no BEGIN/COMMIT round trips (Database.single).
         async with self._db.single() as conn:
-            await conn.execute(
-                insert(AuditEvent).values(
-                    id=uuid.uuid4(),
-                    tenant_id=tenant_id,
-                    occurred_at=utcnow(),
-                    type=event_type,
-                    outcome=outcome,
-                    actor_user_id=ctx.actor_user_id,
-                    subject_user_id=subject,
-                    ip=ctx.ip,
-                    user_agent=(ctx.user_agent or "")[:512] or None,
-                    request_id=ctx.request_id,
-                    details=clean,
-                )
-            )
-        log.info(
-            event_type,
-            log_type="audit",
-            outcome=outcome,
-            actor=str(ctx.actor_user_id) if ctx.actor_user_id else None,
-            subject=str(subject) if subject else None,
-            ip=ctx.ip,
-            tenant=str(tenant_id),
-            **clean,
-        )
+            await conn.execute(entry.insert())
+        self.emit(entry)
 
     async def query(
         self,

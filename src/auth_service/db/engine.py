@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Delete, Insert, Update, event, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -137,6 +137,27 @@ class Database:
         else:
             async with self.engine.begin() as conn:
                 yield conn
+
+    async def write_together(self, *statements: Insert | Update | Delete) -> None:
+        """Run independent writes atomically, in one round trip on PostgreSQL.
+
+        On PostgreSQL the statements become the data-modifying CTEs of ONE statement run in
+        autocommit (``WITH w0 AS (UPDATE ...), w1 AS (INSERT ...) SELECT 1``): all or none,
+        one network round trip. Every sub-statement sees the same snapshot and none sees the
+        others' rows, so they must not depend on each other's effects; foreign keys between
+        them are checked at the end of the statement and hold. SQLAlchemy applies no Python
+        column defaults or ``onupdate`` inside a CTE: every statement must set its values
+        explicitly. SQLite has no DML in CTEs: the statements run in order inside one
+        transaction.
+        """
+        if self.engine.dialect.name == "postgresql":
+            ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]
+            async with self._autocommit.connect() as conn:
+                await conn.execute(select(literal_column("1")).add_cte(*ctes))
+            return
+        async with self.engine.begin() as conn:
+            for stmt in statements:
+                await conn.execute(stmt)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from auth_service.accounts.service import Identity
 from auth_service.audit.context import RequestContext
 from auth_service.keys.errors import InvalidToken
 from auth_service.keys.tokens import AccessClaims
@@ -59,6 +60,7 @@ async def bearer_claims(request: Request, services: ServicesDep) -> AccessClaims
 class Principal:
     claims: AccessClaims
     context: RequestContext
+    identity: Identity  # the user, read with the session check of this request
 
 
 async def fresh_principal(
@@ -66,24 +68,24 @@ async def fresh_principal(
     services: ServicesDep,
     ctx: ContextDep,
 ) -> Principal:
-    """A valid token whose session is still live (not logged out, revoked or expired)."""
+    """A valid token whose session is still live (not logged out, revoked or expired) and
+    whose user is active; one database round trip, which also reads the user and roles."""
     try:
-        await services.sessions.ensure_active(claims.session_id, claims.subject)
+        identity = await services.sessions.active_identity(claims.session_id, claims.subject)
     except SessionNotFound:
         raise ApiProblem(
             INVALID_TOKEN,
             detail="the session of this token has ended",
             headers={"WWW-Authenticate": _BEARER_CHALLENGE + ', error="invalid_token"'},
         ) from None
-    return Principal(claims, ctx.with_actor(claims.subject))
+    return Principal(claims, ctx.with_actor(claims.subject), identity)
 
 
-async def admin_principal(
-    principal: Annotated[Principal, Depends(fresh_principal)], services: ServicesDep
-) -> Principal:
-    """Admin routes re-read roles and status: a role removed a minute ago must not still work."""
-    identity = await services.accounts.identity(principal.claims.subject)
-    if identity is None or not identity.active or "admin" not in identity.roles:
+async def admin_principal(principal: Annotated[Principal, Depends(fresh_principal)]) -> Principal:
+    """Admin routes check roles and status as read in this request (fresh_principal), not
+    the token's claims: a role removed a minute ago must not still work."""
+    identity = principal.identity
+    if not identity.active or "admin" not in identity.roles:
         raise ApiProblem(FORBIDDEN, detail="the admin role is required")
     return principal
 

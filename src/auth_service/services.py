@@ -114,7 +114,7 @@ def build_services(settings: Settings) -> Services:
         if redis is not None
         else MemoryLockoutStore(settings.lockout)
     )
-    hasher = PasswordHasher(settings.passwords)
+    hasher = PasswordHasher(settings.passwords, workers=settings.server.workers)
     audit = AuditService(db)
     mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir))
     keys = KeyService(db, master_key, settings.tokens)

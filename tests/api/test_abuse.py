@@ -110,3 +110,25 @@ async def test_refresh_rate_limit(api: Api) -> None:
         if r.status_code == 200:
             token = r.json()["refresh_token"]
     assert codes == [200, 200, 200, 200, 429]
+
+
+async def test_overload_sheds_logins_before_limiters_and_lockout(api: Api) -> None:
+    """A login the hashing queue cannot take is refused first: 503 with Retry-After, and no
+    rate-limit budget or lockout failure is spent on it (the same for every email)."""
+    hasher = api.services.hasher
+    saved = hasher._pending
+    hasher._pending = 10_000  # as if that many hashes were queued; nothing else is faked
+    try:
+        shed = [(await api.login("victim@example.com", "wrong-password")) for _ in range(12)]
+    finally:
+        hasher._pending = saved
+    assert {r.status_code for r in shed} == {503}
+    assert shed[0].json()["type"].endswith("/overloaded")
+    assert shed[0].headers["retry-after"] == "1"
+    # 12 refusals > the per-IP limit of 8 and the lockout threshold of 3, yet neither moved:
+    codes = [
+        (await api.login("victim@example.com", "wrong-password")).status_code for _ in range(3)
+    ]
+    assert codes == [401, 401, 401]
+    metrics = (await api.management.get("/metrics")).text
+    assert 'auth_logins_total{result="shed"}' in metrics

@@ -99,10 +99,20 @@ class PasswordSettings(_Section):
     max_length: int = Field(128, ge=8, le=4096)
     reject_common: bool = True
     hash_concurrency: int = Field(
-        0, ge=0, le=256, description="threads hashing at once per worker; 0 = CPU count"
+        0,
+        ge=0,
+        le=256,
+        description="threads hashing at once per worker; 0 = CPU count / workers (at least 1)",
     )
     hash_queue_limit: int = Field(
         64, ge=1, description="logins waiting for a hash thread before new ones are shed (503)"
+    )
+    hash_max_wait_seconds: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="shed a login (503) when the hashes queued ahead of it would take longer "
+        "than this, from the recent hash time; 0 = only hash_queue_limit",
     )
 
     @model_validator(mode="after")

@@ -1,8 +1,9 @@
 """Password hashing: argon2id for new hashes; bcrypt and PBKDF2-SHA256 verified for imports.
 
 Hashing is CPU-bound and releases the GIL, so it runs in a bounded thread pool and never on
-the event loop. When more logins wait for a hashing thread than the queue allows, new ones are
-shed at once (``HashingOverloaded``) instead of queueing without bound.
+the event loop. When more logins wait for a hashing thread than the queue allows, or the wait
+ahead of a new one (queued operations x recent hash time / threads) would exceed
+``hash_max_wait_seconds``, it is shed at once (``HashingOverloaded``) instead of queueing.
 """
 
 from __future__ import annotations
@@ -80,8 +81,21 @@ def _lower_thread_priority() -> None:
         pass
 
 
+# Weight of the newest hash time in the moving average that estimates queue wait.
+_EWMA_WEIGHT = 0.1
+
+
+def pool_size(settings: PasswordSettings, workers: int = 1) -> int:
+    """Hashing threads per worker: the configured number, else the CPUs shared by the workers.
+
+    More threads than cores only makes each hash slower (their 7-19 MiB working sets thrash
+    the caches) and takes CPU from the event loops and the database.
+    """
+    return settings.hash_concurrency or max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 class PasswordHasher:
-    def __init__(self, settings: PasswordSettings) -> None:
+    def __init__(self, settings: PasswordSettings, workers: int = 1) -> None:
         self._settings = settings
         self._argon2 = Argon2Hasher(
             time_cost=settings.argon2_time_cost,
@@ -91,12 +105,16 @@ class PasswordHasher:
             salt_len=16,
             type=Type.ID,
         )
-        workers = settings.hash_concurrency or (os.cpu_count() or 1)
+        self._threads = pool_size(settings, workers)
         self._pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="pwhash", initializer=_lower_thread_priority
+            max_workers=self._threads,
+            thread_name_prefix="pwhash",
+            initializer=_lower_thread_priority,
         )
-        self._limit = workers + settings.hash_queue_limit
+        self._limit = self._threads + settings.hash_queue_limit
+        self._max_wait = settings.hash_max_wait_seconds
         self._pending = 0
+        self._hash_seconds = 0.0  # moving average of one operation inside its thread
         self._dummy_hash: str | None = None
 
     def apply_settings(self, settings: PasswordSettings) -> None:
@@ -104,6 +122,8 @@ class PasswordHasher:
 
         The thread pool size is fixed at start (``hash_concurrency`` needs a restart).
         """
+        self._limit = self._threads + settings.hash_queue_limit
+        self._max_wait = settings.hash_max_wait_seconds
         self._argon2 = Argon2Hasher(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_cost_kib,
@@ -118,15 +138,36 @@ class PasswordHasher:
     def pending(self) -> int:
         return self._pending
 
-    async def _run(self, operation: str, fn: Callable[[], T]) -> T:
+    def expected_wait(self) -> float:
+        """Seconds a new operation would wait for a thread, from the recent hash time."""
+        queued = self._pending - self._threads + 1
+        return queued * self._hash_seconds / self._threads if queued > 0 else 0.0
+
+    def admits(self) -> bool:
+        """Whether a new operation would be accepted now (callers check before costly work,
+        so that shedding under overload costs microseconds, not a database round trip)."""
         if self._pending >= self._limit:
+            return False
+        return not self._max_wait or self.expected_wait() <= self._max_wait
+
+    async def _run(self, operation: str, fn: Callable[[], T]) -> T:
+        if not self.admits():
             raise HashingOverloaded
         self._pending += 1
         start = time.perf_counter()
 
         def traced() -> T:
-            with tracing.span(f"password.{operation}"):
-                return fn()
+            began = time.perf_counter()
+            try:
+                with tracing.span(f"password.{operation}"):
+                    return fn()
+            finally:
+                # A float store is atomic under the GIL; a lost update only delays the average.
+                took = time.perf_counter() - began
+                if self._hash_seconds:
+                    self._hash_seconds += _EWMA_WEIGHT * (took - self._hash_seconds)
+                else:
+                    self._hash_seconds = took
 
         try:
             # The span starts in the hashing thread: bind it to the request's trace context.

@@ -21,8 +21,34 @@ if TYPE_CHECKING:
 ASGI_FACTORY = "auth_service.cli.serve_cmd:asgi_factory"
 
 
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the
+# hashing threads' 7-19 MiB argon2 buffers then stay resident in every one of them: most of
+# a worker's RSS growth under login load (bench/README.md). Two arenas keep the hashing
+# threads from contending on one lock while bounding that memory.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt() parameter number
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process, before its threads start.
+
+    An explicit ``MALLOC_ARENA_MAX`` in the environment wins (glibc has applied it already).
+    Returns whether the cap was set here (False on other C libraries).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    import ctypes
+
+    try:
+        process = ctypes.CDLL(None)  # the C library this interpreter is linked against
+        return bool(process.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to cap
+        return False
+
+
 def asgi_factory() -> object:
     """Entry point for each worker: settings come from the same files and environment."""
+    limit_malloc_arenas()
     from auth_service.app import PortDispatcher, create_app
     from auth_service.observability.logging import configure_logging
 

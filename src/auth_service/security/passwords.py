@@ -114,7 +114,7 @@ class PasswordHasher:
         self._limit = self._threads + settings.hash_queue_limit
         self._max_wait = settings.hash_max_wait_seconds
         self._pending = 0
-        self._hash_seconds = 0.0  # moving average of one operation inside its thread
+        self._hash_seconds = 0.0  # moving average of one operation's CPU time in its thread
         self._dummy_hash: str | None = None
 
     def apply_settings(self, settings: PasswordSettings) -> None:
@@ -139,7 +139,8 @@ class PasswordHasher:
         return self._pending
 
     def expected_wait(self) -> float:
-        """Seconds a new operation would wait for a thread, from the recent hash time."""
+        """Seconds of hashing queued ahead of a new operation, per thread (CPU time of recent
+        hashes: the wait itself is longer when the CPU is shared)."""
         queued = self._pending - self._threads + 1
         return queued * self._hash_seconds / self._threads if queued > 0 else 0.0
 
@@ -157,13 +158,16 @@ class PasswordHasher:
         start = time.perf_counter()
 
         def traced() -> T:
-            began = time.perf_counter()
+            # CPU time of this thread, not wall time: under contention the wall time of a
+            # hash grows, which would shed more, which (clients retrying at once) adds load
+            # and slows hashing further. The CPU cost of a hash is what the queue will need.
+            began = time.thread_time()
             try:
                 with tracing.span(f"password.{operation}"):
                     return fn()
             finally:
                 # A float store is atomic under the GIL; a lost update only delays the average.
-                took = time.perf_counter() - began
+                took = time.thread_time() - began
                 if self._hash_seconds:
                     self._hash_seconds += _EWMA_WEIGHT * (took - self._hash_seconds)
                 else:

@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import structlog
 from asgi_lifespan import LifespanManager
 from redis import Redis as SyncRedis
 
@@ -87,14 +86,13 @@ def captured_log() -> Iterator[Path]:
     LOG_FILE.write_text("")
     from auth_service.config.settings import Environment, LoggingSettings
 
-    configure_logging(LoggingSettings(level="DEBUG", format="json"), Environment.production)
     tee = _Tee(LOG_FILE)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(tee))  # type: ignore[arg-type]
-    import logging
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(tee)  # type: ignore[arg-type]
+    # The tee is the output stream, so the JSON access-line fast path writes here too.
+    configure_logging(
+        LoggingSettings(level="DEBUG", format="json"),
+        Environment.production,
+        stream=tee,  # type: ignore[arg-type]
+    )
     return LOG_FILE
 
 

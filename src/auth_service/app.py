@@ -17,9 +17,11 @@ from auth_service.config.settings import Settings
 from auth_service.health.routes import ProbeFastPath, control_router
 from auth_service.health.routes import router as health_router
 from auth_service.health.runtime import Runtime, build_monitor
+from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
+from auth_service.observability.logging import AccessLog
 from auth_service.services import Services, build_services
 from auth_service.sessions.routes import router as sessions_router
 from auth_service.web.cors import CorsPolicy, ReloadableCORS
@@ -81,6 +83,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             config_file=getattr(app.state, "config_file", None),
             reload_enabled=getattr(app.state, "hot_reload", False),
             cors=app.state.cors_policy,
+            access_log=app.state.access_log,
         )
         for target in (app, management):
             target.state.services = svc
@@ -126,6 +129,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     server = settings.server
     # Origins and credentials come from the policy, which hot reload replaces.
     app.state.cors_policy = CorsPolicy(server)
+    app.state.access_log = AccessLog(settings.logging)
+    jwks_route = next(r for r in keys_router.routes if getattr(r, "path", None) == JWKS_PATH)
+    app.add_middleware(JwksFastPath, route=jwks_route)
     app.add_middleware(
         ReloadableCORS,
         policy=app.state.cors_policy,
@@ -142,8 +148,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=parse_networks(server.trusted_proxies),
-        access_log_enabled=settings.logging.access_log,
-        access_log_probes=settings.logging.access_log_probes,
+        access_log=app.state.access_log,
     )
     tracing.instrument_app(app)  # outermost: the server span covers every middleware
     return app

@@ -27,6 +27,7 @@ from auth_service.config.loader import ConfigError, load_settings
 from auth_service.config.settings import Settings
 from auth_service.observability import metrics
 from auth_service.observability.info import config_hash
+from auth_service.observability.logging import set_log_level
 
 log = structlog.get_logger(__name__)
 
@@ -163,12 +164,7 @@ def publish_config_info(settings: Settings, previous: str | None = None) -> str:
 
 def apply_log_level(settings: Settings) -> None:
     """Change the level without re-creating handlers (keeps wherever logs are going)."""
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(settings.logging.level)
-        )
-    )
-    logging.getLogger().setLevel(settings.logging.level)
+    set_log_level(settings.logging.level)
 
 
 class ConfigReloader:

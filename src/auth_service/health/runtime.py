@@ -31,6 +31,7 @@ from auth_service.health.alerting.alerts import Alerter
 from auth_service.health.checks import build_checks
 from auth_service.health.monitor import HealthMonitor
 from auth_service.mail.service import build_transport
+from auth_service.observability.logging import AccessLog
 from auth_service.services import Services
 from auth_service.web.cors import CorsPolicy
 
@@ -53,6 +54,7 @@ class Runtime:
     config_file: Path | None = None
     reload_enabled: bool = False
     cors: CorsPolicy | None = None
+    access_log: AccessLog | None = None
 
     def __post_init__(self) -> None:
         settings = self.services.settings
@@ -106,6 +108,8 @@ class Runtime:
             self.cors.apply_settings(new.server)
         if new.logging != old.logging:
             apply_log_level(new)
+            if self.access_log is not None:
+                self.access_log.apply_settings(new.logging)
         if new.alerting != old.alerting:
             self.alerter.apply_settings(new.alerting)
             if new.alerting.enabled and self.alerter.on_check not in self.monitor.listeners:

@@ -93,6 +93,19 @@ class ActiveSigner:
 
 
 @dataclass(frozen=True)
+class JwksDocument:
+    """The JWKS as served: serialised once per key reload, with a strong ETag of its bytes."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, keys: list[dict[str, Any]]) -> JwksDocument:
+        body = json.dumps({"keys": keys}, separators=(",", ":")).encode()
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     kid: str
     algorithm: str
@@ -109,6 +122,7 @@ class KeyService:
         self._settings = settings
         self._published: dict[str, PublishedKey] = {}
         self._signer: ActiveSigner | None = None
+        self._document = JwksDocument.of([])
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
@@ -227,6 +241,7 @@ class KeyService:
                     signer = ActiveSigner(row.kid, row.algorithm, private)
             self._published = published
             self._signer = signer
+            self._document = JwksDocument.of([k.jwk for k in published.values()])
             self._loaded_at = time.monotonic()
 
     async def _maybe_reload(self) -> None:
@@ -252,6 +267,11 @@ class KeyService:
     async def jwks(self) -> dict[str, Any]:
         await self._maybe_reload()
         return {"keys": [k.jwk for k in self._published.values()]}
+
+    async def jwks_document(self) -> JwksDocument:
+        """What ``GET /.well-known/jwks.json`` serves: no per-request serialisation."""
+        await self._maybe_reload()
+        return self._document
 
     @property
     def loaded(self) -> bool:

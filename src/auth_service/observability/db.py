@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth_service.observability import metrics, tracing
 
 _START = "_auth_statement_start"
+_SPAN = "_auth_statement_span"
 
 
 def _sample_pool(pool: Any) -> None:
@@ -25,13 +26,15 @@ def _sample_pool(pool: Any) -> None:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
-    """Record pool gauges on every checkout/checkin and the duration of every statement.
+    """Record pool gauges on every checkout/checkin, the duration of every statement and,
+    when tracing is on, a span per statement of a sampled request.
 
     The pool is sampled on its own events rather than on a timer: the numbers are exact at
     any scrape and cost a few attribute reads per checkout.
     """
     sync = engine.sync_engine
     pool = sync.pool
+    spans = tracing.statement_spans(sync)
 
     @event.listens_for(pool, "checkout")
     def _on_checkout(*_args: Any) -> None:
@@ -43,10 +46,12 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync, "before_cursor_execute")
     def _before(
-        _conn: Any, _cursor: Any, _stmt: Any, _params: Any, context: Any, _many: bool
+        _conn: Any, _cursor: Any, statement: Any, _params: Any, context: Any, _many: bool
     ) -> None:
         if context is not None:
             setattr(context, _START, time.perf_counter())
+            if spans is not None:
+                setattr(context, _SPAN, spans.start(str(statement)))
 
     @event.listens_for(sync, "after_cursor_execute")
     def _after(
@@ -55,12 +60,18 @@ def instrument_engine(engine: AsyncEngine) -> None:
         start = getattr(context, _START, None)
         if start is not None:
             metrics.DB_QUERY_DURATION.observe(time.perf_counter() - start)
+        span = getattr(context, _SPAN, None)
+        if span is not None:
+            span.end()
 
     @event.listens_for(sync, "handle_error")
     def _on_error(exc_context: Any) -> None:
-        start = getattr(exc_context.execution_context, _START, None)
+        context = exc_context.execution_context
+        start = getattr(context, _START, None)
         if start is not None:
             metrics.DB_QUERY_DURATION.observe(time.perf_counter() - start)
+        span = getattr(context, _SPAN, None)
+        if span is not None:
+            tracing.StatementSpans.fail(span, exc_context.original_exception)
 
     _sample_pool(pool)
-    tracing.instrument_engine(engine)

@@ -6,9 +6,9 @@ Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost to a few attribute
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.db.base import DEFAULT_TENANT_ID
 from auth_service.observability import metrics, tracing
-from auth_service.observability.logging import current_scope
+from auth_service.observability.logging import AccessLog, current_scope, log_access
 from auth_service.web.errors import (
     BAD_REQUEST,
     INTERNAL,
@@ -27,13 +27,13 @@ from auth_service.web.errors import (
     problem_response,
 )
 
-access_log = structlog.get_logger("auth_service.access")
 error_log = structlog.get_logger("auth_service.web")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Probes and scrapes every few seconds would drown the access log (logging.access_log_probes).
 _PROBE_PATHS = ("/health", "/metrics")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DEFAULT_TENANT = str(DEFAULT_TENANT_ID)
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -77,6 +77,28 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# Anything else a client sends as a method is counted as "other": a label value per invented
+# method would let anyone create unbounded series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+class _RouteSeries:
+    """The metric children of one (method, route): ``labels()`` takes a lock and builds a
+    key on every call, so each request would pay for four of them."""
+
+    __slots__ = ("duration", "request_size", "requests", "response_size")
+
+    def __init__(self, method: str, route: str) -> None:
+        self.requests = [
+            metrics.HTTP_REQUESTS.labels(method, route, status_class)
+            for status_class in _STATUS_CLASSES
+        ]
+        self.duration = metrics.HTTP_DURATION.labels(method, route)
+        self.response_size = metrics.HTTP_RESPONSE_SIZE.labels(route)
+        self.request_size = metrics.HTTP_REQUEST_SIZE.labels(route)
+
+
 class RequestContextMiddleware:
     """Request id (honouring X-Request-ID), client IP, access log line and HTTP metrics."""
 
@@ -84,40 +106,49 @@ class RequestContextMiddleware:
         self,
         app: ASGIApp,
         trusted_proxies: tuple[Network, ...] = (),
-        access_log_enabled: bool = True,
-        access_log_probes: bool = False,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.app = app
         self.trusted = trusted_proxies
-        self.access_log_enabled = access_log_enabled
-        self.access_log_probes = access_log_probes
+        self.access_log = access_log or AccessLog()
+        # Bounded: methods are normalised and routes are templates (or "unmatched").
+        self._series: dict[tuple[str, str], _RouteSeries] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        incoming = forwarded = length = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif key == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")
+            elif key == b"content-length":
+                length = value
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid4_hex()
         client = scope.get("client")
         peer = client[0] if client else None
-        ip = client_ip(peer, _header(scope, b"x-forwarded-for"), self.trusted)
+        ip = client_ip(peer, forwarded, self.trusted) if forwarded else peer
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = ip
-        structlog.contextvars.bind_contextvars(request_id=request_id, tenant=str(DEFAULT_TENANT_ID))
+        context_tokens = structlog.contextvars.bind_contextvars(
+            request_id=request_id, tenant=_DEFAULT_TENANT
+        )
         scope_token = current_scope.set(scope)
         status = 500
         response_bytes = 0
         start = time.perf_counter()
-        metrics.HTTP_IN_FLIGHT.inc()
+        in_flight = metrics.HTTP_IN_FLIGHT
+        in_flight.inc()
+        request_id_header = (b"x-request-id", request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), request_id_header]
             elif message["type"] == "http.response.body":
                 response_bytes += len(message.get("body", b""))
             await send(message)
@@ -125,32 +156,45 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            metrics.HTTP_IN_FLIGHT.dec()
+            in_flight.dec()
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
+            if method not in _METHODS:
+                method = "other"
             tracing.name_server_span(method, template)
-            metrics.HTTP_REQUESTS.labels(method, template, f"{status // 100}xx").inc()
-            metrics.HTTP_DURATION.labels(method, template).observe(elapsed)
-            metrics.HTTP_RESPONSE_SIZE.labels(template).observe(response_bytes)
-            length = _header(scope, b"content-length")
-            if length and length.isdigit():
-                metrics.HTTP_REQUEST_SIZE.labels(template).observe(int(length))
-            if self.access_log_enabled and (
-                self.access_log_probes or not scope["path"].startswith(_PROBE_PATHS)
-            ):
-                access_log.info(
-                    "request",
-                    log_type="access",
-                    method=method,
-                    route=template,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    client_ip=ip,
+            series = self._series.get((method, template))
+            if series is None:
+                series = self._series[(method, template)] = _RouteSeries(method, template)
+            series.requests[min(max(status // 100, 1), 5) - 1].inc()
+            series.duration.observe(elapsed)
+            series.response_size.observe(response_bytes)
+            if length is not None and length.isdigit():
+                series.request_size.observe(int(length))
+            access = self.access_log
+            if access.enabled and (access.probes or not scope["path"].startswith(_PROBE_PATHS)):
+                log_access(
+                    (
+                        method,
+                        template,
+                        status,
+                        round(elapsed * 1000, 2),
+                        ip,
+                        request_id,
+                        _DEFAULT_TENANT,
+                    )
                 )
-            structlog.contextvars.unbind_contextvars("request_id", "tenant")
+            structlog.contextvars.reset_contextvars(**context_tokens)
             current_scope.reset(scope_token)
+
+
+def uuid4_hex() -> str:
+    """A random request id, as ``uuid.uuid4().hex`` is, without building the UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -1,14 +1,32 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
+from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
-from auth_service.observability.logging import REDACTED, redact
+from auth_service.config.settings import Environment, LoggingSettings
+from auth_service.observability import logging as log_module
+from auth_service.observability.logging import (
+    ACCESS_FLUSH_SECONDS,
+    REDACTED,
+    AccessLog,
+    configure_logging,
+    flush_access_log,
+    redact,
+    set_log_level,
+)
 from auth_service.observability.tracing import endpoint_configured
-from auth_service.web.middleware import RequestContextMiddleware
+from auth_service.web.middleware import RequestContextMiddleware, parse_networks
 
 
 @pytest.mark.parametrize(
@@ -90,7 +108,8 @@ async def test_one_access_line_per_request_and_probes_excluded() -> None:
     assert all(line["request_id"] == "req-123" and "tenant" in line for line in inner)
 
     with structlog.testing.capture_logs() as logs:
-        await _call(RequestContextMiddleware(_app, access_log_probes=True), "/health/ready")
+        probes = AccessLog(LoggingSettings(access_log_probes=True))
+        await _call(RequestContextMiddleware(_app, access_log=probes), "/health/ready")
     assert [line["log_type"] for line in logs if "log_type" in line] == ["access"]
 
 
@@ -106,3 +125,143 @@ async def test_one_access_line_per_request_and_probes_excluded() -> None:
 )
 def test_tracing_is_on_only_with_an_endpoint(env: dict[str, str], on: bool) -> None:
     assert endpoint_configured(env) is on
+
+
+async def _app_binding_a_secret(scope: Scope, receive: Receive, send: Send) -> None:
+    structlog.contextvars.bind_contextvars(password="hunter2-hunter2")
+    await send({"type": "http.response.start", "status": 201, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Put back the suite's logging (tests/conftest.py sends it to the captured log file)."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, root_level = root.handlers[:], root.level
+    fast = log_module._json_access
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        log_module._json_access = fast
+
+
+@pytest.mark.parametrize("level", ["INFO", "WARNING"])
+async def test_json_access_line_fast_path(level: str) -> None:
+    """The access line skips structlog's per-call machinery in JSON mode but keeps its
+    fields, its level filter and its redaction."""
+    out = io.StringIO()
+    with _logging_restored():
+        configure_logging(LoggingSettings(format="json", level=level), Environment.production, out)
+        await _call(RequestContextMiddleware(_app_binding_a_secret), "/v1/thing")
+        set_log_level("INFO")
+        await _call(RequestContextMiddleware(_app_binding_a_secret), "/v1/thing")
+        flush_access_log()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    access = [line for line in lines if line.get("log_type") == "access"]
+    # At WARNING the first request writes nothing; the level change applies to the second.
+    assert len(access) == (2 if level == "INFO" else 1)
+    line = access[-1]
+    assert line["event"] == "request"
+    assert line["level"] == "info"
+    assert line["status"] == 201
+    assert line["method"] == "GET"
+    assert line["route"] == "unmatched"
+    assert line["request_id"] == "req-123"
+    assert line["client_ip"] == "127.0.0.1"
+    assert "tenant" in line
+    assert isinstance(line["duration_ms"], float)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
+    # Exactly the documented fields; context bound by the handler stays on its own lines.
+    assert set(line) == {
+        "log_type",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "client_ip",
+        "event",
+        "request_id",
+        "tenant",
+        "level",
+        "timestamp",
+    }
+    assert "hunter2" not in out.getvalue()
+
+
+async def test_unknown_methods_share_one_metric_series() -> None:
+    async def call(method: str) -> None:
+        scope: dict[str, Any] = {"type": "http", "method": method, "path": "/x", "headers": []}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(_message: Any) -> None:
+            return
+
+        await RequestContextMiddleware(_app)(scope, receive, send)
+
+    for method in ("BREW", "PROPFIND", "X" * 40):
+        await call(method)
+    sample = REGISTRY.get_sample_value(
+        "auth_http_requests_total", {"method": "other", "route": "unmatched", "status_class": "2xx"}
+    )
+    assert sample is not None
+    assert sample >= 3
+    assert (
+        REGISTRY.get_sample_value(
+            "auth_http_requests_total",
+            {"method": "BREW", "route": "unmatched", "status_class": "2xx"},
+        )
+        is None
+    )
+
+
+async def test_json_access_line_from_hostile_input_is_valid_and_clean() -> None:
+    out = io.StringIO()
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": 'GET"}, {"x',
+        "path": "/v1/thing",
+        "headers": [
+            (b"x-request-id", b'abc"}\n{"injected": 1'),
+            (b"x-forwarded-for", b'1.2.3.4", "x'),
+        ],
+        "client": ("10.0.0.1", 1),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_message: Any) -> None:
+        return
+
+    with _logging_restored():
+        configure_logging(LoggingSettings(format="json"), Environment.production, out)
+        middleware = RequestContextMiddleware(_app, trusted_proxies=parse_networks(["10.0.0.0/8"]))
+        await middleware(scope, receive, send)
+        flush_access_log()
+    access = [json.loads(line) for line in out.getvalue().splitlines() if '"access"' in line]
+    assert len(access) == 1
+    line = access[0]
+    assert line["method"] == "other"
+    assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
+    assert line["client_ip"] == "10.0.0.1"  # an unparsable forwarded hop is not believed
+    assert "injected" not in out.getvalue()
+
+
+async def test_batched_access_lines_keep_the_stream_in_order() -> None:
+    out = io.StringIO()
+    with _logging_restored():
+        configure_logging(LoggingSettings(format="json"), Environment.production, out)
+        await _call(RequestContextMiddleware(_app), "/v1/first")  # logs "inside", then access
+        assert '"access"' not in out.getvalue()  # batched...
+        structlog.get_logger("after").warning("later_line")  # ...until any other line
+        text = out.getvalue()
+        assert text.index('"access"') < text.index("later_line")
+        await _call(RequestContextMiddleware(_app), "/v1/second")
+        await asyncio.sleep(ACCESS_FLUSH_SECONDS * 2)  # or until the timer
+        assert out.getvalue().count('"access"') == 2

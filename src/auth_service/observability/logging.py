@@ -299,6 +299,7 @@ def set_log_level(level: str) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
     logging.getLogger().setLevel(level)
     if _json_access is not None:
+        _json_access.flush()  # lines of requests served before the change go out first
         _json_access.set_level(level)
 
 

@@ -47,7 +47,8 @@ WHY_NOT = {
     "a revocation-invalidated liveness cache",
     "JWKS": "at the framework ceiling of this machine (ratio to the trivial endpoint); "
     "needs a compiled HTTP front or a CDN",
-    "RSS": "growth not yet located (tracemalloc during BENCH_SOAK)",
+    "RSS": "high-water mark after the saturation scenarios; flat under steady load "
+    "(BENCH_SOAK); not yet located",
 }
 
 

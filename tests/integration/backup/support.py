@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -107,3 +108,52 @@ def s3_destination(endpoint: str, bucket: str) -> dict[str, Any]:
 
 def env_without_aws() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def sqlite_setup(
+    tmp_path: Path, sqlite_template: Path, key: str, dest: dict[str, Any]
+) -> tuple[Settings, Path]:
+    """A migrated SQLite database backed up to ``dest``: settings, and the CLI's config file."""
+    from tests.conftest import TEST_MASTER_KEY, make_settings
+
+    db = tmp_path / "auth.db"
+    shutil.copy(sqlite_template, db)
+    data: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "master_key": TEST_MASTER_KEY,
+        "database": {"url": f"sqlite+aiosqlite:///{db}"},
+        "passwords": {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1},
+        "backup": {"key": key, "destinations": [dest]},
+    }
+    config = write_config(tmp_path / "config.yaml", data)
+    return make_settings(tmp_path, data["database"]["url"], backup=data["backup"]), config
+
+
+def assert_verify_and_restore(
+    tmp_path: Path, settings: Settings, config: Path, backup_id: str, emails: list[str]
+) -> None:
+    """``verify --restore-test`` passes with a known user, and ``restore`` gives a database
+    where every seeded user logs in."""
+    from auth_service.backup.verify import with_database_url
+
+    (tmp_path / "probe").write_text(PASSWORD)
+    result = cli(
+        config,
+        "backup",
+        "verify",
+        backup_id,
+        "--restore-test",
+        "--probe-email",
+        emails[0],
+        "--probe-password-file",
+        str(tmp_path / "probe"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "restore test passed" in result.output
+    assert f"users: {len(emails)} rows as in the manifest" in result.output
+
+    target = tmp_path / "restored.db"
+    result = cli(config, "backup", "restore", backup_id, "--target", str(target))
+    assert result.exit_code == 0, result.output
+    restored = with_database_url(settings, f"sqlite+aiosqlite:///{target}")
+    assert all(run(can_login(restored, e)) for e in emails)

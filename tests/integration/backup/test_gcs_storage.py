@@ -11,27 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.settings import BackupDestination
 from auth_service.backup.storage import PART_SIZE, open_storage
-from auth_service.backup.verify import with_database_url
-from auth_service.config.settings import Settings
-from tests.conftest import TEST_MASTER_KEY, make_settings
 from tests.integration.backup.gcs_support import gcs_destination, server_etag, server_objects
 from tests.integration.backup.support import (
-    PASSWORD,
-    can_login,
+    assert_verify_and_restore,
     cli,
     register_users,
     run,
-    write_config,
+    sqlite_setup,
 )
 
 
@@ -41,27 +35,11 @@ def _bucket() -> str:
     return f"gcs{uuid.uuid4().hex[:12]}"
 
 
-def _setup(
-    tmp_path: Path, sqlite_template: Path, key: str, dest: dict[str, Any]
-) -> tuple[Settings, Path]:
-    db = tmp_path / "auth.db"
-    shutil.copy(sqlite_template, db)
-    data: dict[str, Any] = {
-        "data_dir": str(tmp_path / "data"),
-        "master_key": TEST_MASTER_KEY,
-        "database": {"url": f"sqlite+aiosqlite:///{db}"},
-        "passwords": {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1},
-        "backup": {"key": key, "destinations": [dest]},
-    }
-    config = write_config(tmp_path / "config.yaml", data)
-    return make_settings(tmp_path, data["database"]["url"], backup=data["backup"]), config
-
-
 def test_gcs_backup_list_verify_restore_round_trip(
     tmp_path: Path, sqlite_template: Path, backup_key: str, gcs_endpoint: str
 ) -> None:
     bucket = _bucket()
-    settings, config = _setup(
+    settings, config = sqlite_setup(
         tmp_path, sqlite_template, backup_key, gcs_destination(gcs_endpoint, bucket)
     )
     emails = [f"g{i}@example.com" for i in range(3)]
@@ -80,27 +58,7 @@ def test_gcs_backup_list_verify_restore_round_trip(
         assert stored[f"auth/{obj.name}"] == obj.size
     assert any(name.endswith(f"{backup_id}/manifest.json") for name in stored)
 
-    (tmp_path / "probe").write_text(PASSWORD)
-    result = cli(
-        config,
-        "backup",
-        "verify",
-        backup_id,
-        "--restore-test",
-        "--probe-email",
-        emails[0],
-        "--probe-password-file",
-        str(tmp_path / "probe"),
-    )
-    assert result.exit_code == 0, result.output
-    assert "restore test passed" in result.output
-    assert "users: 3 rows as in the manifest" in result.output
-
-    target = tmp_path / "restored.db"
-    result = cli(config, "backup", "restore", backup_id, "--target", str(target))
-    assert result.exit_code == 0, result.output
-    restored = with_database_url(settings, f"sqlite+aiosqlite:///{target}")
-    assert all(run(can_login(restored, e)) for e in emails)
+    assert_verify_and_restore(tmp_path, settings, config, backup_id, emails)
 
 
 async def _pieces(total: int, seed: bytes) -> AsyncIterator[bytes]:
@@ -150,7 +108,7 @@ def test_gcs_missing_bucket_and_unreachable_endpoint_fail_clearly(
     tmp_path: Path, sqlite_template: Path, backup_key: str, gcs_endpoint: str
 ) -> None:
     bucket = _bucket()
-    _, config = _setup(
+    _, config = sqlite_setup(
         tmp_path,
         sqlite_template,
         backup_key,
@@ -168,7 +126,7 @@ def test_gcs_missing_bucket_and_unreachable_endpoint_fail_clearly(
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     down = tmp_path / "down"
     down.mkdir()
-    _, config = _setup(
+    _, config = sqlite_setup(
         down, sqlite_template, backup_key, gcs_destination(dead, bucket, create=False)
     )
     result = cli(config, "backup", "run")

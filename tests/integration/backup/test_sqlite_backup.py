@@ -11,40 +11,21 @@ import pytest
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.verify import with_database_url
 from auth_service.config.settings import Settings
-from tests.conftest import TEST_MASTER_KEY, make_settings
+from tests.conftest import TEST_MASTER_KEY
 from tests.integration.backup.support import (
-    PASSWORD,
+    assert_verify_and_restore,
     can_login,
     cli,
     register_users,
     run,
-    write_config,
+    sqlite_setup,
 )
-
-
-def _setup(
-    tmp_path: Path, sqlite_template: Path, key: str, dest: dict[str, Any]
-) -> tuple[Settings, Path]:
-    import shutil
-
-    db = tmp_path / "auth.db"
-    shutil.copy(sqlite_template, db)
-    data: dict[str, Any] = {
-        "data_dir": str(tmp_path / "data"),
-        "master_key": TEST_MASTER_KEY,
-        "database": {"url": f"sqlite+aiosqlite:///{db}"},
-        "passwords": {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1},
-        "backup": {"key": key, "destinations": [dest]},
-    }
-    config = write_config(tmp_path / "config.yaml", data)
-    settings = make_settings(tmp_path, data["database"]["url"], backup=data["backup"])
-    return settings, config
 
 
 def test_backup_verify_restore_round_trip(
     tmp_path: Path, sqlite_template: Path, backup_key: str, destination: dict[str, Any]
 ) -> None:
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, destination)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, destination)
     emails = [f"u{i}@example.com" for i in range(3)]
     run(register_users(settings, emails))
 
@@ -56,34 +37,14 @@ def test_backup_verify_restore_round_trip(
     assert backups[0]["engine"] == "sqlite"
     backup_id = backups[0]["id"]
 
-    (tmp_path / "probe").write_text(PASSWORD)
-    result = cli(
-        config,
-        "backup",
-        "verify",
-        backup_id,
-        "--restore-test",
-        "--probe-email",
-        emails[0],
-        "--probe-password-file",
-        str(tmp_path / "probe"),
-    )
-    assert result.exit_code == 0, result.output
-    assert "restore test passed" in result.output
-    assert "users: 3 rows as in the manifest" in result.output
-
-    target = tmp_path / "restored.db"
-    result = cli(config, "backup", "restore", backup_id, "--target", str(target))
-    assert result.exit_code == 0, result.output
-    restored = with_database_url(settings, f"sqlite+aiosqlite:///{target}")
-    assert all(run(can_login(restored, e)) for e in emails)
+    assert_verify_and_restore(tmp_path, settings, config, backup_id, emails)
 
 
 def test_restore_test_fails_on_damaged_backup(
     tmp_path: Path, sqlite_template: Path, backup_key: str
 ) -> None:
     dest = {"url": f"file://{tmp_path / 'store'}"}
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
     run(register_users(settings, ["a@example.com"]))
     assert cli(config, "backup", "run").exit_code == 0
     manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
@@ -105,12 +66,12 @@ def test_wrong_key_and_missing_object_fail_clearly(
     import secrets
 
     dest = {"url": f"file://{tmp_path / 'store'}"}
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
     assert cli(config, "backup", "run").exit_code == 0
     manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
 
     _, other = (
-        _setup(tmp_path / "o", sqlite_template, secrets.token_urlsafe(32), dest)
+        sqlite_setup(tmp_path / "o", sqlite_template, secrets.token_urlsafe(32), dest)
         if (tmp_path / "o").mkdir() is None
         else (None, None)
     )
@@ -135,13 +96,13 @@ def test_key_rotation_keeps_old_backups_readable(
     import secrets
 
     dest = {"url": f"file://{tmp_path / 'store'}"}
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
     assert cli(config, "backup", "run").exit_code == 0
     old_id = run(Catalog(settings.backup, settings.data_dir).manifest()).id
 
     rotated = tmp_path / "rot"
     rotated.mkdir()
-    _, new_config = _setup(rotated, sqlite_template, secrets.token_urlsafe(32), dest)
+    _, new_config = sqlite_setup(rotated, sqlite_template, secrets.token_urlsafe(32), dest)
     import yaml
 
     data = yaml.safe_load(new_config.read_text())
@@ -156,7 +117,7 @@ def test_key_rotation_keeps_old_backups_readable(
 @pytest.mark.parametrize("kind", ["config"])
 def test_config_backup(tmp_path: Path, sqlite_template: Path, backup_key: str, kind: str) -> None:
     dest = {"url": f"file://{tmp_path / 'store'}"}
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
     result = cli(config, "backup", "run", "--kind", kind)
     assert result.exit_code == 0, result.output
     manifest = run(
@@ -186,7 +147,7 @@ def test_second_destination_is_a_usable_copy(
 
     local = {"url": f"file://{tmp_path / 'store'}"}
     remote = s3_destination(s3_endpoint, f"dr-{uuid.uuid4().hex[:12]}")
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, local)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, local)
     data = yaml.safe_load(config.read_text())
     data["backup"]["destinations"] = [local, remote]
     config.write_text(yaml.safe_dump(data))
@@ -218,7 +179,7 @@ def test_schedule_once_backs_up_and_verifies(
     tmp_path: Path, sqlite_template: Path, backup_key: str
 ) -> None:
     dest = {"url": f"file://{tmp_path / 'store'}"}
-    settings, config = _setup(tmp_path, sqlite_template, backup_key, dest)
+    settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
     result = cli(config, "backup", "schedule", "--once")
     assert result.exit_code == 0, result.output
     manifest = run(Catalog(settings.backup, settings.data_dir).manifest())

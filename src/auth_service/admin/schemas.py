@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from auth_service.accounts.schemas import AdminUserOut
-from auth_service.audit.service import AuditRecord
+from auth_service.audit.service import AuditEntry
 
 
 class UserPage(BaseModel):
@@ -40,7 +40,7 @@ class AuditEventOut(BaseModel):
     details: dict[str, Any]
 
     @classmethod
-    def of(cls, r: AuditRecord) -> AuditEventOut:
+    def of(cls, r: AuditEntry) -> AuditEventOut:
         return cls.model_validate(r, from_attributes=True)
 
 

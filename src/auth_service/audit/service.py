@@ -22,22 +22,8 @@ _FORBIDDEN_DETAIL_KEYS = ("password", "token", "hash", "secret", "key")
 
 
 @dataclass(frozen=True)
-class AuditRecord:
-    id: uuid.UUID
-    occurred_at: datetime
-    type: str
-    outcome: str
-    actor_user_id: uuid.UUID | None
-    subject_user_id: uuid.UUID | None
-    ip: str | None
-    user_agent: str | None
-    request_id: str | None
-    details: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class AuditEntry:
-    """One event, built but not yet stored (AuditService.prepare).
+    """One event: built by AuditService.prepare before it is stored, or read back by query.
 
     A hot path can store it inside its own statement (``insert``, e.g. as one data-modifying
     CTE of a larger statement, see Database.write_together), then call AuditService.emit.
@@ -149,7 +135,7 @@ class AuditService:
         limit: int = 50,
         offset: int = 0,
         tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
-    ) -> tuple[list[AuditRecord], int]:
+    ) -> tuple[list[AuditEntry], int]:
         """Events newest first, filtered by user (actor or subject), type and time."""
         stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
         if user_id is not None:
@@ -172,8 +158,9 @@ class AuditService:
                 )
             ).all()
         return [
-            AuditRecord(
+            AuditEntry(
                 r.id,
+                r.tenant_id,
                 r.occurred_at,
                 r.type,
                 r.outcome,

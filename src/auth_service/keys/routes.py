@@ -81,6 +81,10 @@ class JwksFastPath:
     def __init__(self, app: ASGIApp, route: BaseRoute) -> None:
         self.app = app
         self.route = route
+        # Headers of the current document, built once per key reload rather than per request.
+        self._document: JwksDocument | None = None
+        self._full: list[tuple[bytes, bytes]] = []
+        self._not_modified: list[tuple[bytes, bytes]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != JWKS_PATH or scope["method"] != "GET":
@@ -92,6 +96,9 @@ class JwksFastPath:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
+        if document is not self._document:
+            self._full, self._not_modified = _headers(document, True), _headers(document, False)
+            self._document = document
         if_none_match = None
         for key, value in scope["headers"]:
             if key == b"if-none-match":
@@ -101,12 +108,10 @@ class JwksFastPath:
                 {
                     "type": "http.response.start",
                     "status": 304,
-                    "headers": _headers(document, body=False),
+                    "headers": list(self._not_modified),
                 }
             )
             await send({"type": "http.response.body", "body": b""})
             return
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": _headers(document, True)}
-        )
+        await send({"type": "http.response.start", "status": 200, "headers": list(self._full)})
         await send({"type": "http.response.body", "body": document.body})

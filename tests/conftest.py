@@ -39,6 +39,9 @@ POSTGRES_URL = os.environ.get(
     "AUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The database the suite owns and empties (never the default 0). Two suites running at once on
+# one Redis (worktrees, a developer beside CI) each set their own.
+REDIS_TEST_DB = int(os.environ.get("AUTH_TEST_REDIS_DB", "15"))
 
 # Everything the suite logs goes here; tests/test_zz_log_secrets.py greps it for secrets.
 LOG_FILE = Path(
@@ -180,8 +183,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def redis_url() -> str:
-    """A real Redis, emptied for the test (database 15, never the default 0)."""
-    url = REDIS_URL.rsplit("/", 1)[0] + "/15"
+    """A real Redis, emptied for the test (AUTH_TEST_REDIS_DB, default 15; never 0)."""
+    url = REDIS_URL.rsplit("/", 1)[0] + f"/{REDIS_TEST_DB}"
     try:
         client = SyncRedis.from_url(url, socket_connect_timeout=2)
         client.flushdb()

@@ -1,46 +1,65 @@
-"""Account domain errors. Mapped to HTTP only in web/errors.py."""
+"""Account domain errors, each with the problem it answers with (``auth_service.problems``)."""
 
 from __future__ import annotations
 
+from typing import Any
 
-class AccountError(Exception):
+from auth_service.problems import ServiceError, field_errors, problem
+
+
+class AccountError(ServiceError):
     """Base class."""
 
 
+@problem(422, "invalid-email", "The email address is not valid")
 class InvalidEmail(AccountError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
+    def extensions(self) -> dict[str, Any]:
+        return field_errors("email", [self.reason])
 
+
+@problem(409, "email-taken", "An account with this email exists")
 class EmailTaken(AccountError):
     """Another account of the tenant has this email (compared case-insensitively)."""
 
 
+@problem(422, "weak-password", "The password is not acceptable")
 class WeakPassword(AccountError):
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], field: str = "password") -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
+        self.field = field
+
+    def extensions(self) -> dict[str, Any]:
+        return field_errors(self.field, self.reasons)
 
 
+@problem(401, "invalid-credentials", "The email or password is incorrect", challenge=True)
 class InvalidCredentials(AccountError):
     """Unknown email or wrong password: deliberately indistinguishable."""
 
 
+@problem(429, "account-locked", "Too many failed attempts; try again later")
 class AccountLocked(AccountError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__("account temporarily locked")
         self.retry_after_seconds = retry_after_seconds
 
 
+@problem(403, "account-disabled", "The account is disabled")
 class AccountDisabled(AccountError):
     """Raised only after the correct password was presented."""
 
 
+@problem(400, "invalid-one-time-token", "The link is invalid, expired or already used")
 class InvalidOneTimeToken(AccountError):
     """Verification or reset token unknown, expired or already used."""
 
 
+@problem(403, "feature-disabled", "This feature is switched off on this server")
 class FeatureDisabled(AccountError):
     """The operator switched this flow off (``features.*``)."""
 
@@ -49,9 +68,11 @@ class FeatureDisabled(AccountError):
         self.feature = feature
 
 
+@problem(404, "user-not-found", "No such user")
 class UserNotFound(AccountError):
     pass
 
 
+@problem(409, "last-admin", "The change would leave no active administrator")
 class LastAdmin(AccountError):
     """The change would leave the tenant without an active administrator."""

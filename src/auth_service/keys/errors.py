@@ -1,11 +1,14 @@
 """Key and token errors."""
 
+from auth_service.problems import ServiceError, problem
 
-class KeyError_(Exception):
+
+class KeyManagementError(ServiceError):
     """Base for key management errors."""
 
 
-class NoActiveKey(KeyError_):
+@problem(503, "no-signing-key", "No signing key is available")
+class NoActiveKey(KeyManagementError):
     """No signing key is active; run `auth-service keys rotate` or restart to create one."""
 
 

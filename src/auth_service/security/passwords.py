@@ -28,11 +28,13 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from auth_service.config.settings import PasswordSettings
 from auth_service.observability import metrics, tracing
+from auth_service.problems import ServiceError, problem
 
 T = TypeVar("T")
 
 
-class HashingOverloaded(Exception):
+@problem(503, "overloaded", "The service is busy; retry shortly")
+class HashingOverloaded(ServiceError):
     """Too many password operations are waiting; the caller should retry later."""
 
     retry_after_seconds = 1

@@ -18,6 +18,7 @@ from limits.storage import storage_from_string
 
 from auth_service.config.settings import RateLimitSettings
 from auth_service.observability import metrics
+from auth_service.problems import ServiceError, problem
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,8 @@ LIMITERS: dict[str, str] = {
 }
 
 
-class RateLimited(Exception):
+@problem(429, "rate-limited", "Too many requests; slow down")
+class RateLimited(ServiceError):
     def __init__(self, limiter: str, retry_after_seconds: int) -> None:
         super().__init__(limiter)
         self.limiter = limiter

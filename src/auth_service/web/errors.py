@@ -1,12 +1,12 @@
-"""Problem Details for HTTP APIs (RFC 9457): every 4xx/5xx, mapped in this one place.
+"""Problem Details for HTTP APIs (RFC 9457): every 4xx/5xx answered in this one place.
 
-Domain exceptions carry no HTTP knowledge; this table gives each a status and a stable
-``type`` URI. Validation errors never echo the submitted values (they may be passwords).
+A domain's exception carries its problem (``auth_service.problems``); this module turns any
+of them into a response without knowing the domain. Validation errors never echo the
+submitted values (they may be passwords).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -15,23 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from auth_service.accounts import errors as account_errors
-from auth_service.keys.errors import NoActiveKey
-from auth_service.security.passwords import HashingOverloaded
-from auth_service.security.ratelimit import RateLimited
-from auth_service.sessions import errors as session_errors
+from auth_service.problems import PROBLEM_BASE, Problem, ServiceError, define
 
 log = structlog.get_logger(__name__)
 
-PROBLEM_BASE = "https://auth-service.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+_CHALLENGE = 'Bearer realm="auth-service"'
 
-
-@dataclass(frozen=True)
-class Problem:
-    status: int
-    slug: str
-    title: str
+__all__ = ["PROBLEM_BASE", "PROBLEM_JSON", "ApiProblem", "Problem", "problem_response"]
 
 
 class ApiProblem(Exception):
@@ -46,53 +37,18 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
-# The catalogue: one entry per stable problem type (docs/api.md lists them).
-BAD_REQUEST = Problem(400, "malformed-request", "The request body could not be parsed")
-VALIDATION = Problem(422, "validation-error", "The request is not valid")
-UNAUTHENTICATED = Problem(401, "unauthenticated", "Authentication is required")
-INVALID_TOKEN = Problem(401, "invalid-token", "The access token is not valid")
-FORBIDDEN = Problem(403, "forbidden", "You are not allowed to do this")
-NOT_FOUND = Problem(404, "not-found", "Not found")
-METHOD_NOT_ALLOWED = Problem(405, "method-not-allowed", "Method not allowed")
-PAYLOAD_TOO_LARGE = Problem(413, "payload-too-large", "The request body is too large")
-UNSUPPORTED_MEDIA = Problem(415, "unsupported-media-type", "Send application/json")
-INTERNAL = Problem(500, "internal-error", "Internal server error")
-UNAVAILABLE = Problem(503, "service-unavailable", "The service is temporarily unavailable")
-
-DOMAIN: dict[type[Exception], Problem] = {
-    account_errors.InvalidEmail: Problem(422, "invalid-email", "The email address is not valid"),
-    account_errors.EmailTaken: Problem(409, "email-taken", "An account with this email exists"),
-    account_errors.WeakPassword: Problem(422, "weak-password", "The password is not acceptable"),
-    account_errors.InvalidCredentials: Problem(
-        401, "invalid-credentials", "The email or password is incorrect"
-    ),
-    account_errors.AccountLocked: Problem(
-        429, "account-locked", "Too many failed attempts; try again later"
-    ),
-    account_errors.AccountDisabled: Problem(403, "account-disabled", "The account is disabled"),
-    account_errors.InvalidOneTimeToken: Problem(
-        400, "invalid-one-time-token", "The link is invalid, expired or already used"
-    ),
-    account_errors.UserNotFound: Problem(404, "user-not-found", "No such user"),
-    account_errors.FeatureDisabled: Problem(
-        403, "feature-disabled", "This feature is switched off on this server"
-    ),
-    account_errors.LastAdmin: Problem(
-        409, "last-admin", "The change would leave no active administrator"
-    ),
-    session_errors.InvalidRefreshToken: Problem(
-        401, "invalid-refresh-token", "The refresh token is invalid or expired"
-    ),
-    session_errors.RefreshTokenReused: Problem(
-        401,
-        "refresh-token-reused",
-        "The refresh token was already used; the session has been revoked",
-    ),
-    session_errors.SessionNotFound: Problem(404, "session-not-found", "No such session"),
-    RateLimited: Problem(429, "rate-limited", "Too many requests; slow down"),
-    HashingOverloaded: Problem(503, "overloaded", "The service is busy; retry shortly"),
-    NoActiveKey: Problem(503, "no-signing-key", "No signing key is available"),
-}
+# The problems of the HTTP layer itself; each domain defines its own beside its exceptions.
+BAD_REQUEST = define(400, "malformed-request", "The request body could not be parsed")
+VALIDATION = define(422, "validation-error", "The request is not valid")
+UNAUTHENTICATED = define(401, "unauthenticated", "Authentication is required")
+INVALID_TOKEN = define(401, "invalid-token", "The access token is not valid")
+FORBIDDEN = define(403, "forbidden", "You are not allowed to do this")
+NOT_FOUND = define(404, "not-found", "Not found")
+METHOD_NOT_ALLOWED = define(405, "method-not-allowed", "Method not allowed")
+PAYLOAD_TOO_LARGE = define(413, "payload-too-large", "The request body is too large")
+UNSUPPORTED_MEDIA = define(415, "unsupported-media-type", "Send application/json")
+INTERNAL = define(500, "internal-error", "Internal server error")
+UNAVAILABLE = define(503, "service-unavailable", "The service is temporarily unavailable")
 
 _STATUS: dict[int, Problem] = {
     400: BAD_REQUEST,
@@ -130,24 +86,13 @@ def problem_response(
     )
 
 
-def _domain_extras(exc: Exception) -> tuple[dict[str, str], dict[str, Any]]:
+def _service_error_parts(exc: ServiceError) -> tuple[dict[str, str], dict[str, Any]]:
     headers: dict[str, str] = {}
-    extras: dict[str, Any] = {}
-    retry = getattr(exc, "retry_after_seconds", None)
-    if isinstance(retry, int):
-        headers["Retry-After"] = str(retry)
-    if isinstance(exc, account_errors.WeakPassword):
-        extras["errors"] = [{"field": "password", "reasons": exc.reasons}]
-    if isinstance(exc, account_errors.InvalidEmail):
-        extras["errors"] = [{"field": "email", "reasons": [exc.reason]}]
-    if isinstance(
-        exc,
-        account_errors.InvalidCredentials
-        | session_errors.InvalidRefreshToken
-        | session_errors.RefreshTokenReused,
-    ):
-        headers["WWW-Authenticate"] = 'Bearer realm="auth-service"'
-    return headers, extras
+    if exc.retry_after_seconds is not None:
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    if exc.problem.challenge:
+        headers["WWW-Authenticate"] = _CHALLENGE
+    return headers, exc.extensions()
 
 
 def _validation_errors(exc: RequestValidationError) -> tuple[Problem, list[dict[str, Any]]]:
@@ -166,10 +111,10 @@ def _validation_errors(exc: RequestValidationError) -> tuple[Problem, list[dict[
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def domain_handler(request: Request, exc: Exception) -> JSONResponse:
-        problem = next(p for t, p in DOMAIN.items() if isinstance(exc, t))
-        headers, extras = _domain_extras(exc)
-        return problem_response(problem, request.url.path, headers=headers, **extras)
+    async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        headers, extras = _service_error_parts(exc)
+        return problem_response(exc.problem, request.url.path, headers=headers, **extras)
 
     async def api_problem_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
@@ -194,8 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(INTERNAL, request.url.path)
 
-    for exc_type in DOMAIN:
-        app.add_exception_handler(exc_type, domain_handler)
+    app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(ApiProblem, api_problem_handler)
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(StarletteHTTPException, http_handler)

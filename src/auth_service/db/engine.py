@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,24 @@ from sqlalchemy.ext.asyncio import (
 
 from auth_service.config.settings import Settings
 from auth_service.observability.db import instrument_engine
+
+
+class Backend(StrEnum):
+    """The database engines the service runs on."""
+
+    sqlite = "sqlite"
+    postgresql = "postgresql"
+
+
+def backend_of(url: str) -> Backend:
+    """The backend of a SQLAlchemy URL; ValueError (saying what is supported) otherwise."""
+    name = make_url(url).get_backend_name()
+    try:
+        return Backend(name)
+    except ValueError:
+        raise ValueError(
+            f"unsupported database backend {name!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+        ) from None
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -116,6 +135,10 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def backend(self) -> Backend:
+        return Backend(self.engine.dialect.name)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 import structlog
 from limits import RateLimitItem, parse
@@ -22,29 +23,46 @@ from auth_service.problems import ServiceError, problem
 
 log = structlog.get_logger(__name__)
 
-# limiter name -> settings attribute
-LIMITERS: dict[str, str] = {
-    "ip.login": "login_per_ip",
-    "account.login": "login_per_account",
-    "ip.register": "register_per_ip",
-    "ip.forgot": "forgot_per_ip",
-    "account.forgot": "forgot_per_account",
-    "ip.reset": "reset_per_ip",
-    "ip.refresh": "refresh_per_ip",
-    "ip.verify": "verify_per_ip",
+
+class Limiter(StrEnum):
+    """The named limiters: what is counted (per client IP or per account) and for which flow.
+
+    The value is the name in metrics, audit details and storage keys.
+    """
+
+    ip_login = "ip.login"
+    account_login = "account.login"
+    ip_register = "ip.register"
+    ip_forgot = "ip.forgot"
+    account_forgot = "account.forgot"
+    ip_reset = "ip.reset"
+    ip_refresh = "ip.refresh"
+    ip_verify = "ip.verify"
+
+
+# limiter -> the RateLimitSettings attribute that holds its limit
+LIMITERS: dict[Limiter, str] = {
+    Limiter.ip_login: "login_per_ip",
+    Limiter.account_login: "login_per_account",
+    Limiter.ip_register: "register_per_ip",
+    Limiter.ip_forgot: "forgot_per_ip",
+    Limiter.account_forgot: "forgot_per_account",
+    Limiter.ip_reset: "reset_per_ip",
+    Limiter.ip_refresh: "refresh_per_ip",
+    Limiter.ip_verify: "verify_per_ip",
 }
 
 
 @problem(429, "rate-limited", "Too many requests; slow down")
 class RateLimited(ServiceError):
-    def __init__(self, limiter: str, retry_after_seconds: int) -> None:
+    def __init__(self, limiter: Limiter, retry_after_seconds: int) -> None:
         super().__init__(limiter)
         self.limiter = limiter
         self.retry_after_seconds = retry_after_seconds
 
 
-def parse_limits(settings: RateLimitSettings) -> dict[str, RateLimitItem]:
-    items: dict[str, RateLimitItem] = {}
+def parse_limits(settings: RateLimitSettings) -> dict[Limiter, RateLimitItem]:
+    items: dict[Limiter, RateLimitItem] = {}
     for name, attr in LIMITERS.items():
         text = getattr(settings, attr)
         try:
@@ -88,7 +106,7 @@ class RateLimiter:
     def backend(self) -> str:
         return "memory" if isinstance(self.storage, MemoryStorage) else "redis"
 
-    async def hit(self, limiter: str, key: str) -> None:
+    async def hit(self, limiter: Limiter, key: str) -> None:
         """Count one attempt; raise RateLimited when the window is full.
 
         When the shared store is unreachable we fail open (and count it): refusing every login
@@ -99,24 +117,24 @@ class RateLimiter:
             return
         item = self._items[limiter]
         try:
-            allowed = await self._strategy.hit(item, limiter, key)
+            allowed = await self._strategy.hit(item, limiter.value, key)
             if allowed:
                 return
-            stats = await self._strategy.get_window_stats(item, limiter, key)
+            stats = await self._strategy.get_window_stats(item, limiter.value, key)
         except Exception as exc:  # storage outage: see docstring
             metrics.REDIS_ERRORS.inc()
-            log.warning("rate_limit_storage_error", limiter=limiter, error=type(exc).__name__)
+            log.warning("rate_limit_storage_error", limiter=limiter.value, error=type(exc).__name__)
             return
-        metrics.RATE_LIMITED.labels(limiter).inc()
+        metrics.RATE_LIMITED.labels(limiter.value).inc()
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(limiter, retry)
 
-    async def clear(self, limiter: str, key: str) -> None:
+    async def clear(self, limiter: Limiter, key: str) -> None:
         try:
-            await self._strategy.clear(self._items[limiter], limiter, key)
+            await self._strategy.clear(self._items[limiter], limiter.value, key)
         except Exception as exc:
             metrics.REDIS_ERRORS.inc()
-            log.warning("rate_limit_storage_error", limiter=limiter, error=type(exc).__name__)
+            log.warning("rate_limit_storage_error", limiter=limiter.value, error=type(exc).__name__)
 
     async def reset_all(self) -> None:
         await self.storage.reset()

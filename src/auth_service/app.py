@@ -43,7 +43,7 @@ async def _sample_gauges(services: Services) -> None:
     while True:
         try:
             metrics.ACTIVE_SESSIONS.set(await services.sessions.count_active())
-            metrics.USERS_TOTAL.set(await services.accounts.count_users())
+            metrics.USERS_TOTAL.set(await services.accounts.identities.count())
         except Exception as exc:
             log.warning("gauge_sampling_failed", error=type(exc).__name__)
         await asyncio.sleep(SAMPLE_INTERVAL_SECONDS)

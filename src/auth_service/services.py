@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
-from auth_service.accounts.service import AccountService
+from auth_service.accounts.service import AccountService, UnknownTenant
 from auth_service.audit.service import AuditService
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
@@ -19,6 +19,7 @@ from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.ratelimit import RateLimiter
+from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,10 @@ class Services:
     async def start(self) -> None:
         """Everything the HTTP server needs before its first request."""
         await self.check_schema()
+        try:
+            await self.accounts.start()
+        except UnknownTenant as exc:
+            raise StartupError(str(exc)) from None
         await self.keys.ensure_keys()
         await self.hasher.warm_up()
         self.mail.start()
@@ -117,11 +122,20 @@ def build_services(settings: Settings) -> Services:
     hasher = PasswordHasher(settings.passwords, workers=settings.server.workers)
     audit = AuditService(db)
     mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir))
-    keys = KeyService(db, master_key, settings.tokens)
+    keys = KeyService(db, master_key, settings.tokens, audit)
     access = AccessTokenService(keys, settings.tokens, settings.issuer)
-    accounts = AccountService(db, settings, hasher, limiter, lockout, audit, mail)
-    sessions = SessionService(db, settings.tokens, accounts, access, limiter, audit)
-    accounts.session_revoker = sessions
+    revoker = SessionRevoker(db)
+    accounts = AccountService(db, settings, hasher, limiter, lockout, audit, mail, revoker)
+    sessions = SessionService(
+        db,
+        settings.tokens,
+        accounts.credentials,
+        accounts.identities,
+        access,
+        limiter,
+        audit,
+        revoker,
+    )
     return Services(
         settings,
         db,

@@ -228,7 +228,9 @@ async def test_token_of_a_logged_out_session_is_refused_where_freshness_matters(
 
 async def _admin_token(api: Api) -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    await api.services.accounts.create_user(email, PASSWORD, admin=True, ctx=RequestContext())
+    await api.services.accounts.registration.create_user(
+        email, PASSWORD, admin=True, ctx=RequestContext()
+    )
     r = await api.login(email, PASSWORD)
     assert r.status_code == 200, r.text
     token: str = r.json()["access_token"]

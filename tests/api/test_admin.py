@@ -16,7 +16,9 @@ ADMIN_PASSWORD = "admin pass phrase 42"
 @pytest.fixture
 async def admin(api: Api) -> dict[str, Any]:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    await api.services.accounts.create_user(email, ADMIN_PASSWORD, admin=True, ctx=RequestContext())
+    await api.services.accounts.registration.create_user(
+        email, ADMIN_PASSWORD, admin=True, ctx=RequestContext()
+    )
     body = (await api.login(email, ADMIN_PASSWORD)).json()
     return {**body, "email": email, "headers": api.bearer(body["access_token"])}
 

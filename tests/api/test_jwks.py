@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
+from auth_service.audit.context import RequestContext
 from auth_service.keys.routes import JWKS_PATH, not_modified
 from auth_service.keys.routes import jwks as routed_jwks
 from tests.conftest import Api
@@ -53,7 +54,7 @@ async def test_etag_revalidation_and_rotation(api: Api) -> None:
         await api.client.get(JWKS_PATH, headers={"If-None-Match": '"other"'})
     ).status_code == 200
 
-    await api.services.keys.rotate()
+    await api.services.keys.rotate(RequestContext())
     after = await api.client.get(JWKS_PATH, headers={"If-None-Match": etag})
     assert after.status_code == 200  # the old ETag no longer matches
     assert after.headers["etag"] != etag

@@ -57,7 +57,9 @@ def _fill(path: str, value: str) -> str:
 
 async def _admin(api: Api) -> dict[str, str]:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    await api.services.accounts.create_user(email, PASSWORD, admin=True, ctx=RequestContext())
+    await api.services.accounts.registration.create_user(
+        email, PASSWORD, admin=True, ctx=RequestContext()
+    )
     r = await api.login(email, PASSWORD)
     assert r.status_code == 200, r.text
     return Api.bearer(r.json()["access_token"])

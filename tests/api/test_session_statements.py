@@ -223,7 +223,7 @@ async def test_authenticate_alone_records_the_login(api: Api) -> None:
     user = await api.user()
     async with api.services.db.sessionmaker() as s:
         before = await s.scalar(select(User.last_login_at).where(User.email == user["email"]))
-    identity = await api.services.accounts.authenticate(
+    identity = await api.services.accounts.credentials.authenticate(
         user["email"], user["password"], RequestContext()
     )
     async with api.services.db.sessionmaker() as s:

@@ -28,7 +28,9 @@ router = APIRouter(prefix="/v1")
 )
 async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep) -> UserOut:
     """Create an account; a verification link (``token=``) is emailed."""
-    identity = await services.accounts.register(body.email, body.password, body.name, ctx)
+    identity = await services.accounts.registration.register(
+        body.email, body.password, body.name, ctx
+    )
     return UserOut.of(identity)
 
 
@@ -43,7 +45,7 @@ async def change_password(
 ) -> Response:
     """Change the password; every other session of the user is revoked."""
     claims = principal.claims
-    await services.accounts.change_password(
+    await services.accounts.credentials.change_password(
         claims.subject,
         claims.session_id,
         body.current_password,
@@ -63,7 +65,7 @@ async def forgot_password(
     body: ForgotPasswordRequest, services: ServicesDep, ctx: ContextDep
 ) -> Response:
     """Email a reset link if the account exists. The answer never says whether it does."""
-    await services.accounts.forgot_password(body.email, ctx)
+    await services.accounts.recovery.forgot_password(body.email, ctx)
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -77,7 +79,7 @@ async def reset_password(
     body: ResetPasswordRequest, services: ServicesDep, ctx: ContextDep
 ) -> Response:
     """Set a new password with the emailed single-use token; all sessions are revoked."""
-    await services.accounts.reset_password(body.token, body.new_password, ctx)
+    await services.accounts.recovery.reset_password(body.token, body.new_password, ctx)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -90,7 +92,7 @@ async def reset_password(
 async def verify_email(
     body: VerifyEmailRequest, services: ServicesDep, ctx: ContextDep
 ) -> Response:
-    await services.accounts.verify_email(body.token, ctx)
+    await services.accounts.verification.verify(body.token, ctx)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -101,7 +103,7 @@ async def verify_email(
     responses=problem_responses(401, 429),
 )
 async def resend_verification(principal: FreshPrincipal, services: ServicesDep) -> Response:
-    await services.accounts.resend_verification(principal.claims.subject, principal.context)
+    await services.accounts.verification.resend(principal.claims.subject, principal.context)
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -117,4 +119,6 @@ async def me(principal: FreshPrincipal) -> UserOut:
 async def update_me(
     body: UpdateProfileRequest, principal: FreshPrincipal, services: ServicesDep
 ) -> UserOut:
-    return UserOut.of(await services.accounts.update_profile(principal.claims.subject, body.name))
+    return UserOut.of(
+        await services.accounts.users.update_profile(principal.claims.subject, body.name)
+    )

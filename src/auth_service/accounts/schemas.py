@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth_service.accounts.service import Identity
+from auth_service.accounts.identity import Identity
 
 # Generous upper bounds at the edge; the password policy gives the precise reasons.
 PASSWORD_FIELD = Field(min_length=1, max_length=4096)

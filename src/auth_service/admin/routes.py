@@ -16,7 +16,6 @@ from auth_service.admin.schemas import (
     RotateResponse,
     UserPage,
 )
-from auth_service.audit import events
 from auth_service.web.deps import AdminPrincipal, ServicesDep
 from auth_service.web.openapi import problem_responses
 
@@ -35,7 +34,7 @@ async def list_users(
     offset: Offset = 0,
 ) -> UserPage:
     """Users oldest first; ``email`` filters by substring (case-insensitive)."""
-    users, total = await services.accounts.list_users(email=email, limit=limit, offset=offset)
+    users, total = await services.accounts.users.list_users(email=email, limit=limit, offset=offset)
     return UserPage(
         items=[AdminUserOut.of(u) for u in users], total=total, limit=limit, offset=offset
     )
@@ -43,7 +42,7 @@ async def list_users(
 
 @router.get("/users/{user_id}", response_model=AdminUserOut, responses=problem_responses(404))
 async def get_user(user_id: uuid.UUID, _: AdminPrincipal, services: ServicesDep) -> AdminUserOut:
-    return AdminUserOut.of(await services.accounts.get(user_id))
+    return AdminUserOut.of(await services.accounts.users.get(user_id))
 
 
 @router.patch(
@@ -53,7 +52,7 @@ async def update_user(
     user_id: uuid.UUID, body: AdminUserPatch, principal: AdminPrincipal, services: ServicesDep
 ) -> AdminUserOut:
     """Disable or enable (disabling revokes every session), set roles, rename."""
-    identity = await services.accounts.admin_update(
+    identity = await services.accounts.users.admin_update(
         user_id,
         principal.context,
         status=body.status,
@@ -72,7 +71,7 @@ async def update_user(
 async def delete_user(
     user_id: uuid.UUID, principal: AdminPrincipal, services: ServicesDep
 ) -> Response:
-    await services.accounts.admin_delete(user_id, principal.context)
+    await services.accounts.users.admin_delete(user_id, principal.context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -99,6 +98,4 @@ async def audit_events(
 @router.post("/keys/rotate", response_model=RotateResponse)
 async def rotate_keys(principal: AdminPrincipal, services: ServicesDep) -> RotateResponse:
     """Promote the published next key to signing; the old key stays published until expiry."""
-    kid = await services.keys.rotate()
-    await services.audit.record(events.KEYS_ROTATED, principal.context, details={"kid": kid})
-    return RotateResponse(active_kid=kid)
+    return RotateResponse(active_kid=await services.keys.rotate(principal.context))

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from auth_service.accounts.identity import UserStatus
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.audit.service import AuditEntry
 
@@ -22,7 +23,7 @@ class UserPage(BaseModel):
 class AdminUserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["active", "disabled"] | None = None
+    status: UserStatus | None = None
     roles: list[Literal["admin"]] | None = Field(None, max_length=16)
     name: str | None = Field(None, max_length=200)
 

@@ -97,7 +97,7 @@ async def _check(
                     report.notes.append(f"{table}: {got} rows as in the manifest")
         if probe is not None:
             try:
-                await services.accounts.authenticate(
+                await services.accounts.credentials.authenticate(
                     probe[0], probe[1], RequestContext(ip="127.0.0.1", request_id="restore-test")
                 )
                 report.notes.append("probe user authenticated")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.cli.common import cli_services, loaded_settings, out, run_async
 
@@ -49,10 +48,7 @@ def rotate(ctx: typer.Context) -> None:
     async def _run() -> None:
         async with cli_services(settings) as services:
             await services.keys.ensure_keys()
-            kid = await services.keys.rotate()
-            await services.audit.record(
-                events.KEYS_ROTATED, RequestContext(request_id="cli"), details={"kid": kid}
-            )
+            kid = await services.keys.rotate(RequestContext(request_id="cli"))
         out.print(f"active signing key is now {kid}")
 
     _run()

@@ -47,7 +47,7 @@ def create(
     async def _run() -> None:
         try:
             async with cli_services(settings) as services:
-                identity = await services.accounts.create_user(
+                identity = await services.accounts.registration.create_user(
                     email, password, admin=admin, ctx=CLI_CONTEXT
                 )
         except EmailTaken:
@@ -73,7 +73,7 @@ def list_users(
     @run_async
     async def _run() -> None:
         async with cli_services(settings) as services:
-            users, total = await services.accounts.list_users(email=email, limit=limit)
+            users, total = await services.accounts.users.list_users(email=email, limit=limit)
         table = Table("id", "email", "status", "verified", "roles", "created")
         for u in users:
             table.add_row(

@@ -24,6 +24,7 @@ from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
 from auth_service.db.migrate import current_revision, head_revision
 from auth_service.health.monitor import Check, CheckFn, CheckResult, Status
+from auth_service.keys.service import KeyStatus
 from auth_service.observability import metrics
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def signing_keys_check(services: Services, max_age_days: int) -> CheckFn:
 
     async def check() -> CheckResult:
         await services.keys.signer()
-        active = [k for k in await services.keys.list_keys() if k.status == "active"]
+        active = [k for k in await services.keys.list_keys() if k.status == KeyStatus.active]
         if not active or active[-1].activated_at is None:
             return CheckResult(Status.down, "no active signing key")
         activated = datetime.fromisoformat(active[-1].activated_at)

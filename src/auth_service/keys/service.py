@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from sqlalchemy import delete, select
 
+from auth_service.audit import events
+from auth_service.audit.context import RequestContext
+from auth_service.audit.service import AuditService
 from auth_service.config.settings import SigningAlgorithm, TokenSettings
 from auth_service.db.base import DEFAULT_TENANT_ID, utcnow
 from auth_service.db.engine import Database
@@ -76,6 +80,14 @@ def _load_public(jwk: dict[str, Any]) -> PublicKey:
     return key
 
 
+class KeyStatus(StrEnum):
+    """A key's place in the lifecycle (see the module docstring)."""
+
+    next = "next"
+    active = "active"
+    retired = "retired"
+
+
 @dataclass(frozen=True)
 class PublishedKey:
     kid: str
@@ -116,8 +128,11 @@ class KeyInfo:
 
 
 class KeyService:
-    def __init__(self, db: Database, master_key: MasterKey, settings: TokenSettings) -> None:
+    def __init__(
+        self, db: Database, master_key: MasterKey, settings: TokenSettings, audit: AuditService
+    ) -> None:
         self._db = db
+        self._audit = audit
         self._master = master_key
         self._settings = settings
         self._published: dict[str, PublishedKey] = {}
@@ -130,7 +145,7 @@ class KeyService:
         """Hot reload of cache period and retirement window (the algorithm needs a restart)."""
         self._settings = settings
 
-    def _new_row(self, status: str) -> SigningKey:
+    def _new_row(self, status: KeyStatus) -> SigningKey:
         private = _generate(self._settings.algorithm)
         jwk = _public_jwk(private.public_key())
         kid = jwk_thumbprint(jwk)
@@ -151,26 +166,28 @@ class KeyService:
             private_key_encrypted=self._master.seal(pem, kid.encode()),
             master_key_id=self._master.key_id,
             created_at=now,
-            activated_at=now if status == "active" else None,
+            activated_at=now if status is KeyStatus.active else None,
         )
 
     async def ensure_keys(self) -> None:
         """Create the active and next keys when missing (first start, or after a purge)."""
         async with self._db.transaction() as s:
             rows = (
-                await s.scalars(select(SigningKey).where(SigningKey.status.in_(("active", "next"))))
+                await s.scalars(
+                    select(SigningKey).where(
+                        SigningKey.status.in_((KeyStatus.active.value, KeyStatus.next.value))
+                    )
+                )
             ).all()
-            statuses = {r.status for r in rows}
-            if "active" not in statuses:
-                s.add(self._new_row("active"))
-            if "next" not in statuses:
-                s.add(self._new_row("next"))
+            statuses = {KeyStatus(r.status) for r in rows}
+            for missing in (KeyStatus.active, KeyStatus.next):
+                if missing not in statuses:
+                    s.add(self._new_row(missing))
         await self.reload()
 
-    async def rotate(self) -> str:
-        """Promote ``next`` to ``active``, retire the old active key, publish a new ``next``.
-
-        Returns the kid that now signs.
+    async def rotate(self, ctx: RequestContext) -> str:
+        """Promote ``next`` to ``active``, retire the old active key, publish a new ``next``;
+        audited as ``keys.rotated`` on behalf of ``ctx``. Returns the kid that now signs.
         """
         now = utcnow()
         # Every token the old key signed must stay verifiable: its lifetime, the leeway we
@@ -182,33 +199,34 @@ class KeyService:
         )
         async with self._db.transaction() as s:
             rows = (await s.scalars(select(SigningKey).with_for_update())).all()
-            by_status: dict[str, list[SigningKey]] = {}
+            by_status: dict[KeyStatus, list[SigningKey]] = {}
             for row in rows:
-                by_status.setdefault(row.status, []).append(row)
-            for old in by_status.get("active", []):
-                old.status = "retired"
+                by_status.setdefault(KeyStatus(row.status), []).append(row)
+            for old in by_status.get(KeyStatus.active, []):
+                old.status = KeyStatus.retired
                 old.retired_at = now
                 old.publish_until = now + keep
-            promoted = by_status.get("next", [])
+            promoted = by_status.get(KeyStatus.next, [])
             if promoted:
                 new_active = promoted[0]
                 for extra in promoted[1:]:
-                    extra.status = "retired"
+                    extra.status = KeyStatus.retired
                     extra.retired_at = now
                     extra.publish_until = now
             else:
-                new_active = self._new_row("active")
+                new_active = self._new_row(KeyStatus.active)
                 s.add(new_active)
-            new_active.status = "active"
+            new_active.status = KeyStatus.active
             new_active.activated_at = now
-            s.add(self._new_row("next"))
+            s.add(self._new_row(KeyStatus.next))
             await s.execute(
                 delete(SigningKey).where(
-                    SigningKey.status == "retired", SigningKey.publish_until < now
+                    SigningKey.status == KeyStatus.retired.value, SigningKey.publish_until < now
                 )
             )
             kid = new_active.kid
         await self.reload()
+        await self._audit.record(events.KEYS_ROTATED, ctx, details={"kid": kid})
         return kid
 
     async def reload(self) -> None:
@@ -220,7 +238,7 @@ class KeyService:
             published: dict[str, PublishedKey] = {}
             signer: ActiveSigner | None = None
             for row in rows:
-                if row.status == "retired" and (
+                if row.status == KeyStatus.retired and (
                     row.publish_until is None or row.publish_until < now
                 ):
                     continue
@@ -231,7 +249,7 @@ class KeyService:
                     dict(row.public_jwk),
                     _load_public(row.public_jwk),
                 )
-                if row.status == "active" and (signer is None or row.activated_at):
+                if row.status == KeyStatus.active and (signer is None or row.activated_at):
                     pem = self._master.open(row.private_key_encrypted, row.kid.encode())
                     private = serialization.load_pem_private_key(pem, password=None)
                     assert isinstance(
@@ -272,10 +290,6 @@ class KeyService:
         """What ``GET /.well-known/jwks.json`` serves: no per-request serialisation."""
         await self._maybe_reload()
         return self._document
-
-    @property
-    def loaded(self) -> bool:
-        return self._signer is not None
 
     async def list_keys(self) -> list[KeyInfo]:
         async with self._db.sessionmaker() as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ColumnElement, ForeignKey, LargeBinary, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth_service.db.base import Base, TenantScoped, utcnow
@@ -25,6 +25,19 @@ class Session(TenantScoped, Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+
+
+def session_usable(
+    now: datetime | ColumnElement[datetime], idle_cutoff: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
+    """THE rule of a usable session, in SQL: not revoked, before its absolute expiry, and used
+    after ``idle_cutoff`` (now minus the idle lifetime). Every read and write that needs a
+    live session (the bearer check, refresh, the list, the gauge) uses this expression."""
+    return and_(
+        Session.revoked_at.is_(None),
+        Session.expires_at > now,
+        Session.last_used_at > idle_cutoff,
+    )
 
 
 class RefreshToken(TenantScoped, Base):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from auth_service.accounts.service import Identity
+from auth_service.accounts.identity import Identity
 from auth_service.audit.context import RequestContext
 from auth_service.keys.errors import InvalidToken
 from auth_service.keys.tokens import AccessClaims
@@ -84,8 +84,7 @@ async def fresh_principal(
 async def admin_principal(principal: Annotated[Principal, Depends(fresh_principal)]) -> Principal:
     """Admin routes check roles and status as read in this request (fresh_principal), not
     the token's claims: a role removed a minute ago must not still work."""
-    identity = principal.identity
-    if not identity.active or "admin" not in identity.roles:
+    if not principal.identity.is_admin:
         raise ApiProblem(FORBIDDEN, detail="the admin role is required")
     return principal
 

@@ -58,7 +58,7 @@ async def register_users(settings: Settings, emails: list[str]) -> None:
     services = build_services(settings)
     try:
         for email in emails:
-            await services.accounts.register(email, PASSWORD, None, CTX)
+            await services.accounts.registration.register(email, PASSWORD, None, CTX)
     finally:
         await services.close()
 
@@ -66,7 +66,7 @@ async def register_users(settings: Settings, emails: list[str]) -> None:
 async def can_login(settings: Settings, email: str) -> bool:
     services = build_services(settings)
     try:
-        await services.accounts.authenticate(email, PASSWORD, CTX)
+        await services.accounts.credentials.authenticate(email, PASSWORD, CTX)
         return True
     except Exception:
         return False

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from auth_service.accounts.identity import UserStatus
 from auth_service.audit.context import SYSTEM
 from tests.conftest import Api
 from tests.integration.observability.mailbox import mail_token
@@ -67,9 +68,9 @@ async def test_login_results(api: Api) -> None:
     disabled = _email()
     r = await api.register(disabled, PASSWORD)
     admin = await api.register(_email(), PASSWORD)  # the tenant must keep an active admin
-    accounts = api.services.accounts
-    await accounts.admin_update(uuid.UUID(admin.json()["id"]), SYSTEM, roles=["admin"])
-    await accounts.admin_update(uuid.UUID(r.json()["id"]), SYSTEM, status="disabled")
+    users = api.services.accounts.users
+    await users.admin_update(uuid.UUID(admin.json()["id"]), SYSTEM, roles=["admin"])
+    await users.admin_update(uuid.UUID(r.json()["id"]), SYSTEM, status=UserStatus.disabled)
     assert (await api.login(disabled, PASSWORD)).status_code == 403
 
     assert c.delta("auth_logins_total", result="success") == 1

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from auth_service.accounts.emails import normalize_email
 from auth_service.accounts.errors import InvalidEmail
 from auth_service.accounts.policy import check_password, common_passwords, too_long
-from auth_service.accounts.service import normalize_email
 from auth_service.config.settings import PasswordSettings
 
 POLICY = PasswordSettings()

@@ -1,0 +1,25 @@
+"""Every table of the service: importing this module registers each domain's models on
+``Base.metadata``. An outer module (domains never import it): the migration environment's
+autogenerate and the schema drift test use it; ``db`` itself knows no domain."""
+
+from auth_service.accounts.models import OneTimeToken, Role, Tenant, User, UserRole
+from auth_service.audit.models import AuditEvent
+from auth_service.db.base import Base
+from auth_service.keys.models import SigningKey
+from auth_service.sessions.models import RefreshToken, Session
+
+metadata = Base.metadata
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "OneTimeToken",
+    "RefreshToken",
+    "Role",
+    "Session",
+    "SigningKey",
+    "Tenant",
+    "User",
+    "UserRole",
+    "metadata",
+]

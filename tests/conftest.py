@@ -34,6 +34,9 @@ from auth_service.security.aead import MasterKey
 from auth_service.services import Services, build_services
 from tests.support.secrets import SECRETS, collect_request_secrets, collect_response_secrets
 
+# Fixtures for journeys: a live server on PostgreSQL with real SMTP.
+pytest_plugins = ["tests.support.live_server"]
+
 REQUIRE_SERVICES = os.environ.get("AUTH_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "AUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -34,6 +34,10 @@ from auth_service.security.aead import MasterKey
 from auth_service.services import Services, build_services
 from tests.support.secrets import SECRETS, collect_request_secrets, collect_response_secrets
 
+# Fixtures for journeys: Chromium (browser, browser_context, page), the Node harness, and a
+# live server on PostgreSQL with real SMTP. tests/README.md tells how to install and run them.
+pytest_plugins = ["tests.support.browser", "tests.support.harness", "tests.support.live_server"]
+
 REQUIRE_SERVICES = os.environ.get("AUTH_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "AUTH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

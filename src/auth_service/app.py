@@ -24,6 +24,8 @@ from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
 from auth_service.services import Services, build_services
 from auth_service.sessions.routes import router as sessions_router
+from auth_service.ui.pages import Pages
+from auth_service.ui.routes import router as ui_router
 from auth_service.web.cors import CorsPolicy, ReloadableCORS
 from auth_service.web.errors import install_error_handlers
 from auth_service.web.middleware import (
@@ -89,6 +91,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             target.state.services = svc
             target.state.monitor = monitor
             target.state.runtime = runtime
+        app.state.pages = Pages(svc)
         await svc.start()
         await runtime.start()
         record_identity(settings)
@@ -122,6 +125,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     for router in (accounts_router, sessions_router, keys_router, admin_router):
         app.include_router(router)
+    if settings.ui.enabled:
+        app.include_router(ui_router)
     if settings.server.management_port == 0:
         app.include_router(health_router)
     install_error_handlers(app)

@@ -5,6 +5,7 @@ autogenerate and the schema drift test use it; ``db`` itself knows no domain."""
 from auth_service.accounts.models import OneTimeToken, Role, Tenant, User, UserRole
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import Base
+from auth_service.flows.models import FlowRow
 from auth_service.keys.models import SigningKey
 from auth_service.sessions.models import RefreshToken, Session
 
@@ -13,6 +14,7 @@ metadata = Base.metadata
 __all__ = [
     "AuditEvent",
     "Base",
+    "FlowRow",
     "OneTimeToken",
     "RefreshToken",
     "Role",

@@ -12,6 +12,8 @@ from auth_service.audit.service import AuditService
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
+from auth_service.flows.signin import SignIn
+from auth_service.flows.store import FlowStore
 from auth_service.keys.service import KeyService
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
@@ -74,6 +76,8 @@ class Services:
     access_tokens: AccessTokenService
     accounts: AccountService
     sessions: SessionService
+    flows: FlowStore
+    signin: SignIn
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -129,13 +133,14 @@ def build_services(settings: Settings) -> Services:
     sessions = SessionService(
         db,
         settings.tokens,
-        accounts.credentials,
         accounts.identities,
         access,
         limiter,
         audit,
         revoker,
     )
+    flows = FlowStore(db)
+    signin = SignIn(accounts.credentials, sessions, flows, lambda: accounts.tenant_id)
     return Services(
         settings,
         db,
@@ -150,4 +155,6 @@ def build_services(settings: Settings) -> Services:
         access,
         accounts,
         sessions,
+        flows,
+        signin,
     )

@@ -92,7 +92,7 @@ async def test_login_stores_session_digest_last_login_and_audit_row(api: Api) ->
     assert account.updated_at == account.last_login_at
     assert len(audit) == 1
     assert audit[0].actor_user_id == account.id
-    assert audit[0].details == {"session_id": str(session_id)}
+    assert audit[0].details == {"session_id": str(session_id), "kind": "api"}
 
 
 async def test_refresh_stores_only_the_digest_of_the_successor(api: Api) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
+from auth_service.accounts.credentials import Credentials
 from auth_service.accounts.deps import AccountDeps
 from auth_service.accounts.errors import LastAdmin, UserNotFound
 from auth_service.accounts.identity import Identity, IdentityReader, UserStatus
@@ -17,9 +18,12 @@ from auth_service.db.base import utcnow
 
 
 class UserAdministration:
-    def __init__(self, deps: AccountDeps, identities: IdentityReader) -> None:
+    def __init__(
+        self, deps: AccountDeps, identities: IdentityReader, credentials: Credentials
+    ) -> None:
         self._deps = deps
         self._identities = identities
+        self._credentials = credentials
 
     async def get(self, user_id: uuid.UUID) -> Identity:
         """The user, read fresh. Raises UserNotFound."""
@@ -58,14 +62,15 @@ class UserAdministration:
     ) -> Identity:
         """Disable/enable (disabling revokes every session), set roles or name.
 
-        Never leaves the tenant without an active admin. Raises UserNotFound, LastAdmin or
-        ValueError (an unknown role).
+        Never leaves a tenant that has an active admin without one. Raises UserNotFound,
+        LastAdmin or ValueError (an unknown role).
         """
         changes: dict[str, object] = {}
         async with self._deps.db.transaction() as s:
             user = await s.get(User, user_id, with_for_update=True)
             if user is None:
                 raise UserNotFound
+            admins_before = await active_admins(s, user.tenant_id)
             if status is not None and status != user.status:
                 user.status = status.value
                 changes["status"] = status.value
@@ -80,7 +85,7 @@ class UserAdministration:
                 changes["roles"] = sorted(set(roles))
             user.updated_at = utcnow()
             await s.flush()
-            if await active_admins(s, user.tenant_id) == 0:
+            if admins_before and await active_admins(s, user.tenant_id) == 0:
                 raise LastAdmin
         if changes.get("status") == UserStatus.disabled:
             await self._deps.revoker.revoke_user_sessions(user_id, reason="disabled")
@@ -91,12 +96,29 @@ class UserAdministration:
 
     async def admin_delete(self, user_id: uuid.UUID, ctx: RequestContext) -> None:
         """Delete a user (sessions and tokens go with it). Raises UserNotFound or LastAdmin."""
+        await self._delete(user_id)
+        await self._deps.audit.record(events.ADMIN_USER_DELETED, ctx, subject=user_id)
+
+    async def delete_own_account(
+        self, user_id: uuid.UUID, password: str, ctx: RequestContext
+    ) -> None:
+        """The user deletes their own account, confirming with their password.
+
+        Raises UserNotFound, RateLimited, AccountLocked, InvalidCredentials or LastAdmin (the
+        last administrator must hand over first).
+        """
+        await self._credentials.confirm_password(
+            user_id, password, ctx, purpose=events.ACCOUNT_DELETED
+        )
+        await self._delete(user_id)
+        await self._deps.audit.record(events.ACCOUNT_DELETED, ctx, subject=user_id)
+
+    async def _delete(self, user_id: uuid.UUID) -> None:
         async with self._deps.db.transaction() as s:
-            tenant_id = await s.scalar(
-                delete(User).where(User.id == user_id).returning(User.tenant_id)
-            )
+            tenant_id = await s.scalar(select(User.tenant_id).where(User.id == user_id))
             if tenant_id is None:
                 raise UserNotFound
-            if await active_admins(s, tenant_id) == 0:
+            admins_before = await active_admins(s, tenant_id)
+            await s.execute(delete(User).where(User.id == user_id))
+            if admins_before and await active_admins(s, tenant_id) == 0:
                 raise LastAdmin
-        await self._deps.audit.record(events.ADMIN_USER_DELETED, ctx, subject=user_id)

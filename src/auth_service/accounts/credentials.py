@@ -9,6 +9,7 @@ from typing import NoReturn
 import structlog
 from sqlalchemy import Update, select, update
 
+from auth_service.accounts.assurance import PASSWORD_ONLY, Assurance, AuthMethod
 from auth_service.accounts.deps import AccountDeps
 from auth_service.accounts.emails import lookup_form
 from auth_service.accounts.errors import (
@@ -40,6 +41,8 @@ class VerifiedLogin:
 
     identity: Identity
     record: Update
+    amr: tuple[AuthMethod, ...] = PASSWORD_ONLY
+    acr: Assurance = Assurance.aal1
 
 
 class Credentials:
@@ -127,19 +130,15 @@ class Credentials:
         await self._deps.guard.record_failure(lock_id, user_id, ctx)
         raise InvalidCredentials
 
-    async def change_password(
-        self,
-        user_id: uuid.UUID,
-        session_id: uuid.UUID,
-        current: str,
-        new: str,
-        ctx: RequestContext,
-    ) -> None:
-        """Change a password knowing the current one; the user's other sessions are revoked.
+    async def confirm_password(
+        self, user_id: uuid.UUID, password: str, ctx: RequestContext, *, purpose: str
+    ) -> str:
+        """Check the signed-in user's password before a sensitive change; their email.
 
-        A stolen access token must not become an unlimited oracle for the password: the same
-        per-account limiter and lockout as sign-in apply. Raises UserNotFound, RateLimited,
-        AccountLocked, InvalidCredentials or WeakPassword.
+        A stolen session must not become an unlimited oracle for the password: the same
+        per-account limiter and lockout as sign-in apply, and a failure is audited under
+        ``purpose`` (the event type of the change asked for). Raises UserNotFound,
+        RateLimited, AccountLocked or InvalidCredentials.
         """
         deps = self._deps
         async with deps.db.single() as conn:
@@ -154,11 +153,11 @@ class Credentials:
         await guard.count(Limiter.account_login, user.email, ctx)
         lock_id = guard.lock_id(user.tenant_id, user.email)
         await guard.ensure_unlocked(lock_id)
-        if user.password_hash is None or too_long(current, deps.settings.passwords):
+        if user.password_hash is None or too_long(password, deps.settings.passwords):
             raise InvalidCredentials
-        if not (await deps.hasher.verify(user.password_hash, current)).ok:
+        if not (await deps.hasher.verify(user.password_hash, password)).ok:
             await deps.audit.record(
-                events.PASSWORD_CHANGED,
+                purpose,
                 ctx,
                 outcome="failure",
                 subject=user_id,
@@ -166,7 +165,23 @@ class Credentials:
             )
             await guard.record_failure(lock_id, user_id, ctx)
             raise InvalidCredentials
-        deps.enforce_password_policy(new, user.email)
+        return str(user.email)
+
+    async def change_password(
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        current: str,
+        new: str,
+        ctx: RequestContext,
+    ) -> None:
+        """Change a password knowing the current one; the user's other sessions are revoked.
+
+        Raises UserNotFound, RateLimited, AccountLocked, InvalidCredentials or WeakPassword.
+        """
+        deps = self._deps
+        email = await self.confirm_password(user_id, current, ctx, purpose=events.PASSWORD_CHANGED)
+        deps.enforce_password_policy(new, email)
         await self.set_password(user_id, new)
         await deps.revoker.revoke_user_sessions(user_id, reason="password_changed", keep=session_id)
         await deps.audit.record(events.PASSWORD_CHANGED, ctx, subject=user_id)

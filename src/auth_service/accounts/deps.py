@@ -42,6 +42,10 @@ class AccountDeps:
     # resolved by AccountService.start).
     tenant_id: uuid.UUID = DEFAULT_TENANT_ID
 
+    def language(self, locale: str | None) -> str:
+        """The language of a user's emails: theirs, else the configured default."""
+        return locale or self.settings.ui.default_locale
+
     def enforce_password_policy(self, password: str, email: str) -> None:
         """Raise WeakPassword with every reason the policy refuses ``password``."""
         reasons = check_password(password, self.settings.passwords, email)

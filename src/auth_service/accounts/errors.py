@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from auth_service.problems import ServiceError, field_errors, problem
@@ -28,9 +29,9 @@ class EmailTaken(AccountError):
 
 @problem(422, "weak-password", "The password is not acceptable")
 class WeakPassword(AccountError):
-    def __init__(self, reasons: list[str], field: str = "password") -> None:
+    def __init__(self, reasons: Sequence[str], field: str = "password") -> None:
         super().__init__("; ".join(reasons))
-        self.reasons = reasons
+        self.reasons = list(reasons)
         self.field = field
 
     def extensions(self) -> dict[str, Any]:

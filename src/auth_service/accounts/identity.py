@@ -47,6 +47,7 @@ class Identity:
     roles: tuple[str, ...]
     created_at: datetime
     last_login_at: datetime | None
+    locale: str | None = None  # the language of pages and emails the user last chose
 
     @property
     def active(self) -> bool:
@@ -67,6 +68,7 @@ IDENTITY_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     User.email_verified_at,
     User.created_at,
     User.last_login_at,
+    User.locale,
 )
 
 
@@ -108,6 +110,7 @@ def identities_from_rows(rows: Sequence[Row[Any]]) -> list[Identity]:
             tuple(sorted(roles[u.id])),
             u.created_at,
             u.last_login_at,
+            u.locale,
         )
         for u in first.values()
     ]

@@ -32,6 +32,8 @@ class User(TenantScoped, Base):
     email_verified_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # The language of pages and emails the user last chose (a catalogue name, e.g. "de").
+    locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from importlib import resources
 
 from auth_service.config.settings import PasswordSettings
+from auth_service.i18n import N_
 
 
 @lru_cache(maxsize=1)
@@ -33,23 +34,45 @@ def too_long(password: str, settings: PasswordSettings) -> bool:
     )
 
 
+class Reason(str):
+    """A reason the policy refuses a password: the English text (what the API answers), with
+    its template and parameters so the hosted pages can show it in the reader's language."""
+
+    template: str
+    params: dict[str, int]
+
+    def __new__(cls, template: str, **params: int) -> Reason:
+        reason = super().__new__(cls, template % params)
+        reason.template = template
+        reason.params = params
+        return reason
+
+
+# The templates, named once (the pages' catalogues translate these exact strings).
+TOO_LONG = N_("must be at most %(max)d characters")
+TOO_SHORT = N_("must be at least %(min)d characters")
+TOO_COMMON = N_("is too common: it appears in lists of breached passwords")
+CONTAINS_EMAIL = N_("must not contain your email address")
+ONLY_SPACES = N_("must not be only spaces")
+
+
 def check_password(
     password: str, settings: PasswordSettings, email: str | None = None
-) -> list[str]:
+) -> list[Reason]:
     """Reasons the password is refused; empty when it is acceptable."""
-    reasons: list[str] = []
     if too_long(password, settings):
-        return [f"must be at most {settings.max_length} characters"]
+        return [Reason(TOO_LONG, max=settings.max_length)]
+    reasons: list[Reason] = []
     normalized = normalize_password(password)
     if len(normalized) < settings.min_length:
-        reasons.append(f"must be at least {settings.min_length} characters")
+        reasons.append(Reason(TOO_SHORT, min=settings.min_length))
     folded = normalized.casefold()
     if settings.reject_common and folded in common_passwords():
-        reasons.append("is too common: it appears in lists of breached passwords")
+        reasons.append(Reason(TOO_COMMON))
     if email:
         local = email.split("@", 1)[0].casefold()
         if len(local) >= 3 and local in folded:
-            reasons.append("must not contain your email address")
+            reasons.append(Reason(CONTAINS_EMAIL))
     if normalized.strip() == "" and normalized:
-        reasons.append("must not be only spaces")
+        reasons.append(Reason(ONLY_SPACES))
     return reasons

@@ -16,7 +16,7 @@ from auth_service.accounts.errors import (
 )
 from auth_service.accounts.identity import UserStatus
 from auth_service.accounts.models import User
-from auth_service.accounts.policy import too_long
+from auth_service.accounts.policy import TOO_LONG, Reason, too_long
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.mail import templates
@@ -51,7 +51,7 @@ class PasswordRecovery:
         async with deps.db.transaction() as s:
             user = (
                 await s.execute(
-                    select(User.id, User.tenant_id, User.email, User.status).where(
+                    select(User.id, User.tenant_id, User.email, User.status, User.locale).where(
                         User.tenant_id == deps.tenant_id, User.email == normalized
                     )
                 )
@@ -66,7 +66,9 @@ class PasswordRecovery:
                     ttl_seconds=ttl,
                 )
         if user is not None and token is not None:
-            mail = templates.password_reset_email(deps.settings.server.public_url, token, ttl // 60)
+            mail = templates.password_reset_email(
+                deps.settings.links_base_url, token, ttl // 60, deps.language(user.locale)
+            )
             deps.mail.send(user.email, mail.subject, mail.text)
         await deps.audit.record(
             events.PASSWORD_RESET_REQUESTED,
@@ -85,7 +87,7 @@ class PasswordRecovery:
         deps = self._deps
         await deps.guard.count(Limiter.ip_reset, ctx.ip or "unknown", ctx)
         if too_long(new_password, deps.settings.passwords):
-            raise WeakPassword([f"must be at most {deps.settings.passwords.max_length} characters"])
+            raise WeakPassword([Reason(TOO_LONG, max=deps.settings.passwords.max_length)])
         # Check the policy before spending the token, so a weak choice can be corrected.
         try:
             holder = await onetime.holder(deps.db, token, onetime.Purpose.password_reset)

@@ -29,9 +29,16 @@ class Registration:
         self._verification = verification
 
     async def register(
-        self, email: str, password: str, name: str | None, ctx: RequestContext
+        self,
+        email: str,
+        password: str,
+        name: str | None,
+        ctx: RequestContext,
+        *,
+        locale: str | None = None,
     ) -> Identity:
-        """Create an account and send the verification email.
+        """Create an account and send the verification email (in ``locale``, the language
+        the user registered in, kept for later emails).
 
         Raises FeatureDisabled, InvalidEmail, WeakPassword, EmailTaken or RateLimited.
         """
@@ -49,7 +56,7 @@ class Registration:
         except (InvalidEmail, WeakPassword):
             metrics.REGISTRATIONS.labels("invalid").inc()
             raise
-        identity = _new_identity(deps.tenant_id, normalized, name, verified=False)
+        identity = _new_identity(deps.tenant_id, normalized, name, verified=False, locale=locale)
         password_hash = await deps.hasher.hash(password)
         try:
             async with deps.db.transaction() as s:
@@ -64,7 +71,7 @@ class Registration:
         except IntegrityError:
             metrics.REGISTRATIONS.labels("conflict").inc()
             raise EmailTaken from None
-        self._verification.send(normalized, token)
+        self._verification.send(normalized, token, locale)
         metrics.REGISTRATIONS.labels("success").inc()
         await deps.audit.record(events.USER_REGISTERED, ctx, subject=identity.id)
         return identity
@@ -109,6 +116,7 @@ def _new_identity(
     *,
     verified: bool,
     roles: tuple[str, ...] = (),
+    locale: str | None = None,
 ) -> Identity:
     now = utcnow()
     return Identity(
@@ -121,6 +129,7 @@ def _new_identity(
         roles=roles,
         created_at=now,
         last_login_at=None,
+        locale=locale,
     )
 
 
@@ -138,5 +147,6 @@ async def _insert_user(s: AsyncSession, identity: Identity, password_hash: str) 
             updated_at=identity.created_at,
             password_changed_at=identity.created_at,
             email_verified_at=identity.email_verified_at,
+            locale=identity.locale,
         )
     )

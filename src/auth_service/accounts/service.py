@@ -54,7 +54,7 @@ class AccountService:
         self.registration = Registration(self._deps, self.verification)
         self.credentials = Credentials(self._deps, self.identities)
         self.recovery = PasswordRecovery(self._deps, self.credentials)
-        self.users = UserAdministration(self._deps, self.identities)
+        self.users = UserAdministration(self._deps, self.identities, self.credentials)
 
     @property
     def tenant_id(self) -> uuid.UUID:

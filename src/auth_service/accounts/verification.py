@@ -22,11 +22,13 @@ class EmailVerification:
     def __init__(self, deps: AccountDeps) -> None:
         self._deps = deps
 
-    def send(self, email: str, token: str) -> None:
-        """Queue the verification email carrying ``token``."""
+    def send(self, email: str, token: str, locale: str | None) -> None:
+        """Queue the verification email carrying ``token``, in the user's language."""
         settings = self._deps.settings
         ttl_hours = settings.tokens.email_verification_ttl_seconds // 3600
-        mail = templates.verification_email(settings.server.public_url, token, ttl_hours)
+        mail = templates.verification_email(
+            settings.links_base_url, token, ttl_hours, self._deps.language(locale)
+        )
         self._deps.mail.send(email, mail.subject, mail.text)
 
     async def verify(self, token: str, ctx: RequestContext) -> None:
@@ -68,4 +70,4 @@ class EmailVerification:
                 purpose=onetime.Purpose.email_verify,
                 ttl_seconds=self._deps.settings.tokens.email_verification_ttl_seconds,
             )
-        self.send(user.email, token)
+        self.send(user.email, token, user.locale)

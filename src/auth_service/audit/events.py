@@ -12,6 +12,7 @@ PASSWORD_CHANGED = "password.changed"  # noqa: S105 - event name
 PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - event name
 PASSWORD_RESET = "password.reset"  # noqa: S105 - event name
 EMAIL_VERIFIED = "email.verified"
+ACCOUNT_DELETED = "account.deleted"
 ADMIN_USER_UPDATED = "admin.user_updated"
 ADMIN_USER_DELETED = "admin.user_deleted"
 USER_CREATED_BY_CLI = "admin.user_created"

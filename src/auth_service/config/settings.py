@@ -181,6 +181,33 @@ class FeatureSettings(_Section):
     password_reset: bool = Field(True, description="the emailed password-reset flow")
 
 
+class UiSettings(_Section):
+    """The hosted pages: sign-in, registration, recovery, account, consent."""
+
+    enabled: bool = Field(True, description="serve the hosted pages (off: the JSON API only)")
+    public_url: str | None = Field(
+        None,
+        description="base URL of the links in emails (verify, reset); default: "
+        "server.public_url. Point it at your own front end to handle those links there",
+    )
+    product_name: str = Field("auth-service", min_length=1, max_length=60)
+    logo_file: Path | None = Field(
+        None, description="SVG or PNG shown on every page, served from our origin at /ui/logo"
+    )
+    primary_color: str = Field("#2f5bd3", pattern=r"^#[0-9a-fA-F]{6}$")
+    default_locale: str = Field("en", description="when neither the user nor the browser asks")
+    flow_ttl_seconds: int = Field(
+        900, ge=60, le=86400, description="how long a started sign-in (or consent) stays valid"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return v.rstrip("/") if v else v
+
+
 class Settings(BaseSettings):
     """The whole configuration. Construct it through ``config.loader.load_settings``.
 
@@ -207,7 +234,11 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(
         None, description="base64url of 32 random bytes; development generates one in data_dir"
     )
-    default_tenant: str = "default"
+    default_tenant: str = Field(
+        "default",
+        description="slug of the tenant new accounts belong to and sign-in looks in; "
+        "the first migration creates 'default'",
+    )
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
@@ -218,6 +249,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -232,6 +264,11 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return self.tokens.issuer or self.server.public_url
+
+    @property
+    def links_base_url(self) -> str:
+        """Where the links in emails point (``ui.public_url``, else the public URL)."""
+        return self.ui.public_url or self.server.public_url
 
     @property
     def outbox_dir(self) -> Path:

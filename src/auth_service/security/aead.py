@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -47,6 +49,16 @@ class MasterKey:
     @staticmethod
     def generate_text() -> str:
         return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode().rstrip("=")
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (HKDF-SHA256, RFC 5869), so the master key itself
+        never signs or MACs anything but the seals above."""
+        return HKDF(
+            algorithm=hashes.SHA256(),
+            length=KEY_BYTES,
+            salt=None,
+            info=b"auth-service/" + purpose.encode(),
+        ).derive(self.key)
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ColumnElement, ForeignKey, LargeBinary, String, and_
+from sqlalchemy import JSON, ColumnElement, ForeignKey, LargeBinary, String, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth_service.db.base import Base, TenantScoped, utcnow
+
+
+class SessionKind(StrEnum):
+    api = "api"  # refresh tokens over the JSON API
+    browser = "browser"  # a cookie of the hosted pages
 
 
 class Session(TenantScoped, Base):
@@ -25,6 +31,13 @@ class Session(TenantScoped, Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    # A browser session's cookie, as SHA-256 (the cookie itself is never stored).
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    # When and how the user last authenticated in this session (OIDC auth_time, amr, acr).
+    auth_time: Mapped[datetime] = mapped_column(default=utcnow)
+    amr: Mapped[list[str] | None] = mapped_column(JSON)
+    acr: Mapped[str | None] = mapped_column(String(16))
 
 
 def session_usable(

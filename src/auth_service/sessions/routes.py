@@ -29,7 +29,8 @@ def _tokens(response: TokenResponse) -> JSONResponse:
 )
 async def login(body: LoginRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
     """Exchange email and password for an access token and a refresh token."""
-    pair = await services.sessions.login(body.email, body.password, ctx)
+    verified = await services.signin.password(body.email, body.password, ctx)
+    pair = await services.signin.api_session(verified, ctx)
     return _tokens(TokenResponse.of(pair))
 
 

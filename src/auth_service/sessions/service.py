@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 
-from auth_service.accounts.credentials import Credentials
+from auth_service.accounts.credentials import VerifiedLogin
 from auth_service.accounts.identity import (
     Identity,
     IdentityReader,
@@ -20,17 +20,16 @@ from auth_service.accounts.identity import (
 from auth_service.accounts.models import User
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
-from auth_service.audit.service import AuditService
+from auth_service.audit.service import AuditEntry, AuditService
 from auth_service.config.settings import TokenSettings
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.observability import metrics
-from auth_service.security.passwords import HashingOverloaded
 from auth_service.security.random import new_token, token_digest
 from auth_service.security.ratelimit import Limiter, RateLimited, RateLimiter
 from auth_service.sessions.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
-from auth_service.sessions.models import RefreshToken, Session, session_usable
+from auth_service.sessions.models import RefreshToken, Session, SessionKind, session_usable
 from auth_service.sessions.refresh import RefreshExchange, Reused
 from auth_service.sessions.revocation import SessionRevoker
 
@@ -52,6 +51,41 @@ _ACTIVE_IDENTITY = (
         session_usable(bindparam("now"), bindparam("idle_cutoff")),
     )
 )
+
+
+# A browser session by the SHA-256 of its cookie, with its user, in ONE statement: usable
+# (``session_usable``) and the user active, like the bearer check.
+_BROWSER_SESSION = (
+    identity_select(
+        Session.id.label("session_id"),
+        Session.auth_time,
+        Session.amr,
+        Session.acr,
+        Session.last_used_at,
+    )
+    .join(Session, Session.user_id == User.id)
+    .where(
+        Session.token_hash == bindparam("token_hash"),
+        Session.kind == SessionKind.browser.value,
+        User.status == UserStatus.active.value,
+        session_usable(bindparam("now"), bindparam("idle_cutoff")),
+    )
+)
+
+# Moving last_used_at on every page view would be a write per request; a minute is far
+# below any idle lifetime we allow (at least 60 s, usually days).
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser, as the hosted pages and the authorization endpoint see it."""
+
+    id: uuid.UUID
+    identity: Identity
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str | None
 
 
 @dataclass(frozen=True)
@@ -77,7 +111,6 @@ class SessionService:
         self,
         db: Database,
         settings: TokenSettings,
-        credentials: Credentials,
         identities: IdentityReader,
         access_tokens: AccessTokenService,
         limiter: RateLimiter,
@@ -86,7 +119,6 @@ class SessionService:
     ) -> None:
         self._db = db
         self._settings = settings
-        self._credentials = credentials
         self._access = access_tokens
         self._limiter = limiter
         self._audit = audit
@@ -101,43 +133,18 @@ class SessionService:
     def _idle_cutoff(self, now: datetime) -> datetime:
         return now - timedelta(seconds=self._settings.refresh_idle_ttl_seconds)
 
-    async def login(self, email: str, password: str, ctx: RequestContext) -> TokenPair:
-        """Authenticate and open a session. Errors come from Credentials.verify_login.
-
-        After the user lookup of the credential check, every write of a successful login
-        (last_login_at, the session, its first refresh token, the audit row) is one atomic
-        statement: one round trip on PostgreSQL (Database.write_together).
-        """
-        try:
-            verified = await self._credentials.verify_login(email, password, ctx)
-        except RateLimited:
-            metrics.LOGINS.labels("rate_limited").inc()
-            raise
-        except HashingOverloaded:
-            metrics.LOGINS.labels("shed").inc()
-            raise
+    async def open_api_session(self, verified: VerifiedLogin, ctx: RequestContext) -> TokenPair:
+        """Open a session of checked credentials with its first refresh token; and an access
+        token for it. Every write (the login record, the session, the refresh token, the
+        audit row) is one atomic statement: one round trip on PostgreSQL."""
         identity = verified.identity
-        now = utcnow()
         session_id = uuid.uuid4()
         refresh = new_token()
-        audit = self._audit.prepare(
-            events.LOGIN_SUCCEEDED,
-            ctx.with_actor(identity.id),
-            subject=identity.id,
-            details={"session_id": str(session_id)},
-        )
+        audit = self._opened(verified, session_id, SessionKind.api, ctx)
+        now = audit.occurred_at
         await self._db.write_together(
             verified.record,
-            insert(Session).values(
-                id=session_id,
-                tenant_id=identity.tenant_id,
-                user_id=identity.id,
-                created_at=now,
-                last_used_at=now,
-                expires_at=now + timedelta(seconds=self._settings.refresh_absolute_ttl_seconds),
-                ip=ctx.ip,
-                user_agent=(ctx.user_agent or "")[:512] or None,
-            ),
+            self._insert_session(verified, session_id, SessionKind.api, now, ctx),
             # Only the SHA-256 of the token is stored.
             insert(RefreshToken).values(
                 id=uuid.uuid4(),
@@ -154,6 +161,69 @@ class SessionService:
         metrics.LOGINS.labels("success").inc()
         self._audit.emit(audit)
         return TokenPair(access.token, access.expires_in, refresh, session_id)
+
+    async def open_browser_session(
+        self, verified: VerifiedLogin, ctx: RequestContext
+    ) -> tuple[uuid.UUID, str]:
+        """Open a browser session of checked credentials: its id and the cookie value (only
+        its SHA-256 is stored). One atomic statement, like ``open_api_session``."""
+        session_id = uuid.uuid4()
+        cookie = new_token()
+        audit = self._opened(verified, session_id, SessionKind.browser, ctx)
+        await self._db.write_together(
+            verified.record,
+            self._insert_session(
+                verified,
+                session_id,
+                SessionKind.browser,
+                audit.occurred_at,
+                ctx,
+                token_hash=token_digest(cookie),
+            ),
+            audit.insert(),
+        )
+        metrics.LOGINS.labels("success").inc()
+        self._audit.emit(audit)
+        return session_id, cookie
+
+    def _opened(
+        self, verified: VerifiedLogin, session_id: uuid.UUID, kind: SessionKind, ctx: RequestContext
+    ) -> AuditEntry:
+        user_id = verified.identity.id
+        return self._audit.prepare(
+            events.LOGIN_SUCCEEDED,
+            ctx.with_actor(user_id),
+            subject=user_id,
+            details={"session_id": str(session_id), "kind": kind.value},
+        )
+
+    def _insert_session(
+        self,
+        verified: VerifiedLogin,
+        session_id: uuid.UUID,
+        kind: SessionKind,
+        now: datetime,
+        ctx: RequestContext,
+        *,
+        token_hash: bytes | None = None,
+    ) -> Insert:
+        identity = verified.identity
+        # Every value explicit: the INSERT may run as a CTE, where defaults are not applied.
+        return insert(Session).values(
+            id=session_id,
+            tenant_id=identity.tenant_id,
+            user_id=identity.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + timedelta(seconds=self._settings.refresh_absolute_ttl_seconds),
+            ip=ctx.ip,
+            user_agent=(ctx.user_agent or "")[:512] or None,
+            kind=kind.value,
+            token_hash=token_hash,
+            auth_time=now,
+            amr=[m.value for m in verified.amr],
+            acr=verified.acr.value,
+        )
 
     async def refresh(self, refresh_token: str, ctx: RequestContext) -> TokenPair:
         """Exchange a refresh token for a new pair, spending it (sessions.refresh).
@@ -247,6 +317,61 @@ class SessionService:
         if identity is None:
             raise SessionNotFound
         return identity
+
+    async def browser_session(self, cookie: str) -> BrowserSession | None:
+        """The live browser session of this cookie value, or None."""
+        if not cookie or len(cookie) > MAX_REFRESH_TOKEN_LENGTH:
+            return None
+        now = utcnow()
+        async with self._db.single() as conn:
+            rows = (
+                await conn.execute(
+                    _BROWSER_SESSION,
+                    {
+                        "token_hash": token_digest(cookie),
+                        "now": now,
+                        "idle_cutoff": self._idle_cutoff(now),
+                    },
+                )
+            ).all()
+        identity = identity_from_rows(rows)
+        if identity is None:
+            return None
+        row = rows[0]
+        if now - row.last_used_at > TOUCH_INTERVAL:
+            async with self._db.single() as conn:
+                await conn.execute(
+                    update(Session).where(Session.id == row.session_id).values(last_used_at=now)
+                )
+        return BrowserSession(
+            row.session_id, identity, row.auth_time, tuple(row.amr or ()), row.acr
+        )
+
+    async def rotate_browser_session(self, session_id: uuid.UUID) -> str:
+        """A new cookie value for a live browser session (after a privilege change: the old
+        value, which may have been seen before, stops working). Raises SessionNotFound."""
+        cookie = new_token()
+        async with self._db.single() as conn:
+            result = await conn.execute(
+                update(Session)
+                .where(Session.id == session_id, Session.revoked_at.is_(None))
+                .values(token_hash=token_digest(cookie))
+            )
+        if result.rowcount != 1:
+            raise SessionNotFound
+        return cookie
+
+    async def end_browser_session(self, session: BrowserSession, ctx: RequestContext) -> None:
+        """Sign a browser out: its session is revoked (idempotent)."""
+        await self._revoker.revoke(session.id, reason="logout")
+        metrics.LOGOUTS.inc()
+        user_id = session.identity.id
+        await self._audit.record(
+            events.SESSION_LOGGED_OUT,
+            ctx.with_actor(user_id),
+            subject=user_id,
+            details={"session_id": str(session.id), "kind": SessionKind.browser.value},
+        )
 
     async def list_sessions(self, user_id: uuid.UUID) -> list[SessionInfo]:
         """The user's usable sessions, newest first."""

@@ -252,9 +252,21 @@ class BodyTooLarge(HTTPException):
         super().__init__(413)
 
 
+FORM = "application/x-www-form-urlencoded"
+JSON_ONLY_PREFIX = "/v1/"
+
+
+def _accepted_media(path: str, media: str) -> bool:
+    """JSON everywhere; form posts too outside the /v1 API (hosted pages, OAuth2 endpoints,
+    which RFC 6749 and browsers speak in forms)."""
+    if media == "application/json" or media.endswith("+json"):
+        return True
+    return media == FORM and not path.startswith(JSON_ONLY_PREFIX)
+
+
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 (by Content-Length or while streaming), and
-    bodies that are not JSON with 415: the API speaks nothing else."""
+    bodies of a media type the path does not take with 415 (/v1 takes JSON only)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -276,7 +288,7 @@ class BodyLimitMiddleware:
             (length is not None and length != "0") or _header(scope, b"transfer-encoding")
         ):
             media = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
-            if media != "application/json" and not media.endswith("+json"):
+            if not _accepted_media(scope.get("path", ""), media):
                 refusal = problem_response(
                     UNSUPPORTED_MEDIA, scope.get("path"), "send the body as application/json"
                 )

@@ -1,0 +1,64 @@
+"""What a person reads when something goes wrong: each problem type as friendly text.
+
+The strings are msgids of the pages' catalogues; the hosted pages translate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from auth_service.accounts.errors import AccountLocked, InvalidOneTimeToken, WeakPassword
+from auth_service.accounts.policy import Reason
+from auth_service.i18n import N_
+from auth_service.problems import ServiceError
+
+GENERIC = N_("Something went wrong. Please try again.")
+PROFILE_SAVED = N_("Your profile is saved.")
+PASSWORD_CHANGED = N_("Your password is changed. Your other sessions are signed out.")
+SESSION_ENDED = N_("That session is signed out.")
+ACCOUNT_DELETED_TITLE = N_("Account deleted")
+ACCOUNT_DELETED = N_("Your account and everything stored about it are deleted.")
+INVALID_NAME = N_("Enter a name of at most %(max)d characters, without special characters.")
+
+BY_SLUG: dict[str, str] = {
+    "invalid-credentials": N_("The email or password is incorrect."),
+    "account-locked": N_(
+        "Too many failed attempts. Try again in %(minutes)d minutes, or reset your password."
+    ),
+    "account-disabled": N_("This account is disabled. Contact your administrator."),
+    "rate-limited": N_("Too many attempts. Wait a moment and try again."),
+    "overloaded": N_("The service is busy. Please try again in a moment."),
+    "invalid-email": N_("Enter a valid email address."),
+    "email-taken": N_("An account with this email already exists."),
+    "weak-password": N_("Choose a different password."),
+    "invalid-one-time-token": N_(
+        "This link is invalid, has expired or was already used. Ask for a new one."
+    ),
+    "feature-disabled": N_("This is switched off on this server."),
+    "last-admin": N_("You are the last administrator. Make someone else an administrator first."),
+    "flow-expired": N_("This page has expired. Please start again."),
+    "user-not-found": N_("This account no longer exists."),
+    "session-not-found": N_("That session has already ended."),
+    "no-signing-key": N_("The service is not ready yet. Please try again shortly."),
+}
+
+
+def describe(exc: ServiceError, gettext: Callable[[str], str]) -> str:
+    """The reader's text for a failure."""
+    text = gettext(BY_SLUG.get(exc.problem.slug, GENERIC))
+    if isinstance(exc, AccountLocked):
+        minutes = max(1, -(-(exc.retry_after_seconds or 60) // 60))
+        return text % {"minutes": minutes}
+    return text
+
+
+def password_reasons(exc: WeakPassword, gettext: Callable[[str], str]) -> list[str]:
+    """Each reason of the password policy, translated (unknown reasons as they are)."""
+    return [
+        gettext(r.template) % r.params if isinstance(r, Reason) else str(r) for r in exc.reasons
+    ]
+
+
+def invalid_link() -> InvalidOneTimeToken:
+    """What a malformed emailed link is: the same answer as an expired or spent one."""
+    return InvalidOneTimeToken()

@@ -1,0 +1,141 @@
+"""Sign in and sign out: ``/login``, ``/logout``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response
+
+from auth_service.accounts.errors import InvalidCredentials
+from auth_service.flows.errors import FlowExpired
+from auth_service.flows.store import Flow
+from auth_service.problems import ServiceError
+from auth_service.ui.pages import Browser, BrowserDep, PageRoute, Pages, PagesDep
+from auth_service.ui.safety import has_control_characters
+from auth_service.web.deps import ServicesDep
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+HOME = "/account"
+FormText = Annotated[str, Form()]
+# Statuses a failed sign-in page answers with (the problem's own when it is one of these).
+_PAGE_STATUSES = frozenset({401, 403, 410, 429, 503})
+
+
+def flow_id_of(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@router.get("/login")
+async def login_page(
+    browser: BrowserDep,
+    pages: PagesDep,
+    services: ServicesDep,
+    return_to: str | None = None,
+    flow: str | None = None,
+) -> Response:
+    """The sign-in form. A signed-in browser goes on, unless its flow asks for a fresh
+    sign-in (OAuth2 prompt=login or max_age, step-up, proving an account before linking)."""
+    pending: Flow | None = None
+    flow_id = flow_id_of(flow)
+    if flow_id is not None:
+        try:
+            pending = await services.signin.flow(flow_id, binding=browser.binding)
+        except FlowExpired as exc:
+            return pages.error_page(browser, exc)
+    if browser.session is not None and not (pending and pending.state.get("force_login")):
+        return pages.redirect(browser, _next(pages, pending, return_to))
+    hint = pending.state.get("login_hint") if pending else None
+    return _form(browser, pages, email=str(hint or ""), return_to=return_to, flow=pending)
+
+
+@router.post("/login")
+async def login(
+    browser: BrowserDep,
+    pages: PagesDep,
+    services: ServicesDep,
+    csrf_token: FormText = "",
+    email: FormText = "",
+    password: FormText = "",
+    return_to: FormText = "",
+    flow: FormText = "",
+) -> Response:
+    pages.check_form(browser, csrf_token)
+    pending: Flow | None = None
+    try:
+        flow_id = flow_id_of(flow)
+        if flow_id is not None:
+            pending = await services.signin.flow(flow_id, binding=browser.binding)
+        if has_control_characters(email) or has_control_characters(password):
+            raise InvalidCredentials  # no account has such an email or password
+        verified = await services.signin.password(email, password, browser.context)
+        signed_in = await services.signin.browser_session(
+            verified, browser.context, replacing=browser.session
+        )
+        if pending is not None:
+            await services.signin.complete_flow(pending, verified.identity.id)
+    except ServiceError as exc:
+        status = exc.problem.status if exc.problem.status in _PAGE_STATUSES else 400
+        return _form(
+            browser,
+            pages,
+            email="" if has_control_characters(email) else email,
+            return_to=return_to,
+            flow=pending,
+            error=pages.error_text(browser, exc),
+            status=status,
+        )
+    pages.sign_in(browser, signed_in.cookie)
+    return pages.redirect(browser, _next(pages, pending, return_to))
+
+
+def _next(pages: Pages, pending: Flow | None, return_to: str | None) -> str:
+    """Where a signed-in browser goes: the flow's continuation, a same-origin return_to, or
+    the account page."""
+    if pending is not None and pending.state.get("continue_to"):
+        return str(pending.state["continue_to"])
+    return pages.return_to(return_to) or HOME
+
+
+def _form(
+    browser: Browser,
+    pages: Pages,
+    *,
+    email: str,
+    return_to: str | None,
+    flow: Flow | None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return pages.render(
+        browser,
+        "login.html",
+        status=status,
+        error=error,
+        email=email,
+        return_to=pages.return_to(return_to) or "",
+        flow=str(flow.id) if flow else "",
+    )
+
+
+@router.get("/logout")
+async def logout_page(browser: BrowserDep, pages: PagesDep) -> Response:
+    """Signing out changes state, so it is a POST; this page asks to confirm."""
+    if browser.session is None:
+        return pages.redirect(browser, "/login")
+    return pages.render(browser, "logout.html")
+
+
+@router.post("/logout")
+async def logout(
+    browser: BrowserDep, pages: PagesDep, services: ServicesDep, csrf_token: FormText = ""
+) -> Response:
+    pages.check_form(browser, csrf_token)
+    if browser.session is not None:
+        await services.sessions.end_browser_session(browser.session, browser.context)
+    pages.sign_out(browser)
+    return pages.redirect(browser, "/login")

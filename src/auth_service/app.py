@@ -93,7 +93,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await runtime.start()
         record_identity(settings)
         sampler = asyncio.create_task(_sample_gauges(svc), name="gauge-sampler")
-        log.info("started", version=__version__, env=settings.env.value, database=svc.db.dialect)
+        log.info(
+            "started", version=__version__, env=settings.env.value, database=svc.db.backend.value
+        )
         try:
             yield
         finally:

@@ -26,27 +26,25 @@ from auth_service.backup.catalog import BACKUPS, Catalog, Progress, _noop, read_
 from auth_service.backup.errors import BackupError, NotFound, ToolFailed
 from auth_service.backup.manifest import Manifest, ObjectRecord, new_backup_id
 from auth_service.config.settings import Settings
+from auth_service.db.engine import Backend, backend_of, sqlite_file
 
 COUNTED_TABLES = ("users", "sessions", "refresh_tokens", "signing_keys")
 WAL_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
-def engine_of(settings: Settings) -> str:
+def engine_of(settings: Settings) -> Backend:
     url = settings.database_url
-    if url.startswith("sqlite"):
-        return "sqlite"
-    if url.startswith("postgresql"):
-        return "postgresql"
-    raise BackupError(f"cannot back up database URL scheme {url.split(':', 1)[0]!r}")
+    try:
+        return backend_of(url)
+    except ValueError:
+        raise BackupError(f"cannot back up database URL scheme {url.split(':', 1)[0]!r}") from None
 
 
 def sqlite_path(settings: Settings) -> Path:
-    from sqlalchemy.engine import make_url
-
-    db = make_url(settings.database_url).database
-    if not db or db == ":memory:":
+    path = sqlite_file(settings.database_url)
+    if path is None:
         raise BackupError("an in-memory SQLite database cannot be backed up")
-    return Path(db)
+    return path
 
 
 def wal_segment_name(timeline: int, lsn: str) -> str:
@@ -439,7 +437,7 @@ async def backup_config(settings: Settings, catalog: Catalog, progress: Progress
 async def backup_logical(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:
     """A pg_dump (custom format) export, for moving across major versions; restore it with
     pg_restore into any newer server."""
-    if engine_of(settings) != "postgresql":
+    if engine_of(settings) is not Backend.postgresql:
         raise BackupError("a logical backup needs PostgreSQL; SQLite full backups are portable")
     info = pgtools.ConnInfo.from_url(settings.database_url)
     version, revision, counts = await _pg_facts(info)
@@ -482,6 +480,6 @@ async def run_backup(
         return await backup_logical(settings, catalog, progress)
     engine = engine_of(settings)
     runner: Callable[[Settings, Catalog, Progress], Awaitable[Manifest]] = (
-        backup_postgres if engine == "postgresql" else backup_sqlite
+        backup_postgres if engine is Backend.postgresql else backup_sqlite
     )
     return await runner(settings, catalog, progress)

@@ -21,6 +21,7 @@ from auth_service.backup.settings import OBSERVER_ID
 from auth_service.backup.storage import Storage, open_storage
 from auth_service.cli.common import err, fail, loaded_settings, out, run_async
 from auth_service.config.settings import Settings
+from auth_service.db.engine import Backend, backend_of
 from auth_service.dr.audit import CLI, record_dr_event
 from auth_service.dr.auto import (
     FailoverRecord,
@@ -40,7 +41,7 @@ app = typer.Typer(
 def _service(settings: Settings) -> DrService:
     if settings.dr.standby_url is None:
         raise fail("dr.standby_url is not set (AUTH_DR__STANDBY_URL_FILE): no standby to manage")
-    if not settings.database_url.startswith("postgresql"):
+    if backend_of(settings.database_url) is not Backend.postgresql:
         raise fail("disaster recovery needs PostgreSQL (database.url)")
     return DrService(
         pgtools.ConnInfo.from_url(settings.database_url),

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 
-from sqlalchemy.engine import make_url
-
 from auth_service.config.loader import LoadedSettings
 from auth_service.config.settings import SECRET_PATHS, Environment, Settings
+from auth_service.db.engine import Backend, backend_of
 from auth_service.security.aead import MasterKey, MasterKeyError
 
 
@@ -96,7 +95,7 @@ def debug_enabled(c: Context) -> Iterator[Finding]:
 
 @rule
 def sqlite_database(c: Context) -> Iterator[Finding]:
-    if make_url(c.settings.database_url).get_backend_name() == "sqlite":
+    if backend_of(c.settings.database_url) is Backend.sqlite:
         level = c.by_env(Level.error, Level.warning, None)
         if level is not None:
             yield c.finding(

@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
+from auth_service.db.engine import Backend, sqlite_file
 from auth_service.db.migrate import current_revision, head_revision
 from auth_service.health.monitor import Check, CheckFn, CheckResult, Status
 from auth_service.observability import metrics
@@ -37,7 +38,7 @@ def database_check(services: Services) -> CheckFn:
     async def check() -> CheckResult:
         db = services.db
         async with db.engine.connect() as conn:
-            if db.dialect == "postgresql":
+            if db.backend is Backend.postgresql:
                 row = (
                     await conn.execute(
                         text("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
@@ -49,15 +50,14 @@ def database_check(services: Services) -> CheckFn:
                     return CheckResult(Status.down, "database is read-only")
             else:
                 await conn.execute(text("SELECT 1"))
-        if db.dialect == "sqlite":
-            path = db.engine.url.database
-            if path and path != ":memory:" and not os.access(path, os.W_OK):
-                return CheckResult(Status.down, "database file is read-only")
+        path = sqlite_file(db.engine.url)
+        if path is not None and not os.access(path, os.W_OK):
+            return CheckResult(Status.down, "database file is read-only")
         revision = await current_revision(db.engine)
         if revision != head:
             return CheckResult(Status.degraded, f"schema at {revision}, code expects {head}")
-        role = "primary" if db.dialect == "postgresql" else "embedded"
-        return CheckResult(Status.up, f"{db.dialect} {role}, schema at head")
+        role = "primary" if db.backend is Backend.postgresql else "embedded"
+        return CheckResult(Status.up, f"{db.backend} {role}, schema at head")
 
     return check
 

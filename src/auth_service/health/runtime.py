@@ -141,7 +141,7 @@ class Runtime:
             )
         old = self.services.db.replace_engine(engine)
         await old.dispose()
-        log.info("database_swapped", dialect=engine.dialect.name)
+        log.info("database_swapped", dialect=self.services.db.backend.value)
 
     async def _after_reload(self, result: ReloadResult) -> None:
         if result.result == "error":

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from auth_service.backup import crypto
 from auth_service.backup.errors import BackupError, CorruptObject, MissingObject, NotFound
 from auth_service.backup.manifest import Manifest, ObjectRecord
-from auth_service.backup.settings import BackupDestination, BackupSettings
 from auth_service.backup.storage import Storage, open_storage
+from auth_service.config.backup import BackupDestination, BackupSettings
 
 Progress = Callable[[int], None]
 BACKUPS = "backups"

@@ -9,7 +9,7 @@ from pathlib import Path
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.errors import BackupError
 from auth_service.backup.manifest import Manifest
-from auth_service.backup.settings import BackupSettings
+from auth_service.config.backup import BackupSettings
 from auth_service.health.monitor import CheckFn, CheckResult, Status
 from auth_service.observability import metrics
 

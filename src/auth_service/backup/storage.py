@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig
 
 from auth_service.backup.errors import BackupError, MissingObject, StorageFull
-from auth_service.backup.settings import BackupDestination
+from auth_service.config.backup import BackupDestination
 
 # Parts of a streaming upload; each is held in memory once, so this bounds upload memory.
 PART_SIZE = 8 * 1024 * 1024

@@ -17,9 +17,9 @@ from rich.table import Table
 from auth_service.audit import events
 from auth_service.backup import pgtools
 from auth_service.backup.errors import BackupError
-from auth_service.backup.settings import OBSERVER_ID
 from auth_service.backup.storage import Storage, open_storage
 from auth_service.cli.common import err, fail, loaded_settings, out, run_async
+from auth_service.config.backup import OBSERVER_ID
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend, backend_of
 from auth_service.dr.audit import CLI, record_dr_event

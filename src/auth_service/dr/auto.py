@@ -23,8 +23,8 @@ import asyncpg  # type: ignore[import-untyped]
 from auth_service.audit import events
 from auth_service.backup import pgtools
 from auth_service.backup.errors import BackupError
-from auth_service.backup.settings import OBSERVER_ID, BackupDestination, DrAutoSettings, DrSettings
 from auth_service.backup.storage import Storage
+from auth_service.config.backup import OBSERVER_ID, BackupDestination, DrAutoSettings, DrSettings
 from auth_service.dr.audit import WATCH, record_dr_event
 from auth_service.dr.service import DrError, DrService, NodeStatus, Repoint, node_status
 from auth_service.observability import metrics

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from auth_service.backup.settings import DrAutoSettings, DrSettings
+from auth_service.config.backup import DrAutoSettings, DrSettings
 from auth_service.dr.auto import FailoverRecord, Observation, decide, fresh_observations, lsn_bytes
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from auth_service.accounts.service import AccountService
 from auth_service.audit.service import AuditService
+from auth_service.config.safety import production_refusals
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
@@ -43,17 +44,9 @@ def load_master_key(settings: Settings) -> MasterKey:
     return load_or_create_development_key(settings.data_dir)
 
 
-def check_production_safety(settings: Settings, master_key: MasterKey) -> None:
-    """Refuse the settings that must never reach production."""
-    if settings.env is not Environment.production:
-        return
-    problems = []
-    if master_key.development:
-        problems.append("a development master key")
-    if settings.debug:
-        problems.append("debug enabled")
-    if settings.server.public_url.startswith("http://"):
-        problems.append("an http:// public_url (use https://)")
+def check_production_safety(settings: Settings) -> None:
+    """Refuse the settings that must never reach production (the rules: config.safety)."""
+    problems = production_refusals(settings)
     if problems:
         raise StartupError("refusing to start in production with " + ", ".join(problems))
 
@@ -99,7 +92,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     master_key = load_master_key(settings)
-    check_production_safety(settings, master_key)
+    check_production_safety(settings)
     db = Database(create_engine(settings))
     redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
     redis = (

@@ -122,7 +122,8 @@ def serve(
         os.environ["AUTH_CONFIG"] = str(loaded.config_file.resolve())
     settings = loaded_settings(ctx).settings
     try:
-        check_production_safety(settings, load_master_key(settings))
+        load_master_key(settings)
+        check_production_safety(settings)
     except StartupError as exc:
         raise fail(str(exc)) from None
 

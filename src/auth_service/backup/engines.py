@@ -29,7 +29,6 @@ from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend, backend_of, sqlite_file
 
 COUNTED_TABLES = ("users", "sessions", "refresh_tokens", "signing_keys")
-WAL_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 def engine_of(settings: Settings) -> Backend:
@@ -45,14 +44,6 @@ def sqlite_path(settings: Settings) -> Path:
     if path is None:
         raise BackupError("an in-memory SQLite database cannot be backed up")
     return path
-
-
-def wal_segment_name(timeline: int, lsn: str) -> str:
-    hi, lo = (int(part, 16) for part in lsn.split("/"))
-    position = (hi << 32) | lo
-    segment = position // WAL_SEGMENT_BYTES
-    per_log = 0x100000000 // WAL_SEGMENT_BYTES
-    return f"{timeline:08X}{segment // per_log:08X}{segment % per_log:08X}"
 
 
 async def _finish(catalog: Catalog, **fields: Any) -> Manifest:
@@ -271,7 +262,9 @@ async def backup_postgres(settings: Settings, catalog: Catalog, progress: Progre
         start_lsn=start.group(1) if start else None,
         stop_lsn=end.group(1) if end else None,
         timeline=timeline,
-        start_wal=wal_segment_name(timeline, start.group(1)) if start and timeline else None,
+        start_wal=pgtools.wal_segment_name(timeline, start.group(1))
+        if start and timeline
+        else None,
         objects=[record],
         row_counts=counts,
     )

@@ -49,12 +49,6 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def lsn_bytes(lsn: str) -> int:
-    """A PostgreSQL LSN ('16/B374D848') as a byte position."""
-    high, low = lsn.split("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
 @dataclass(frozen=True)
 class Observation:
     """What one observer saw at one probe; one JSON object per observer in the store."""
@@ -362,7 +356,7 @@ class Watcher:
         lag: int | None = None
         if in_recovery:
             if primary.reachable and primary.role == "primary" and primary.lsn and standby.lsn:
-                lag = max(0, lsn_bytes(primary.lsn) - lsn_bytes(standby.lsn))
+                lag = max(0, pgtools.lsn_bytes(primary.lsn) - pgtools.lsn_bytes(standby.lsn))
                 self._last_lag = lag
             else:
                 # The primary is gone: what the standby has not replayed yet, or what it

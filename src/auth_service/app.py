@@ -14,14 +14,16 @@ from auth_service import __version__
 from auth_service.accounts.routes import router as accounts_router
 from auth_service.admin.routes import router as admin_router
 from auth_service.config.settings import Settings
-from auth_service.health.routes import ProbeFastPath, control_router
+from auth_service.health.checks import build_monitor
+from auth_service.health.routes import ProbeFastPath
 from auth_service.health.routes import router as health_router
-from auth_service.health.runtime import Runtime, build_monitor
 from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
+from auth_service.runtime.process import Runtime
+from auth_service.runtime.routes import control_router
 from auth_service.services import Services, build_services
 from auth_service.sessions.routes import router as sessions_router
 from auth_service.web.cors import CorsPolicy, ReloadableCORS

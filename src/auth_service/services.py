@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from auth_service.accounts.service import AccountService
 from auth_service.audit.service import AuditService
+from auth_service.config.hooks import ReloadHooks
 from auth_service.config.safety import production_refusals
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
@@ -81,6 +82,24 @@ class Services:
         await self.keys.ensure_keys()
         await self.hasher.warm_up()
         self.mail.start()
+
+    def register_reload_hooks(self, hooks: ReloadHooks) -> None:
+        """Each service takes its part of reloaded settings. All are reference swaps that
+        cannot fail for settings that validated; ``settings`` goes last."""
+        hooks.register("rate_limits", lambda new: self.limiter.apply_settings(new.rate_limits))
+        hooks.register("lockout", self._apply_lockout)
+        hooks.register("passwords", lambda new: self.hasher.apply_settings(new.passwords))
+        hooks.register("keys", lambda new: self.keys.apply_settings(new.tokens))
+        hooks.register("access_tokens", lambda new: self.access_tokens.apply_settings(new.tokens))
+        hooks.register("sessions", lambda new: self.sessions.apply_settings(new.tokens))
+        hooks.register("accounts", self.accounts.apply_settings)
+        hooks.register("settings", self._apply_settings)
+
+    def _apply_lockout(self, new: Settings) -> None:
+        self.lockout.settings = new.lockout
+
+    def _apply_settings(self, new: Settings) -> None:
+        self.settings = new
 
     async def close(self) -> None:
         await self.mail.stop(drain_seconds=self.settings.server.graceful_shutdown_seconds / 4)

@@ -27,7 +27,6 @@ from auth_service.config.loader import ConfigError, load_settings
 from auth_service.config.settings import Settings
 from auth_service.observability import metrics
 from auth_service.observability.info import config_hash
-from auth_service.observability.logging import set_log_level
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +65,7 @@ RELOADABLE: tuple[str, ...] = (
     "alerting.",
     "features.",
     # The pool is swapped, not resized: a new engine takes new requests while the old one
-    # finishes the requests it is serving (Runtime.apply).
+    # finishes the requests it is serving (runtime.database).
     "database.",
 )
 
@@ -162,11 +161,6 @@ def publish_config_info(settings: Settings, previous: str | None = None) -> str:
     return digest
 
 
-def apply_log_level(settings: Settings) -> None:
-    """Change the level without re-creating handlers (keeps wherever logs are going)."""
-    set_log_level(settings.logging.level)
-
-
 class ConfigReloader:
     """Reloads settings from ``config_file`` and the environment; one per process."""
 
@@ -191,7 +185,6 @@ class ConfigReloader:
         self._fingerprint = self._read_fingerprint()
         self._sighup_installed = False
         self.hash = publish_config_info(current)
-        self.pending_restart: list[str] = []
 
     def _read_fingerprint(self) -> bytes | None:
         if self.config_file is None:
@@ -224,7 +217,6 @@ class ConfigReloader:
         changed = diff(self.current, loaded.settings)
         restart = [k for k in changed if not is_reloadable(k)]
         applied = [k for k in changed if is_reloadable(k)]
-        self.pending_restart = restart
         if not applied:
             if restart:
                 log.warning("config_restart_required", trigger=trigger, keys=restart)

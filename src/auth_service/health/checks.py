@@ -24,7 +24,7 @@ from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend, sqlite_file
 from auth_service.db.migrate import current_revision, head_revision
-from auth_service.health.monitor import Check, CheckFn, CheckResult, Status
+from auth_service.health.monitor import Check, CheckFn, CheckResult, HealthMonitor, Status
 from auth_service.observability import metrics
 
 if TYPE_CHECKING:
@@ -189,6 +189,14 @@ def tls_check(target: TlsHost) -> CheckFn:
         return CheckResult(Status.up, message)
 
     return check
+
+
+def build_monitor(services: Services) -> HealthMonitor:
+    """A monitor with the checks the services' settings ask for (not started)."""
+    monitor = HealthMonitor()
+    for check in build_checks(services, services.settings):
+        monitor.register(check)
+    return monitor
 
 
 def build_checks(services: Services, settings: Settings) -> list[Check]:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from auth_service.audit import events
 from auth_service.config.settings import Settings
-from auth_service.health.runtime import RELOAD_ALERT, Runtime
+from auth_service.runtime.process import RELOAD_ALERT, Runtime
 from tests.conftest import Api
 
 
@@ -36,6 +36,26 @@ def runtime_of(api: Api, path: Path) -> Runtime:
     runtime.reloader.config_file = path
     runtime.reloader._environ = {}
     return runtime
+
+
+async def test_the_database_swap_is_the_first_reload_hook(api: Api, tmp_path: Path) -> None:
+    # It is the one hook that can refuse a configuration: nothing may have changed before it.
+    runtime = runtime_of(api, tmp_path / "auth.yaml")
+    assert runtime.hooks.names == [
+        "database",
+        "rate_limits",
+        "lockout",
+        "passwords",
+        "keys",
+        "access_tokens",
+        "sessions",
+        "accounts",
+        "settings",
+        "cors",
+        "logging",
+        "alerting",
+        "health",
+    ]
 
 
 async def test_reload_applies_to_every_service(api: Api, tmp_path: Path) -> None:

@@ -78,11 +78,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
         monitor = build_monitor(svc)
-        # serve sets hot_reload (and config_file); injected test apps never watch files.
+        # serve sets hot_reload (and where its settings came from); injected test apps never
+        # watch files.
         runtime = Runtime(
             svc,
             monitor,
             config_file=getattr(app.state, "config_file", None),
+            overrides=getattr(app.state, "settings_overrides", None),
             reload_enabled=getattr(app.state, "hot_reload", False),
             cors=app.state.cors_policy,
             access_log=app.state.access_log,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -33,10 +33,14 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def loaded_settings(ctx: typer.Context) -> LoadedSettings:
+def loaded_settings(
+    ctx: typer.Context, overrides: Mapping[str, Any] | None = None
+) -> LoadedSettings:
+    """The settings of this command (``--config``, the environment, then ``overrides``), with
+    logging configured from them."""
     config: Path | None = (ctx.obj or {}).get("config")
     try:
-        loaded = load_settings(config)
+        loaded = load_settings(config, overrides=overrides)
     except ConfigError as exc:
         raise fail(str(exc), EXIT_CONFIG) from None
     from auth_service.observability.logging import STDERR, configure_logging

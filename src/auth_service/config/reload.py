@@ -162,7 +162,8 @@ def publish_config_info(settings: Settings, previous: str | None = None) -> str:
 
 
 class ConfigReloader:
-    """Reloads settings from ``config_file`` and the environment; one per process."""
+    """Reloads settings from ``config_file``, the environment and ``overrides``; one per
+    process."""
 
     def __init__(
         self,
@@ -172,12 +173,15 @@ class ConfigReloader:
         notify: Notifier | None = None,
         environ: Mapping[str, str] | None = None,
         debounce_ms: int = 300,
+        overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.current = current
         self.config_file = config_file
         self._apply = apply
         self._notify = notify
         self._environ = environ
+        # The command line's flags (serve --port...) win at every reload, as they did at start.
+        self._overrides = overrides
         self._debounce_ms = debounce_ms
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -210,7 +214,9 @@ class ConfigReloader:
     async def _reload(self, trigger: str) -> ReloadResult:
         self._fingerprint = self._read_fingerprint()
         try:
-            loaded = await asyncio.to_thread(load_settings, self.config_file, self._environ)
+            loaded = await asyncio.to_thread(
+                load_settings, self.config_file, self._environ, self._overrides
+            )
         except ConfigError as exc:
             log.error("config_reload_failed", trigger=trigger, error=str(exc))
             return ReloadResult("error", error=str(exc), hash=self.hash)

@@ -3,8 +3,10 @@ stopped with the HTTP app, and the reload hooks that carry a new configuration i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from auth_service.audit import events
 from auth_service.audit.context import SYSTEM
@@ -29,6 +31,7 @@ class Runtime:
     services: Services
     monitor: HealthMonitor
     config_file: Path | None = None
+    overrides: Mapping[str, Any] | None = None
     reload_enabled: bool = False
     cors: CorsPolicy | None = None
     access_log: AccessLog | None = None
@@ -41,7 +44,11 @@ class Runtime:
         self.hooks = ReloadHooks()
         self._register_reload_hooks()
         self.reloader = ConfigReloader(
-            settings, self.config_file, self.apply, notify=self._after_reload
+            settings,
+            self.config_file,
+            self.apply,
+            notify=self._after_reload,
+            overrides=self.overrides,
         )
         self.drain = DrainOnTerm(
             self.monitor, lambda: self.services.settings.health.drain_delay_seconds

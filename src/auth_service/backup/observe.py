@@ -8,7 +8,7 @@ from pathlib import Path
 
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.errors import BackupError
-from auth_service.backup.manifest import Manifest
+from auth_service.backup.manifest import BackupKind, Manifest
 from auth_service.config.backup import BackupSettings
 from auth_service.health.monitor import CheckFn, CheckResult, Status
 from auth_service.observability import metrics
@@ -21,7 +21,7 @@ def record_success(manifest: Manifest, seconds: float) -> None:
     metrics.BACKUP_BYTES.labels(manifest.kind).set(manifest.stored_bytes)
 
 
-def record_failure(kind: str) -> None:
+def record_failure(kind: BackupKind) -> None:
     metrics.BACKUP_FAILURES.labels(kind).inc()
 
 
@@ -38,7 +38,7 @@ async def refresh_from_catalog(catalog: Catalog) -> Manifest | None:
             manifest,
             ((manifest.stop_time or manifest.start_time) - manifest.start_time).total_seconds(),
         )
-        if manifest.kind == "full":
+        if manifest.kind is BackupKind.full:
             newest = manifest
     verified = await catalog.last_verification()
     if verified is not None:

@@ -63,8 +63,15 @@ async def cli_services(settings: Settings) -> AsyncIterator[Services]:
         await services.close()
 
 
-def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
-    """Run a coroutine command, turning expected failures into one-line errors."""
+ErrorLines = Mapping[type[Exception], Callable[[Exception], str]]
+"""A command's own expected errors: exception type -> its one error line (often ``str``)."""
+
+
+def run_async(
+    fn: Callable[P, Coroutine[Any, Any, T]], *, errors: ErrorLines | None = None
+) -> Callable[P, T]:
+    """Run a coroutine command, turning expected failures into one-line errors: the service
+    graph's and the database's, then the command's own ``errors``."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -81,5 +88,10 @@ def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
             raise fail(
                 f"cannot reach the database ({reason}); check database.url and that the server runs"
             ) from None
+        except Exception as exc:
+            for expected, line in (errors or {}).items():
+                if isinstance(exc, expected):
+                    raise fail(line(exc)) from None
+            raise
 
     return wrapper

@@ -1,164 +1,31 @@
-"""Taking and restoring backups of each engine: PostgreSQL (physical, pg_basebackup), SQLite
-(online snapshot through SQLite's backup API) and configuration."""
+"""PostgreSQL: physical base backups (pg_basebackup) restored with point-in-time recovery,
+and logical exports (pg_dump)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import json
 import os
 import re
-import sqlite3
-import tarfile
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from auth_service import __version__
 from auth_service.backup import pgtools
-from auth_service.backup.catalog import BACKUPS, Catalog, Progress, _noop, read_file
-from auth_service.backup.errors import BackupError, NotFound, ToolFailed
-from auth_service.backup.manifest import Manifest, ObjectRecord, new_backup_id
+from auth_service.backup.catalog import BACKUPS, Catalog, Progress, _noop
+from auth_service.backup.engines.common import COUNTED_TABLES, engine_of, finish_backup
+from auth_service.backup.errors import BackupError, ToolFailed
+from auth_service.backup.manifest import BackupKind, Manifest, ObjectRecord, new_backup_id
 from auth_service.config.settings import Settings
-from auth_service.db.engine import Backend, backend_of, sqlite_file
-
-COUNTED_TABLES = ("users", "sessions", "refresh_tokens", "signing_keys")
-
-
-def engine_of(settings: Settings) -> Backend:
-    url = settings.database_url
-    try:
-        return backend_of(url)
-    except ValueError:
-        raise BackupError(f"cannot back up database URL scheme {url.split(':', 1)[0]!r}") from None
-
-
-def sqlite_path(settings: Settings) -> Path:
-    path = sqlite_file(settings.database_url)
-    if path is None:
-        raise BackupError("an in-memory SQLite database cannot be backed up")
-    return path
-
-
-async def _finish(catalog: Catalog, **fields: Any) -> Manifest:
-    """Record a completed backup: the manifest goes last, so a failed run is never listed."""
-    manifest = Manifest(
-        service_version=__version__,
-        stop_time=datetime.now(UTC),
-        key_id=catalog.keyring.current_id,
-        **fields,
-    )
-    await catalog.write_manifest(manifest)
-    return manifest
-
-
-# ---- SQLite ---------------------------------------------------------------------------------
-
-
-def _sqlite_snapshot(source: Path, dest: Path) -> tuple[dict[str, int], str | None]:
-    # The backup API copies a consistent image while the service keeps writing.
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
-    dst = sqlite3.connect(dest)
-    try:
-        src.backup(dst, pages=4096)
-    finally:
-        src.close()
-    try:
-        return _sqlite_facts(dst)
-    finally:
-        dst.close()
-
-
-def _sqlite_facts(conn: sqlite3.Connection) -> tuple[dict[str, int], str | None]:
-    counts = {}
-    for table in COUNTED_TABLES:
-        with contextlib.suppress(sqlite3.Error):
-            counts[table] = int(conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])  # noqa: S608
-    revision = None
-    with contextlib.suppress(sqlite3.Error):
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        revision = row[0] if row else None
-    return counts, revision
-
-
-async def backup_sqlite(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:
-    source = sqlite_path(settings)
-    if not await asyncio.to_thread(source.exists):
-        raise NotFound(f"SQLite database {source} does not exist: nothing to back up")
-    backup_id = new_backup_id("full")
-    started = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(prefix="auth-backup-") as tmp:
-        snap = Path(tmp) / "auth.db"
-        counts, revision = await asyncio.to_thread(_sqlite_snapshot, source, snap)
-        record = await catalog.put_object(
-            f"{BACKUPS}/{backup_id}/auth.db", read_file(snap), progress
-        )
-    return await _finish(
-        catalog,
-        id=backup_id,
-        kind="full",
-        engine="sqlite",
-        engine_version=sqlite3.sqlite_version,
-        schema_revision=revision,
-        start_time=started,
-        objects=[record],
-        row_counts=counts,
-    )
-
-
-async def restore_sqlite(
-    catalog: Catalog, manifest: Manifest, target: Path, progress: Progress = _noop
-) -> None:
-    """Write the snapshot to target and check its integrity."""
-    await restore_file(catalog, manifest, target, progress, check=_sqlite_integrity)
-
-
-async def restore_file(
-    catalog: Catalog,
-    manifest: Manifest,
-    target: Path,
-    progress: Progress = _noop,
-    check: Callable[[Path], None] | None = None,
-) -> None:
-    """Write a backup's object to a file atomically: a failed restore leaves no half file."""
-    if await asyncio.to_thread(target.exists):
-        raise BackupError(f"{target} exists: restore into a new path, then swap it in")
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".restoring")
-    try:
-        with tmp.open("wb") as fh:
-            async for piece in catalog.open_object(manifest.objects[0], progress=progress):
-                await asyncio.to_thread(fh.write, piece)
-        if check is not None:
-            await asyncio.to_thread(check, tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _sqlite_integrity(path: Path) -> None:
-    conn = sqlite3.connect(path)
-    try:
-        result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        conn.close()
-    if result != "ok":
-        raise BackupError(f"restored SQLite file fails integrity_check: {result}")
-
-
-# ---- PostgreSQL -----------------------------------------------------------------------------
+from auth_service.db.engine import Backend
 
 _START = re.compile(r"write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+)")
 _END = re.compile(r"write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)")
 
 
-async def _pg_facts(info: pgtools.ConnInfo) -> tuple[str, str | None, dict[str, int]]:
+async def _facts(info: pgtools.ConnInfo) -> tuple[str, str | None, dict[str, int]]:
     conn = await asyncpg.connect(info.asyncpg_dsn(), timeout=10)
     try:
         version = await conn.fetchval("SHOW server_version")
@@ -217,8 +84,8 @@ async def _stream_tool(
 async def backup_postgres(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:
     """A physical base backup over the replication protocol, streamed through the pipeline."""
     info = pgtools.ConnInfo.from_url(settings.database_url)
-    version, revision, counts = await _pg_facts(info)
-    backup_id = new_backup_id("full")
+    version, revision, counts = await _facts(info)
+    backup_id = new_backup_id(BackupKind.full)
     started = datetime.now(UTC)
     argv = [
         pgtools.tool("pg_basebackup", settings.backup.pg_bin_dir),
@@ -251,10 +118,11 @@ async def backup_postgres(settings: Settings, catalog: Catalog, progress: Progre
     start = _START.search(log)
     end = _END.search(log)
     timeline = int(start.group(2)) if start else None
-    return await _finish(
+    first_wal = pgtools.wal_segment_name(timeline, start.group(1)) if start and timeline else None
+    return await finish_backup(
         catalog,
         id=backup_id,
-        kind="full",
+        kind=BackupKind.full,
         engine="postgresql",
         engine_version=version,
         schema_revision=revision,
@@ -262,9 +130,7 @@ async def backup_postgres(settings: Settings, catalog: Catalog, progress: Progre
         start_lsn=start.group(1) if start else None,
         stop_lsn=end.group(1) if end else None,
         timeline=timeline,
-        start_wal=pgtools.wal_segment_name(timeline, start.group(1))
-        if start and timeline
-        else None,
+        start_wal=first_wal,
         objects=[record],
         row_counts=counts,
     )
@@ -299,13 +165,6 @@ async def _untar_stream(chunks: AsyncIterator[bytes], target: Path) -> None:
         raise ToolFailed(f"tar failed extracting into {target}: {err.strip()[:300]}")
 
 
-@dataclass
-class PgRestore:
-    data_dir: Path
-    manifest: Manifest
-    wal_staged: int
-
-
 async def restore_postgres(
     catalog: Catalog,
     manifest: Manifest,
@@ -314,7 +173,7 @@ async def restore_postgres(
     to_time: datetime | None = None,
     restore_command: str | None = None,
     progress: Progress = _noop,
-) -> PgRestore:
+) -> None:
     """Unpack a base backup into a new data directory and set up recovery.
 
     With ``to_time`` the server replays archived WAL up to that moment and promotes. WAL comes
@@ -323,13 +182,12 @@ async def restore_postgres(
     """
     await asyncio.to_thread(_prepare_data_dir, target)
     await _untar_stream(catalog.open_object(manifest.objects[0], progress=progress), target)
-    staged = 0
     settings = {"archive_mode": "off"}
     if to_time is not None:
         if restore_command is None:
             stage = target / "restore_wal"
             await asyncio.to_thread(stage.mkdir)
-            staged = await _stage_wal(catalog, manifest, stage)
+            await _stage_wal(catalog, manifest, stage)
             restore_command = f'cp "{stage}/%f" "%p"'
         settings.update(
             restore_command=restore_command,
@@ -341,7 +199,6 @@ async def restore_postgres(
     lines = "".join(f"{k} = '{v}'\n" for k, v in settings.items())
     await asyncio.to_thread(_append, target / "postgresql.auto.conf", lines)
     await asyncio.to_thread(pgtools.chown_to_server_user, target)
-    return PgRestore(target, manifest, staged)
 
 
 def _append(path: Path, text: str) -> None:
@@ -356,11 +213,11 @@ def _prepare_data_dir(target: Path) -> None:
     target.chmod(0o700)
 
 
-async def _stage_wal(catalog: Catalog, manifest: Manifest, stage: Path) -> int:
+async def _stage_wal(catalog: Catalog, manifest: Manifest, stage: Path) -> None:
+    """Decrypt the archived WAL a recovery from ``manifest`` may ask for into ``stage``."""
     names = await catalog.wal_names()
     full = {n for n in names if len(n) == 24}
     first = manifest.start_wal or ""
-    count = 0
     for name in names:
         if name.endswith(".history"):
             dest = name
@@ -374,57 +231,6 @@ async def _stage_wal(catalog: Catalog, manifest: Manifest, stage: Path) -> int:
         if len(dest) == 24 and (dest[8:], dest[:8]) < (first[8:], first[:8]):
             continue
         await catalog.wal_fetch(name, stage / dest)
-        count += 1
-    return count
-
-
-# ---- configuration --------------------------------------------------------------------------
-
-
-async def backup_config(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:
-    """Config files as they are on disk (secrets stay in their secret files, never copied),
-    signing keys (already sealed under the master key) and the schema revision."""
-    from sqlalchemy import text
-
-    from auth_service.db.engine import create_engine
-
-    backup_id = new_backup_id("config")
-    started = datetime.now(UTC)
-    engine = create_engine(settings)
-    try:
-        async with engine.connect() as conn:
-            revision = (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar()
-            rows = (await conn.execute(text("SELECT * FROM signing_keys"))).mappings().all()
-    finally:
-        await engine.dispose()
-    keys = [{k: (v if isinstance(v, int | None) else str(v)) for k, v in r.items()} for r in rows]
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path in settings.backup.config_files:
-            if not path.is_file():
-                raise NotFound(f"config file {path} (backup.config_files) does not exist")
-            tar.add(str(path), arcname=f"config/{path.name}")
-        blob = json.dumps({"schema_revision": revision, "signing_keys": keys}, indent=2).encode()
-        entry = tarfile.TarInfo("signing_keys.json")
-        entry.size = len(blob)
-        tar.addfile(entry, io.BytesIO(blob))
-
-    async def one() -> AsyncIterator[bytes]:
-        yield buf.getvalue()
-
-    record = await catalog.put_object(f"{BACKUPS}/{backup_id}/config.tar", one(), progress)
-    return await _finish(
-        catalog,
-        id=backup_id,
-        kind="config",
-        engine="config",
-        schema_revision=revision,
-        start_time=started,
-        objects=[record],
-        row_counts={"signing_keys": len(keys)},
-    )
 
 
 async def backup_logical(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:
@@ -433,8 +239,8 @@ async def backup_logical(settings: Settings, catalog: Catalog, progress: Progres
     if engine_of(settings) is not Backend.postgresql:
         raise BackupError("a logical backup needs PostgreSQL; SQLite full backups are portable")
     info = pgtools.ConnInfo.from_url(settings.database_url)
-    version, revision, counts = await _pg_facts(info)
-    backup_id = new_backup_id("logical")
+    version, revision, counts = await _facts(info)
+    backup_id = new_backup_id(BackupKind.logical)
     started = datetime.now(UTC)
     proc = await asyncio.create_subprocess_exec(
         pgtools.tool("pg_dump", settings.backup.pg_bin_dir),
@@ -451,10 +257,10 @@ async def backup_logical(settings: Settings, catalog: Catalog, progress: Progres
     record, _ = await _stream_tool(
         proc, catalog, f"{BACKUPS}/{backup_id}/dump.pgc", progress, hint="check database.url"
     )
-    return await _finish(
+    return await finish_backup(
         catalog,
         id=backup_id,
-        kind="logical",
+        kind=BackupKind.logical,
         engine="postgresql",
         engine_version=version,
         schema_revision=revision,
@@ -462,17 +268,3 @@ async def backup_logical(settings: Settings, catalog: Catalog, progress: Progres
         objects=[record],
         row_counts=counts,
     )
-
-
-async def run_backup(
-    settings: Settings, catalog: Catalog, kind: str, progress: Progress = _noop
-) -> Manifest:
-    if kind == "config":
-        return await backup_config(settings, catalog, progress)
-    if kind == "logical":
-        return await backup_logical(settings, catalog, progress)
-    engine = engine_of(settings)
-    runner: Callable[[Settings, Catalog, Progress], Awaitable[Manifest]] = (
-        backup_postgres if engine is Backend.postgresql else backup_sqlite
-    )
-    return await runner(settings, catalog, progress)

@@ -214,11 +214,6 @@ class Cluster:
         with conf.open("a") as fh:
             fh.write(lines)
 
-    def allow_replication(self) -> None:
-        hba = self.data_dir / "pg_hba.conf"
-        with hba.open("a") as fh:
-            fh.write("host replication all 127.0.0.1/32 trust\n")
-
     async def start(self, *, wait: bool = True) -> None:
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         chown_to_server_user(self.socket_dir)

@@ -73,8 +73,9 @@ class Storage:
             if self._multipart:
                 await obstore.put_async(self._store, name, counted(), chunk_size=PART_SIZE)
             else:
-                # Stores without multipart (emulators) get one request; callers keep such
-                # objects small by splitting (see pipeline.split_parts).
+                # Stores without multipart (emulators) get one request, so the whole object
+                # is held in memory: `multipart: false` is for emulators and small objects
+                # (docs/adr/0300-backup-storage-obstore.md).
                 body = b"".join([p async for p in counted()])
                 await obstore.put_async(self._store, name, body, use_multipart=False)
         except Exception as exc:

@@ -57,7 +57,8 @@ OBSERVER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class DrAutoSettings(Section):
-    """Automatic failover by `auth-service dr watch` observers (docs/adr/0303)."""
+    """Automatic failover by `auth-service dr watch` observers
+    (docs/adr/0303-automatic-failover-observers.md)."""
 
     enabled: bool = Field(
         False, description="observers fail over on their own; off: they only observe"

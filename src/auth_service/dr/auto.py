@@ -168,25 +168,10 @@ def decide(
             names,
             agreed,
         )
-    promoted = [o for o in fresh if o.standby_reachable and not o.standby_in_recovery]
-    if promoted:
-        return Decision(
-            False, f"the standby is not in recovery (seen by {_names(promoted)})", names, agreed
-        )
-    if not any(o.standby_reachable for o in fresh):
-        return Decision(False, "no observer reaches the standby", names, agreed)
-    lags = [o.standby_lag_bytes for o in fresh if o.standby_lag_bytes is not None]
-    lag = max(lags, default=None)
-    if lag is None:
-        return Decision(False, "no observer knows the standby's lag", names, agreed)
-    if lag > max_lag_bytes:
-        return Decision(
-            False,
-            f"the standby is {lag} bytes behind (limit {max_lag_bytes}): failing over would "
-            "lose them",
-            names,
-            agreed,
-        )
+    refusal = _standby_refusal(fresh, max_lag_bytes)
+    if refusal is not None:
+        return Decision(False, refusal, names, agreed)
+    lag = max(o.standby_lag_bytes for o in fresh if o.standby_lag_bytes is not None)
     return Decision(
         True,
         f"{len(agreeing)} observers ({_names(agreeing)}) have seen the primary unreachable for "
@@ -194,6 +179,25 @@ def decide(
         names,
         agreed,
     )
+
+
+def _standby_refusal(fresh: list[Observation], max_lag_bytes: int) -> str | None:
+    """Why the standby cannot take over, as the fresh observations see it; None if it can."""
+    promoted = [o for o in fresh if o.standby_reachable and not o.standby_in_recovery]
+    if promoted:
+        return f"the standby is not in recovery (seen by {_names(promoted)})"
+    if not any(o.standby_reachable for o in fresh):
+        return "no observer reaches the standby"
+    lags = [o.standby_lag_bytes for o in fresh if o.standby_lag_bytes is not None]
+    lag = max(lags, default=None)
+    if lag is None:
+        return "no observer knows the standby's lag"
+    if lag > max_lag_bytes:
+        return (
+            f"the standby is {lag} bytes behind (limit {max_lag_bytes}): failing over would "
+            "lose them"
+        )
+    return None
 
 
 @dataclass

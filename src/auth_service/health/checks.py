@@ -20,6 +20,7 @@ import aiosmtplib
 import httpx
 from sqlalchemy import text
 
+from auth_service.config.backup import BackupSettings
 from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend, sqlite_file
@@ -146,6 +147,32 @@ def signing_keys_check(services: Services, max_age_days: int) -> CheckFn:
     return check
 
 
+def backup_freshness_check(settings: BackupSettings, data_dir: Path) -> CheckFn:
+    """Degraded when the newest full backup is older than the RPO (or there is none)."""
+    # Imported here: the object-storage client loads only where backups are configured.
+    from auth_service.backup.catalog import Catalog
+    from auth_service.backup.errors import BackupError
+    from auth_service.backup.observe import refresh_from_catalog
+
+    async def check() -> CheckResult:
+        try:
+            newest = await refresh_from_catalog(Catalog(settings, data_dir))
+        except BackupError as exc:
+            return CheckResult(Status.degraded, str(exc))
+        if newest is None or newest.stop_time is None:
+            return CheckResult(Status.degraded, "no full backup yet")
+        age = (datetime.now(UTC) - newest.stop_time).total_seconds()
+        if age > settings.rpo_seconds:
+            return CheckResult(
+                Status.degraded,
+                f"newest full backup {newest.id} is {age:.0f}s old "
+                f"(RPO {settings.rpo_seconds:.0f}s)",
+            )
+        return CheckResult(Status.up, f"newest full backup {newest.id} is {age:.0f}s old")
+
+    return check
+
+
 def http_check(endpoint: HttpEndpoint) -> CheckFn:
     pattern = re.compile(endpoint.body_pattern) if endpoint.body_pattern else None
 
@@ -227,8 +254,6 @@ def build_checks(services: Services, settings: Settings) -> list[Check]:
         ("signing_keys", signing_keys_check(services, health.signing_key_max_age_days), True, 30.0)
     )
     if settings.backup.key is not None:
-        from auth_service.backup.observe import backup_freshness_check
-
         freshness = backup_freshness_check(settings.backup, settings.data_dir)
         specs.append(("backup", freshness, False, 300.0))
     # The endpoint's own timeout bounds the HTTP request; the check's must not cut it first.

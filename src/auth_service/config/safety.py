@@ -2,7 +2,7 @@
 
 A production process refuses to start when one is broken (``services.check_production_safety``,
 run by ``serve`` before it binds and by every worker); ``config check`` reports the same rules
-with a severity that depends on the environment (``config.audit``).
+with a severity that depends on the environment (``cli.config_audit``).
 """
 
 from __future__ import annotations

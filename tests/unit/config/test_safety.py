@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from auth_service.config.audit import Level, audit
+from auth_service.cli.config_audit import Level, audit
 from auth_service.config.loader import LoadedSettings
 from auth_service.config.safety import PRODUCTION_RULES, ProductionRule, production_refusals
 from auth_service.config.settings import Settings

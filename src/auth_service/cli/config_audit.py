@@ -3,6 +3,9 @@
 Each rule looks at the effective settings and where each value came from; it never connects
 anywhere. Severity depends on the environment: what is fine on a laptop is a finding in
 production. The exit code of the command is the worst severity (docs/configuration.md).
+
+It lives with the command rather than in ``config``: its rules read the master key
+(``security``) and the database URL (``db``), which build on ``config``, not the reverse.
 """
 
 from __future__ import annotations

@@ -23,10 +23,9 @@ import structlog
 from pydantic import SecretStr
 from watchfiles import awatch
 
+from auth_service.config.digest import config_hash
 from auth_service.config.loader import ConfigError, load_settings
 from auth_service.config.settings import Settings
-from auth_service.observability import metrics
-from auth_service.observability.info import config_hash
 
 log = structlog.get_logger(__name__)
 
@@ -147,18 +146,8 @@ class ReloadResult:
 
 # Receives the settings to apply; must not fail for settings that validated.
 Applier = Callable[[Settings], Awaitable[None]]
-# Told about an applied reload (audit) or a failed one (alert).
+# Told about every reload's result: counted, audited when applied, alerted when failed.
 Notifier = Callable[[ReloadResult], Awaitable[None]]
-
-
-def publish_config_info(settings: Settings, previous: str | None = None) -> str:
-    """Point ``auth_config_info`` at the new hash (0 for the old one: multiprocess mode
-    cannot remove a series)."""
-    digest = config_hash(settings)
-    if previous is not None and previous != digest:
-        metrics.CONFIG_INFO.labels(previous).set(0)
-    metrics.CONFIG_INFO.labels(digest).set(1)
-    return digest
 
 
 class ConfigReloader:
@@ -188,7 +177,7 @@ class ConfigReloader:
         self._stop = asyncio.Event()
         self._fingerprint = self._read_fingerprint()
         self._sighup_installed = False
-        self.hash = publish_config_info(current)
+        self.hash = config_hash(current)
 
     def _read_fingerprint(self) -> bytes | None:
         if self.config_file is None:
@@ -203,7 +192,6 @@ class ConfigReloader:
         """Load, validate and apply; an invalid configuration keeps the running one."""
         async with self._lock:
             result = await self._reload(trigger)
-        metrics.CONFIG_RELOADS.labels(result.result).inc()
         if self._notify is not None:
             try:
                 await self._notify(result)
@@ -237,7 +225,7 @@ class ConfigReloader:
             log.error("config_reload_failed", trigger=trigger, error=type(exc).__name__)
             return ReloadResult("error", error=f"apply failed: {type(exc).__name__}")
         self.current = effective
-        self.hash = publish_config_info(effective, self.hash)
+        self.hash = config_hash(effective)
         log.info(
             "config_reloaded",
             trigger=trigger,

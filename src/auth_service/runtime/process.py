@@ -17,6 +17,8 @@ from auth_service.config.settings import Settings
 from auth_service.health.alerting.alerts import Alerter
 from auth_service.health.checks import build_checks
 from auth_service.health.monitor import HealthMonitor
+from auth_service.observability import metrics
+from auth_service.observability.info import record_config
 from auth_service.observability.logging import AccessLog, set_log_level
 from auth_service.runtime.database import swap_database
 from auth_service.runtime.drain import DrainOnTerm
@@ -111,6 +113,9 @@ class Runtime:
             self.monitor.listeners.remove(self.alerter.on_check)
 
     async def _after_reload(self, result: ReloadResult) -> None:
+        metrics.CONFIG_RELOADS.labels(result.result).inc()
+        if result.result == "applied":
+            record_config(self.services.settings)
         if result.result == "error":
             await self.alerter.fire(
                 RELOAD_ALERT, Severity.warning, f"configuration reload failed: {result.error}"

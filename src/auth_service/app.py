@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 from fastapi import FastAPI
@@ -66,13 +67,11 @@ def create_management_app() -> FastAPI:
     return management
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """The public API app. ``app.state.management`` is the management app (probes, metrics).
-
-    ``services`` may be injected (tests); otherwise they are built from ``settings`` at startup.
-    """
-    management = create_management_app()
-    tracing.configure_tracing()  # before the engine exists, so its statements are traced
+def _lifespan(
+    settings: Settings, services: Services | None, management: FastAPI
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the services (built here unless injected) and the serving runtime before the
+    first request; stop them after the last."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,11 +113,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             tracing.shutdown_tracing()
             log.info("stopped")
 
+    return lifespan
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """The public API app. ``app.state.management`` is the management app (probes, metrics).
+
+    ``services`` may be injected (tests); otherwise they are built from ``settings`` at startup.
+    """
+    management = create_management_app()
+    tracing.configure_tracing()  # before the engine exists, so its statements are traced
+
     app = FastAPI(
         title="auth-service",
         version=__version__,
         summary="Accounts, sessions and signed tokens over HTTP.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, services, management),
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,

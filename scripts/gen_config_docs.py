@@ -36,7 +36,9 @@ Lowest first; a later source overrides an earlier one, key by key:
    `${NAME}` or `${NAME:-default}`, expanded from the environment;
 3. secret files: `AUTH_<KEY>_FILE` for every secret (marked *secret* below), as Kubernetes
    and Docker mount them;
-4. environment variables `AUTH_<SECTION>__<KEY>` (lists and mappings as JSON).
+4. environment variables `AUTH_<SECTION>__<KEY>` (lists and mappings as JSON);
+5. the flags of `auth-service serve` (`--host`, `--port`, `--management-port`, `--workers`),
+   in every worker and at every reload.
 
 `auth-service config show --sources` prints the effective configuration (secrets masked)
 and where each value came from. Unknown keys are errors; every error names the key and the

@@ -22,7 +22,7 @@ import yaml
 
 from auth_service.backup import crypto, pgtools
 from auth_service.backup.catalog import Catalog
-from auth_service.backup.settings import BackupDestination, BackupSettings
+from auth_service.config.backup import BackupDestination, BackupSettings
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 from fastapi import FastAPI
@@ -14,14 +15,16 @@ from auth_service import __version__
 from auth_service.accounts.routes import router as accounts_router
 from auth_service.admin.routes import router as admin_router
 from auth_service.config.settings import Settings
-from auth_service.health.routes import ProbeFastPath, control_router
+from auth_service.health.checks import build_monitor
+from auth_service.health.routes import ProbeFastPath
 from auth_service.health.routes import router as health_router
-from auth_service.health.runtime import Runtime, build_monitor
 from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
+from auth_service.runtime.process import Runtime
+from auth_service.runtime.routes import control_router
 from auth_service.services import Services, build_services
 from auth_service.sessions.routes import router as sessions_router
 from auth_service.ui.pages import Pages
@@ -66,23 +69,23 @@ def create_management_app() -> FastAPI:
     return management
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """The public API app. ``app.state.management`` is the management app (probes, metrics).
-
-    ``services`` may be injected (tests); otherwise they are built from ``settings`` at startup.
-    """
-    management = create_management_app()
-    tracing.configure_tracing()  # before the engine exists, so its statements are traced
+def _lifespan(
+    settings: Settings, services: Services | None, management: FastAPI
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the services (built here unless injected) and the serving runtime before the
+    first request; stop them after the last."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
         monitor = build_monitor(svc)
-        # serve sets hot_reload (and config_file); injected test apps never watch files.
+        # serve sets hot_reload (and where its settings came from); injected test apps never
+        # watch files.
         runtime = Runtime(
             svc,
             monitor,
             config_file=getattr(app.state, "config_file", None),
+            overrides=getattr(app.state, "settings_overrides", None),
             reload_enabled=getattr(app.state, "hot_reload", False),
             cors=app.state.cors_policy,
             access_log=app.state.access_log,
@@ -96,7 +99,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await runtime.start()
         record_identity(settings)
         sampler = asyncio.create_task(_sample_gauges(svc), name="gauge-sampler")
-        log.info("started", version=__version__, env=settings.env.value, database=svc.db.dialect)
+        log.info(
+            "started", version=__version__, env=settings.env.value, database=svc.db.backend.value
+        )
         try:
             yield
         finally:
@@ -111,11 +116,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             tracing.shutdown_tracing()
             log.info("stopped")
 
+    return lifespan
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """The public API app. ``app.state.management`` is the management app (probes, metrics).
+
+    ``services`` may be injected (tests); otherwise they are built from ``settings`` at startup.
+    """
+    management = create_management_app()
+    tracing.configure_tracing()  # before the engine exists, so its statements are traced
+
     app = FastAPI(
         title="auth-service",
         version=__version__,
         summary="Accounts, sessions and signed tokens over HTTP.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, services, management),
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,

@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 
 from auth_service.accounts.service import AccountService, UnknownTenant
 from auth_service.audit.service import AuditService
+from auth_service.config.hooks import ReloadHooks
+from auth_service.config.safety import production_refusals
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
@@ -46,17 +48,9 @@ def load_master_key(settings: Settings) -> MasterKey:
     return load_or_create_development_key(settings.data_dir)
 
 
-def check_production_safety(settings: Settings, master_key: MasterKey) -> None:
-    """Refuse the settings that must never reach production."""
-    if settings.env is not Environment.production:
-        return
-    problems = []
-    if master_key.development:
-        problems.append("a development master key")
-    if settings.debug:
-        problems.append("debug enabled")
-    if settings.server.public_url.startswith("http://"):
-        problems.append("an http:// public_url (use https://)")
+def check_production_safety(settings: Settings) -> None:
+    """Refuse the settings that must never reach production (the rules: config.safety)."""
+    problems = production_refusals(settings)
     if problems:
         raise StartupError("refusing to start in production with " + ", ".join(problems))
 
@@ -98,6 +92,24 @@ class Services:
         await self.hasher.warm_up()
         self.mail.start()
 
+    def register_reload_hooks(self, hooks: ReloadHooks) -> None:
+        """Each service takes its part of reloaded settings. All are reference swaps that
+        cannot fail for settings that validated; ``settings`` goes last."""
+        hooks.register("rate_limits", lambda new: self.limiter.apply_settings(new.rate_limits))
+        hooks.register("lockout", self._apply_lockout)
+        hooks.register("passwords", lambda new: self.hasher.apply_settings(new.passwords))
+        hooks.register("keys", lambda new: self.keys.apply_settings(new.tokens))
+        hooks.register("access_tokens", lambda new: self.access_tokens.apply_settings(new.tokens))
+        hooks.register("sessions", lambda new: self.sessions.apply_settings(new.tokens))
+        hooks.register("accounts", self.accounts.apply_settings)
+        hooks.register("settings", self._apply_settings)
+
+    def _apply_lockout(self, new: Settings) -> None:
+        self.lockout.settings = new.lockout
+
+    def _apply_settings(self, new: Settings) -> None:
+        self.settings = new
+
     async def close(self) -> None:
         await self.mail.stop(drain_seconds=self.settings.server.graceful_shutdown_seconds / 4)
         self.hasher.close()
@@ -108,7 +120,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     master_key = load_master_key(settings)
-    check_production_safety(settings, master_key)
+    check_production_safety(settings)
     db = Database(create_engine(settings))
     redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
     redis = (

@@ -5,6 +5,7 @@ Every failure must be one line on stderr and a non-zero exit code, never a trace
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -201,15 +202,14 @@ def test_production_refuses_unsafe_settings_before_binding(tmp_path: Path) -> No
         assert master not in result.stderr
 
 
-def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = _base_env(tmp_path / "data")
-    assert _cli(["migrate"], env, tmp_path).returncode == 0
-    port, management = _free_port(), _free_port()
-    args = ["serve", "--port", str(port), "--management-port", str(management), "--workers", "1"]
+@contextlib.contextmanager
+def _serving(args: list[str], env: dict[str, str], cwd: Path, management: int) -> Iterator[None]:
+    """`auth-service ... serve ...` until its management port is ready; on leaving, SIGTERM and
+    a check that it stopped cleanly."""
     process = subprocess.Popen(
         [str(SCRIPT), *args],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -228,18 +228,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert process.poll() is None, process.communicate(timeout=5)
         assert ready is not None
         assert ready.status_code == 200, ready.text
-        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=5)
-        assert jwks.status_code == 200
-        assert jwks.json()["keys"]
-        register = httpx.post(
-            f"http://127.0.0.1:{port}/v1/auth/register",
-            json={"email": "served@example.com", "password": PASSWORD},
-            timeout=10,
-        )
-        assert register.status_code == 201, register.text
-        # The management port is not the public API.
-        elsewhere = httpx.get(f"http://127.0.0.1:{management}/v1/users/me", timeout=5)
-        assert elsewhere.status_code == 404
+        yield
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -255,3 +244,43 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "error" not in err.lower(), err
     assert "Traceback" not in err + out
     assert PASSWORD not in err + out
+
+
+def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = _base_env(tmp_path / "data")
+    assert _cli(["migrate"], env, tmp_path).returncode == 0
+    port, management = _free_port(), _free_port()
+    args = ["serve", "--port", str(port), "--management-port", str(management), "--workers", "1"]
+    with _serving(args, env, tmp_path, management):
+        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=5)
+        assert jwks.status_code == 200
+        assert jwks.json()["keys"]
+        register = httpx.post(
+            f"http://127.0.0.1:{port}/v1/auth/register",
+            json={"email": "served@example.com", "password": PASSWORD},
+            timeout=10,
+        )
+        assert register.status_code == 201, register.text
+        # The management port is not the public API.
+        elsewhere = httpx.get(f"http://127.0.0.1:{management}/v1/users/me", timeout=5)
+        assert elsewhere.status_code == 404
+
+
+def test_serve_flags_reach_every_worker_and_outlast_a_reload(tmp_path: Path) -> None:
+    """--port and friends win over the config file in each worker, and a reload (which reads
+    the file again) neither loses them nor calls them restart-required."""
+    env = _base_env(tmp_path / "data")
+    config = tmp_path / "auth.yaml"
+    config.write_text("server:\n  port: 8123\n  management_port: 9123\n  workers: 1\n")
+    assert _cli(["--config", str(config), "migrate"], env, tmp_path).returncode == 0
+    port, management = _free_port(), _free_port()
+    flags = ["--port", str(port), "--management-port", str(management), "--workers", "2"]
+    with _serving(["--config", str(config), "serve", *flags], env, tmp_path, management):
+        jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=5)
+        assert jwks.status_code == 200
+        # Several requests, so that both workers are likely to answer one.
+        for _ in range(4):
+            reload = httpx.post(f"http://127.0.0.1:{management}/config/reload", timeout=10)
+            assert reload.status_code == 200, reload.text
+            assert reload.json()["result"] == "unchanged"
+            assert reload.json()["restart_required"] == []

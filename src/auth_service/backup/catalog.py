@@ -22,9 +22,9 @@ from pydantic import ValidationError
 
 from auth_service.backup import crypto
 from auth_service.backup.errors import BackupError, CorruptObject, MissingObject, NotFound
-from auth_service.backup.manifest import Manifest, ObjectRecord
-from auth_service.backup.settings import BackupDestination, BackupSettings
+from auth_service.backup.manifest import BackupKind, Manifest, ObjectRecord
 from auth_service.backup.storage import Storage, open_storage
+from auth_service.config.backup import BackupDestination, BackupSettings
 
 Progress = Callable[[int], None]
 BACKUPS = "backups"
@@ -163,7 +163,7 @@ class Catalog:
 
     async def manifest(self, backup_id: str | None = None) -> Manifest:
         if backup_id is None:
-            full = [m for m in await self.manifests() if m.kind == "full"]
+            full = [m for m in await self.manifests() if m.kind is BackupKind.full]
             if not full:
                 raise NotFound("no full backup yet: run `auth-service backup run --kind full`")
             return full[-1]
@@ -179,7 +179,7 @@ class Catalog:
         candidates = [
             m
             for m in await self.manifests()
-            if m.kind == "full"
+            if m.kind is BackupKind.full
             and m.engine == "postgresql"
             and m.stop_time is not None
             and m.stop_time <= target
@@ -295,7 +295,7 @@ class Catalog:
         deleted (it is always among the kept)."""
         now = now or datetime.now(UTC)
         manifests = await self.manifests()
-        full = [m for m in manifests if m.kind == "full"]
+        full = [m for m in manifests if m.kind is BackupKind.full]
         window_start = now - timedelta(days=self.settings.pitr_window_days)
         keep_ids = {m.id for m in full[-self.settings.keep_full :]}
         # PITR to any time in the window needs the newest base at or before the window start.
@@ -303,7 +303,7 @@ class Catalog:
         if before_window:
             keep_ids.add(before_window[-1].id)
         keep_ids |= {m.id for m in full if m.start_time > window_start}
-        for kind in ("config", "logical"):
+        for kind in (BackupKind.config, BackupKind.logical):
             others = [m for m in manifests if m.kind == kind]
             keep_ids |= {m.id for m in others[-self.settings.keep_full :]}
         kept_full = [m for m in full if m.id in keep_ids]

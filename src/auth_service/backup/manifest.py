@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 FORMAT = 1
+
+
+class BackupKind(StrEnum):
+    full = "full"  # the database: a base backup (PostgreSQL) or a snapshot (SQLite)
+    config = "config"  # config files, sealed signing keys and the schema revision
+    logical = "logical"  # a pg_dump export, to move across PostgreSQL major versions
 
 
 class ObjectRecord(BaseModel):
@@ -23,7 +30,7 @@ class ObjectRecord(BaseModel):
 class Manifest(BaseModel):
     format: int = FORMAT
     id: str
-    kind: Literal["full", "config", "logical"]
+    kind: BackupKind
     engine: Literal["postgresql", "sqlite", "config"]
     engine_version: str | None = None
     service_version: str
@@ -66,7 +73,7 @@ class Manifest(BaseModel):
         }
 
 
-def new_backup_id(kind: str, now: datetime | None = None) -> str:
+def new_backup_id(kind: BackupKind, now: datetime | None = None) -> str:
     """Sortable by time: 20260101T000000Z-full-1a2b."""
     now = now or datetime.now(UTC)
     return f"{now.strftime('%Y%m%dT%H%M%S')}Z-{kind}-{secrets.token_hex(2)}"

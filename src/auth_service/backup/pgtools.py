@@ -24,6 +24,21 @@ import asyncpg  # type: ignore[import-untyped]
 from auth_service.backup.errors import ToolFailed
 
 SERVER_USER = "postgres"
+WAL_SEGMENT_BYTES = 16 * 1024 * 1024  # initdb's default; the clusters we back up keep it
+
+
+def lsn_bytes(lsn: str) -> int:
+    """A PostgreSQL LSN ('16/B374D848') as a byte position in the WAL."""
+    high, low = lsn.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def wal_segment_name(timeline: int, lsn: str) -> str:
+    """The WAL segment file holding ``lsn`` on ``timeline``: 16/B374D848 on timeline 1 is in
+    0000000100000016000000B3."""
+    segment = lsn_bytes(lsn) // WAL_SEGMENT_BYTES
+    per_log = 0x100000000 // WAL_SEGMENT_BYTES
+    return f"{timeline:08X}{segment // per_log:08X}{segment % per_log:08X}"
 
 
 def pg_bin_dir(configured: Path | None = None) -> Path | None:
@@ -198,11 +213,6 @@ class Cluster:
         conf = self.data_dir / "postgresql.auto.conf"
         with conf.open("a") as fh:
             fh.write(lines)
-
-    def allow_replication(self) -> None:
-        hba = self.data_dir / "pg_hba.conf"
-        with hba.open("a") as fh:
-            fh.write("host replication all 127.0.0.1/32 trust\n")
 
     async def start(self, *, wait: bool = True) -> None:
         self.socket_dir.mkdir(parents=True, exist_ok=True)

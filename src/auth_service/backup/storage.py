@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig
 
 from auth_service.backup.errors import BackupError, MissingObject, StorageFull
-from auth_service.backup.settings import BackupDestination
+from auth_service.config.backup import BackupDestination
 
 # Parts of a streaming upload; each is held in memory once, so this bounds upload memory.
 PART_SIZE = 8 * 1024 * 1024
@@ -73,8 +73,9 @@ class Storage:
             if self._multipart:
                 await obstore.put_async(self._store, name, counted(), chunk_size=PART_SIZE)
             else:
-                # Stores without multipart (emulators) get one request; callers keep such
-                # objects small by splitting (see pipeline.split_parts).
+                # Stores without multipart (emulators) get one request, so the whole object
+                # is held in memory: `multipart: false` is for emulators and small objects
+                # (docs/adr/0300-backup-storage-obstore.md).
                 body = b"".join([p async for p in counted()])
                 await obstore.put_async(self._store, name, body, use_multipart=False)
         except Exception as exc:

@@ -9,8 +9,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from auth_service.audit.context import RequestContext
-from auth_service.backup import engines, pgtools
+from auth_service.backup import pgtools
 from auth_service.backup.catalog import Catalog, VerifyReport
+from auth_service.backup.engines.postgres import restore_postgres
+from auth_service.backup.engines.sqlite import restore_sqlite
 from auth_service.backup.errors import BackupError
 from auth_service.backup.manifest import Manifest
 from auth_service.config.settings import Settings
@@ -32,7 +34,7 @@ async def restore_test(
         with tempfile.TemporaryDirectory(prefix="auth-restore-test-") as tmp:
             path = Path(tmp) / "auth.db"
             try:
-                await engines.restore_sqlite(catalog, manifest, path)
+                await restore_sqlite(catalog, manifest, path)
             except BackupError as exc:
                 report.problems.append(str(exc))
                 return report
@@ -50,7 +52,7 @@ async def restore_test(
     )
     try:
         try:
-            await engines.restore_postgres(catalog, manifest, cluster.data_dir)
+            await restore_postgres(catalog, manifest, cluster.data_dir)
             await cluster.start()
             await cluster.wait_ready(primary=True)
         except BackupError as exc:

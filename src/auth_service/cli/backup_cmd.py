@@ -9,10 +9,10 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -25,15 +25,26 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from auth_service.backup import engines, observe
+from auth_service.backup import engines, observe, pgtools
 from auth_service.backup.catalog import Catalog
+from auth_service.backup.engines import Restored
 from auth_service.backup.errors import BackupError, MissingObject
-from auth_service.cli.common import EXIT_ERROR, err, fail, loaded_settings, out, run_async
+from auth_service.backup.manifest import BackupKind
+from auth_service.cli.common import (
+    EXIT_ERROR,
+    ErrorLines,
+    err,
+    fail,
+    loaded_settings,
+    out,
+    run_async,
+)
 from auth_service.config.settings import Settings
 
 app = typer.Typer(help="Encrypted backups, WAL archiving, restore and verification.")
 
-EXIT_NOT_FOUND = 3
+# Backup errors say what went wrong and what to do: they are the error line as they are.
+BACKUP_ERRORS: ErrorLines = {BackupError: str}
 
 
 def say(message: str) -> None:
@@ -47,16 +58,6 @@ def _settings(ctx: typer.Context) -> Settings:
 def _catalog(settings: Settings) -> Catalog:
     try:
         return Catalog(settings.backup, settings.data_dir)
-    except BackupError as exc:
-        raise fail(str(exc)) from None
-
-
-def _run(coro_fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    async def wrapped() -> None:
-        await coro_fn()
-
-    try:
-        run_async(wrapped)()
     except BackupError as exc:
         raise fail(str(exc)) from None
 
@@ -94,18 +95,20 @@ def run_backup(
     ] = "full",
 ) -> None:
     """Take a backup now and store it in every destination."""
-    if kind not in ("full", "config", "logical"):
-        raise fail("--kind must be full, config or logical")
+    try:
+        backup_kind = BackupKind(kind)
+    except ValueError:
+        raise fail("--kind must be full, config or logical") from None
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
-    async def go() -> None:
+    async def take_backup() -> None:
         started = time.monotonic()
         try:
-            with _progress(f"backup {kind}") as advance:
-                manifest = await engines.run_backup(settings, catalog, kind, advance)
+            with _progress(f"backup {backup_kind}") as advance:
+                manifest = await engines.run_backup(settings, catalog, backup_kind, advance)
         except BaseException:
-            observe.record_failure(kind)
+            observe.record_failure(backup_kind)
             raise
         seconds = time.monotonic() - started
         observe.record_success(manifest, seconds)
@@ -114,7 +117,7 @@ def run_backup(
             f"stored in {seconds:.1f}s (key {manifest.key_id})"
         )
 
-    _run(go)
+    run_async(take_backup, errors=BACKUP_ERRORS)()
 
 
 @app.command("list")
@@ -126,7 +129,7 @@ def list_backups(
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
-    async def go() -> None:
+    async def show_backups() -> None:
         manifests = await catalog.manifests()
         if format == "json":
             out.print_json(json.dumps([m.summary() for m in manifests]))
@@ -144,7 +147,7 @@ def list_backups(
             )
         out.print(table)
 
-    _run(go)
+    run_async(show_backups, errors=BACKUP_ERRORS)()
 
 
 @app.command("verify")
@@ -168,7 +171,7 @@ def verify(
             raise fail("--probe-email needs --probe-password-file")
         probe = (probe_email, probe_password_file.read_text().strip())
 
-    async def go() -> None:
+    async def verify_backup() -> None:
         with _progress("verify") as advance:
             report = await catalog.verify(backup_id, advance)
         problems = list(report.problems)
@@ -192,7 +195,7 @@ def verify(
             f"{report.stored_bytes} bytes" + (", restore test passed" if restore_test else "")
         )
 
-    _run(go)
+    run_async(verify_backup, errors=BACKUP_ERRORS)()
 
 
 @app.command("restore")
@@ -218,44 +221,31 @@ def restore(
     settings = _settings(ctx)
     catalog = _catalog(settings)
     when = _parse_time(to_time) if to_time else None
+    command = None if stage_wal or not when else _wal_fetch_command(ctx)
 
-    async def go() -> None:
-        from auth_service.backup import pgtools
-
+    async def restore_backup() -> None:
         manifest = await catalog.newest_before(when) if when else await catalog.manifest(backup_id)
         with _progress(f"restore {manifest.id}") as advance:
-            if manifest.engine == "sqlite":
-                if when:
-                    raise BackupError(
-                        "point-in-time recovery needs PostgreSQL (SQLite has no WAL archive)"
-                    )
-                await engines.restore_sqlite(catalog, manifest, target, advance)
-                say(f"restored {manifest.id} to {target}")
-                return
-            if manifest.kind in ("logical", "config"):
-                await engines.restore_file(catalog, manifest, target, advance)
-                say(f"restored {manifest.id} to {target}")
-                if manifest.kind == "logical":
-                    say(f"load it with: pg_restore --no-owner -d <database URL> {target}")
-                return
-            if manifest.engine != "postgresql":
-                raise BackupError(f"{manifest.id} is a {manifest.kind} backup; restore a full one")
-            command = None if stage_wal or not when else _wal_fetch_command(ctx)
-            result = await engines.restore_postgres(
+            restored = await engines.run_restore(
                 catalog, manifest, target, to_time=when, restore_command=command, progress=advance
             )
+        if restored is not Restored.data_directory:
+            say(f"restored {manifest.id} to {target}")
+            if restored is Restored.dump:
+                say(f"load it with: pg_restore --no-owner -d <database URL> {target}")
+            return
         say(f"restored base backup {manifest.id} into {target}")
-        if start_port is not None:
-            cluster = pgtools.Cluster(
-                target.parent, start_port, settings.backup.pg_bin_dir, data=target
-            )
-            await cluster.start()
-            await cluster.wait_ready(primary=True, within=300)
-            say(f"PostgreSQL is up on 127.0.0.1:{start_port} (promoted)")
-        elif result.manifest.engine == "postgresql":
+        if start_port is None:
             say("start it with pg_ctl -D <target> start (as the postgres user)")
+            return
+        cluster = pgtools.Cluster(
+            target.parent, start_port, settings.backup.pg_bin_dir, data=target
+        )
+        await cluster.start()
+        await cluster.wait_ready(primary=True, within=300)
+        say(f"PostgreSQL is up on 127.0.0.1:{start_port} (promoted)")
 
-    _run(go)
+    run_async(restore_backup, errors=BACKUP_ERRORS)()
 
 
 def _wal_fetch_command(ctx: typer.Context) -> str:
@@ -275,7 +265,7 @@ def prune(
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
-    async def go() -> None:
+    async def prune_backups() -> None:
         plan = await catalog.plan_prune()
         verb = "deleting" if confirm else "would delete"
         for backup_id in plan.delete_backups:
@@ -287,7 +277,7 @@ def prune(
         else:
             say("dry run: add --confirm to delete")
 
-    _run(go)
+    run_async(prune_backups, errors=BACKUP_ERRORS)()
 
 
 @app.command("wal-push")
@@ -300,10 +290,10 @@ def wal_push(
     if not path.is_file():
         raise fail(f"{path} does not exist (archive_command passes %p relative to the data dir)")
 
-    async def go() -> None:
+    async def push_wal_file() -> None:
         await catalog.wal_push(path)
 
-    _run(go)
+    run_async(push_wal_file, errors=BACKUP_ERRORS)()
 
 
 @app.command("wal-fetch")
@@ -320,15 +310,13 @@ def wal_fetch(
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
-    async def go() -> None:
-        await catalog.wal_fetch(name, dest)
+    async def fetch_wal_file() -> None:
+        try:
+            await catalog.wal_fetch(name, dest)
+        except MissingObject:
+            raise typer.Exit(EXIT_ERROR) from None
 
-    try:
-        run_async(go)()
-    except MissingObject:
-        raise typer.Exit(EXIT_ERROR) from None
-    except BackupError as exc:
-        raise fail(str(exc)) from None
+    run_async(fetch_wal_file, errors=BACKUP_ERRORS)()
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -349,11 +337,11 @@ def wal_stream(ctx: typer.Context) -> None:
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
-    async def go() -> None:
+    async def stream_wal() -> None:
         stop = _stop_on_signals()
         await stream(settings, catalog, stop, on_push=lambda n: say(f"archived {n}"))
 
-    _run(go)
+    run_async(stream_wal, errors=BACKUP_ERRORS)()
 
 
 @app.command("schedule")
@@ -365,7 +353,7 @@ def schedule(
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
-    async def go() -> None:
+    async def run_schedule() -> None:
         stop = _stop_on_signals()
         next_full = next_verify = 0.0
         while not stop.is_set():
@@ -373,11 +361,11 @@ def schedule(
             if now >= next_full:
                 try:
                     started = time.monotonic()
-                    manifest = await engines.run_backup(settings, catalog, "full")
+                    manifest = await engines.run_backup(settings, catalog, BackupKind.full)
                     observe.record_success(manifest, time.monotonic() - started)
                     say(f"backup {manifest.id} done")
                 except BackupError as exc:
-                    observe.record_failure("full")
+                    observe.record_failure(BackupKind.full)
                     err.print(f"[bold red]backup failed:[/] {exc}")
                 next_full = now + settings.backup.schedule_full_seconds
             if now >= next_verify:
@@ -394,4 +382,4 @@ def schedule(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 30)
 
-    _run(go)
+    run_async(run_schedule, errors=BACKUP_ERRORS)()

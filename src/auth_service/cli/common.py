@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -33,10 +33,14 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
-def loaded_settings(ctx: typer.Context) -> LoadedSettings:
+def loaded_settings(
+    ctx: typer.Context, overrides: Mapping[str, Any] | None = None
+) -> LoadedSettings:
+    """The settings of this command (``--config``, the environment, then ``overrides``), with
+    logging configured from them."""
     config: Path | None = (ctx.obj or {}).get("config")
     try:
-        loaded = load_settings(config)
+        loaded = load_settings(config, overrides=overrides)
     except ConfigError as exc:
         raise fail(str(exc), EXIT_CONFIG) from None
     from auth_service.observability.logging import STDERR, configure_logging
@@ -59,8 +63,15 @@ async def cli_services(settings: Settings) -> AsyncIterator[Services]:
         await services.close()
 
 
-def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
-    """Run a coroutine command, turning expected failures into one-line errors."""
+ErrorLines = Mapping[type[Exception], Callable[[Exception], str]]
+"""A command's own expected errors: exception type -> its one error line (often ``str``)."""
+
+
+def run_async(
+    fn: Callable[P, Coroutine[Any, Any, T]], *, errors: ErrorLines | None = None
+) -> Callable[P, T]:
+    """Run a coroutine command, turning expected failures into one-line errors: the service
+    graph's and the database's, then the command's own ``errors``."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -77,5 +88,10 @@ def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
             raise fail(
                 f"cannot reach the database ({reason}); check database.url and that the server runs"
             ) from None
+        except Exception as exc:
+            for expected, line in (errors or {}).items():
+                if isinstance(exc, expected):
+                    raise fail(line(exc)) from None
+            raise
 
     return wrapper

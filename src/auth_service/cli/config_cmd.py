@@ -12,7 +12,7 @@ import yaml
 from pydantic import SecretStr
 
 from auth_service.cli.common import EXIT_CONFIG, fail, loaded_settings, out
-from auth_service.config.audit import audit, exit_code
+from auth_service.cli.config_audit import audit, exit_code
 from auth_service.config.loader import ConfigError, LoadedSettings, load_settings
 from auth_service.config.settings import SECRET_PATHS, Environment
 

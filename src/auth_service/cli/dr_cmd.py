@@ -8,7 +8,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg  # type: ignore[import-untyped]
 import typer
@@ -17,10 +17,12 @@ from rich.table import Table
 from auth_service.audit import events
 from auth_service.backup import pgtools
 from auth_service.backup.errors import BackupError
-from auth_service.backup.settings import OBSERVER_ID
+from auth_service.backup.manifest import BackupKind
 from auth_service.backup.storage import Storage, open_storage
-from auth_service.cli.common import err, fail, loaded_settings, out, run_async
+from auth_service.cli.common import ErrorLines, err, fail, loaded_settings, out, run_async
+from auth_service.config.backup import OBSERVER_ID
 from auth_service.config.settings import Settings
+from auth_service.db.engine import Backend, backend_of
 from auth_service.dr.audit import CLI, record_dr_event
 from auth_service.dr.auto import (
     FailoverRecord,
@@ -30,7 +32,7 @@ from auth_service.dr.auto import (
     store_destination,
 )
 from auth_service.dr.auto import rearm as rearm_lock
-from auth_service.dr.service import DrError, DrReport, DrService, StepTimer
+from auth_service.dr.service import DrError, DrReport, DrService, Repoint, StepTimer
 
 app = typer.Typer(
     help="Disaster recovery: replication status, failover, failback, automatic-failover observer."
@@ -40,7 +42,7 @@ app = typer.Typer(
 def _service(settings: Settings) -> DrService:
     if settings.dr.standby_url is None:
         raise fail("dr.standby_url is not set (AUTH_DR__STANDBY_URL_FILE): no standby to manage")
-    if not settings.database_url.startswith("postgresql"):
+    if backend_of(settings.database_url) is not Backend.postgresql:
         raise fail("disaster recovery needs PostgreSQL (database.url)")
     return DrService(
         pgtools.ConnInfo.from_url(settings.database_url),
@@ -49,13 +51,11 @@ def _service(settings: Settings) -> DrService:
     )
 
 
-def _run(fn: Any) -> None:
-    try:
-        run_async(fn)()
-    except (DrError, BackupError) as exc:
-        raise fail(str(exc)) from None
-    except asyncpg.PostgresError as exc:
-        raise fail(f"PostgreSQL refused a DR step ({exc}); check `dr status`") from None
+DR_ERRORS: ErrorLines = {
+    DrError: str,
+    BackupError: str,
+    asyncpg.PostgresError: lambda exc: f"PostgreSQL refused a DR step ({exc}); check `dr status`",
+}
 
 
 def _print_steps(title: str, timer: StepTimer) -> None:
@@ -86,6 +86,17 @@ def _write_url(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
+def _repoint_file(url_file: Path | None) -> Repoint:
+    """How a failover or failback tells the services: rewrite ``url_file`` (the database URL
+    file they read on restart), or nothing when there is none."""
+
+    async def repoint(url: str) -> None:
+        if url_file is not None:
+            _write_url(url_file, url)
+
+    return repoint
+
+
 @app.command("status")
 def status(
     ctx: typer.Context,
@@ -95,7 +106,7 @@ def status(
     settings = loaded_settings(ctx).settings
     service = _service(settings)
 
-    async def go() -> None:
+    async def show_status() -> None:
         data = await service.status()
         newest = None
         if settings.backup.key is not None:
@@ -105,7 +116,8 @@ def status(
                 catalog = Catalog(settings.backup, settings.data_dir)
                 per_destination = {}
                 for storage in catalog.storages:
-                    full = [m for m in await catalog.manifests(storage) if m.kind == "full"]
+                    manifests = await catalog.manifests(storage)
+                    full = [m for m in manifests if m.kind is BackupKind.full]
                     per_destination[storage.url] = full[-1].id if full else None
                 newest = per_destination
             except BackupError as exc:
@@ -130,7 +142,7 @@ def status(
         out.print(table)
         out.print(f"newest backup per destination: {newest}", soft_wrap=True, markup=False)
 
-    _run(go)
+    run_async(show_status, errors=DR_ERRORS)()
 
 
 @app.command("failover")
@@ -151,12 +163,9 @@ def failover(
         raise fail("--to: only the configured standby (dr.standby_url) can be promoted")
     settings = loaded_settings(ctx).settings
     service = _service(settings)
+    repoint = _repoint_file(url_file)
 
-    async def repoint(url: str) -> None:
-        if url_file is not None:
-            _write_url(url_file, url)
-
-    async def go() -> None:
+    async def fail_over() -> None:
         timer = await service.failover(max_lag_bytes=max_lag_bytes, force=force, repoint=repoint)
         _print_steps("failover done", timer)
         await _audit(settings, service.standby.sqlalchemy_url(), events.DR_FAILOVER, timer)
@@ -167,7 +176,7 @@ def failover(
             markup=False,
         )
 
-    _run(go)
+    run_async(fail_over, errors=DR_ERRORS)()
 
 
 @app.command("failback")
@@ -187,17 +196,14 @@ def failback(
         old_primary_data.parent, service.primary.port, bin_dir, data=old_primary_data
     )
     current = pgtools.Cluster(standby_data.parent, service.standby.port, bin_dir, data=standby_data)
+    repoint = _repoint_file(url_file)
 
-    async def repoint(url: str) -> None:
-        if url_file is not None:
-            _write_url(url_file, url)
-
-    async def go() -> None:
+    async def fail_back() -> None:
         timer = await service.failback(original, current, repoint=repoint)
         _print_steps("failback done", timer)
         await _audit(settings, service.primary.sqlalchemy_url(), events.DR_FAILBACK, timer)
 
-    _run(go)
+    run_async(fail_back, errors=DR_ERRORS)()
 
 
 def _auto_store(settings: Settings) -> Storage:
@@ -245,26 +251,22 @@ def watch(
     def say(message: str) -> None:
         out.print(f"[{name}] {message}", soft_wrap=True, markup=False, highlight=False)
 
-    async def repoint(url: str) -> None:
-        if url_file is not None:
-            _write_url(url_file, url)
-
     async def report(record: FailoverRecord) -> None:
         await audit_failover(settings, service.standby.sqlalchemy_url(), record)
 
     watcher = Watcher(
-        service, store, settings.dr, name, repoint=repoint, on_failover=report, say=say
+        service,
+        store,
+        settings.dr,
+        name,
+        repoint=_repoint_file(url_file),
+        on_failover=report,
+        say=say,
     )
-
     if metrics_port is not None:
-        from prometheus_client import start_http_server
+        _serve_metrics(settings.server.management_host, metrics_port)
 
-        try:
-            start_http_server(metrics_port, settings.server.management_host)
-        except OSError as exc:
-            raise fail(f"--metrics-port {metrics_port}: {exc.strerror}; pick a free port") from None
-
-    async def go() -> None:
+    async def observe() -> None:
         if not settings.dr.auto.enabled:
             say("automatic failover is off (dr.auto.enabled): observing only")
         if once:
@@ -276,7 +278,17 @@ def watch(
             loop.add_signal_handler(sig, stop.set)
         await watcher.run(stop)
 
-    _run(go)
+    run_async(observe, errors=DR_ERRORS)()
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """This observer's /metrics, from a thread beside the watch loop."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, host)
+    except OSError as exc:
+        raise fail(f"--metrics-port {port}: {exc.strerror}; pick a free port") from None
 
 
 @app.command("rearm")
@@ -286,7 +298,7 @@ def rearm(ctx: typer.Context) -> None:
     settings = loaded_settings(ctx).settings
     store = _auto_store(settings)
 
-    async def go() -> None:
+    async def delete_lock() -> None:
         held = await rearm_lock(store)
         if held is None:
             out.print("no failover lock: automatic failover is armed", markup=False)
@@ -299,4 +311,4 @@ def rearm(ctx: typer.Context) -> None:
                 markup=False,
             )
 
-    _run(go)
+    run_async(delete_lock, errors=DR_ERRORS)()

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import shutil
 import socket
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from auth_service.cli.common import err, fail, loaded_settings
 from auth_service.config.loader import load_settings
+from auth_service.config.settings import ServerSettings
 
 if TYPE_CHECKING:
     from uvicorn.supervisors import Multiprocess
-
-ASGI_FACTORY = "auth_service.cli.serve_cmd:asgi_factory"
-
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and the
 # hashing threads' 7-19 MiB argon2 buffers then stay resident in every one of them: most of
@@ -46,20 +46,32 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
-def asgi_factory() -> object:
-    """Entry point for each worker: settings come from the same files and environment."""
+@dataclass(frozen=True)
+class WorkerLaunch:
+    """Where every worker takes its settings from: the config file ``serve`` loaded and its
+    command-line flags (dotted keys), which win over files and environment at start and at
+    every reload. Each worker receives it by value, bound into the factory uvicorn calls
+    (and pickles to the workers it spawns): not through the environment, not a global."""
+
+    config_file: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def asgi_factory(launch: WorkerLaunch | None = None) -> object:
+    """Entry point of each worker. Without ``launch`` (``uvicorn --factory``, the benchmarks)
+    settings come from the files and environment alone."""
     limit_malloc_arenas()
     from auth_service.app import PortDispatcher, create_app
     from auth_service.observability.logging import configure_logging
 
-    loaded = load_settings(
-        Path(os.environ["AUTH_CONFIG"]) if os.environ.get("AUTH_CONFIG") else None
-    )
+    launch = launch or WorkerLaunch()
+    loaded = load_settings(launch.config_file, overrides=launch.overrides)
     settings = loaded.settings
     configure_logging(settings.logging, settings.env)
     app = create_app(settings)
     app.state.hot_reload = True
     app.state.config_file = loaded.config_file
+    app.state.settings_overrides = launch.overrides
     return PortDispatcher(app, settings.server.management_port)
 
 
@@ -103,31 +115,40 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, max=64, help="worker processes")] = None,
 ) -> None:
     """Serve the API (default http://127.0.0.1:8000) and management (:9000)."""
-    import uvicorn
-
     from auth_service.services import StartupError, check_production_safety, load_master_key
 
-    loaded = loaded_settings(ctx)
-    # Command-line flags win over files and environment; workers read them from the env.
-    overrides = {
-        "AUTH_SERVER__HOST": host,
-        "AUTH_SERVER__PORT": port,
-        "AUTH_SERVER__MANAGEMENT_PORT": management_port,
-        "AUTH_SERVER__WORKERS": workers,
+    flags = {
+        "server.host": host,
+        "server.port": port,
+        "server.management_port": management_port,
+        "server.workers": workers,
     }
-    for var, value in overrides.items():
-        if value is not None:
-            os.environ[var] = str(value)
-    if loaded.config_file is not None:
-        os.environ["AUTH_CONFIG"] = str(loaded.config_file.resolve())
-    settings = loaded_settings(ctx).settings
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    loaded = loaded_settings(ctx, overrides)
+    settings = loaded.settings
     try:
-        check_production_safety(settings, load_master_key(settings))
+        load_master_key(settings)
+        check_production_safety(settings)
     except StartupError as exc:
         raise fail(str(exc)) from None
-
     server = settings.server
-    if server.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _prepare_metrics_dir(server.workers)
+    sockets = [_bind(server.host, server.port)]
+    if server.management_port and server.management_port != server.port:
+        sockets.append(_bind(server.management_host, server.management_port))
+    config_file = loaded.config_file.resolve() if loaded.config_file else None
+    err.print(
+        f"auth-service listening on http://{server.host}:{server.port} "
+        f"(management :{server.management_port or server.port}, workers {server.workers})"
+    )
+    _run_uvicorn(WorkerLaunch(config_file, overrides), server, sockets)
+
+
+def _prepare_metrics_dir(workers: int) -> None:
+    """Several workers share their metrics through files (prometheus_client's multiprocess
+    mode). The library reads PROMETHEUS_MULTIPROC_DIR from the environment in each worker:
+    the one variable serve sets for them."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="auth-service-metrics-")
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics_dir:
@@ -135,11 +156,14 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         Path(metrics_dir).mkdir(parents=True, exist_ok=True)
 
-    sockets = [_bind(server.host, server.port)]
-    if server.management_port and server.management_port != server.port:
-        sockets.append(_bind(server.management_host, server.management_port))
+
+def _run_uvicorn(
+    launch: WorkerLaunch, server: ServerSettings, sockets: list[socket.socket]
+) -> None:
+    import uvicorn
+
     config = uvicorn.Config(
-        ASGI_FACTORY,
+        functools.partial(asgi_factory, launch),
         factory=True,
         workers=server.workers,
         log_config=None,
@@ -149,17 +173,13 @@ def serve(
         timeout_graceful_shutdown=int(server.graceful_shutdown_seconds),
         lifespan="on",
     )
-    err.print(
-        f"auth-service listening on http://{server.host}:{server.port} "
-        f"(management :{server.management_port or server.port}, workers {server.workers})"
-    )
     uv_server = uvicorn.Server(config)
-    if server.workers > 1:
-        supervisor = _forwarding_supervisor()
-        # uvicorn 0.50 dropped the ``target`` argument; support both shapes.
-        if "target" in inspect.signature(supervisor.__init__).parameters:
-            supervisor(config, target=uv_server.run, sockets=sockets).run()  # type: ignore[call-arg]
-        else:
-            supervisor(config, sockets=sockets).run()
-    else:
+    if server.workers == 1:
         uv_server.run(sockets=sockets)
+        return
+    supervisor = _forwarding_supervisor()
+    # uvicorn 0.50 dropped the ``target`` argument; support both shapes.
+    if "target" in inspect.signature(supervisor.__init__).parameters:
+        supervisor(config, target=uv_server.run, sockets=sockets).run()  # type: ignore[call-arg]
+    else:
+        supervisor(config, sockets=sockets).run()

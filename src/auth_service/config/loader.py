@@ -6,7 +6,8 @@ Precedence, lowest first (documented in docs/configuration.md):
 2. the YAML profile: ``--config FILE``, else ``config/<AUTH_ENV>.yaml`` when it exists;
 3. secret files: ``AUTH_<PATH>_FILE`` for every secret (``AUTH_MASTER_KEY_FILE``,
    ``AUTH_DATABASE__URL_FILE``...), as Kubernetes and Docker mount them;
-4. environment variables ``AUTH_<SECTION>__<KEY>``.
+4. environment variables ``AUTH_<SECTION>__<KEY>``;
+5. explicit overrides by dotted key, from the command line (``serve --port``).
 """
 
 from __future__ import annotations
@@ -184,6 +185,13 @@ def _environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
     return data, sources
 
 
+def _overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    data: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        _set_path(data, dotted, value)
+    return data, dict.fromkeys(overrides, "command line")
+
+
 def resolve_config_file(config_file: Path | None, environ: Mapping[str, str]) -> Path | None:
     if config_file is not None:
         return config_file
@@ -213,8 +221,12 @@ def _origin(sources: Mapping[str, str], dotted: str) -> str:
 def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> LoadedSettings:
-    """Load and validate settings; raise ConfigError with a one-line reason."""
+    """Load and validate settings; raise ConfigError with a one-line reason.
+
+    ``overrides`` (dotted key to value, e.g. ``{"server.port": 8001}``) win over every source.
+    """
     env = os.environ if environ is None else environ
     path = resolve_config_file(config_file, env)
     merged: dict[str, Any] = {}
@@ -226,7 +238,7 @@ def load_settings(
     if "AUTH_ENV" in env and "env" not in merged:
         merged["env"] = env["AUTH_ENV"]
         sources["env"] = "environment AUTH_ENV"
-    for layer in (_secret_files(env), _environment(env)):
+    for layer in (_secret_files(env), _environment(env), _overrides(overrides or {})):
         data, layer_sources = layer
         _merge(merged, data)
         sources.update(layer_sources)

@@ -23,11 +23,9 @@ import structlog
 from pydantic import SecretStr
 from watchfiles import awatch
 
+from auth_service.config.digest import config_hash
 from auth_service.config.loader import ConfigError, load_settings
 from auth_service.config.settings import Settings
-from auth_service.observability import metrics
-from auth_service.observability.info import config_hash
-from auth_service.observability.logging import set_log_level
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +64,7 @@ RELOADABLE: tuple[str, ...] = (
     "alerting.",
     "features.",
     # The pool is swapped, not resized: a new engine takes new requests while the old one
-    # finishes the requests it is serving (Runtime.apply).
+    # finishes the requests it is serving (runtime.database).
     "database.",
 )
 
@@ -148,27 +146,13 @@ class ReloadResult:
 
 # Receives the settings to apply; must not fail for settings that validated.
 Applier = Callable[[Settings], Awaitable[None]]
-# Told about an applied reload (audit) or a failed one (alert).
+# Told about every reload's result: counted, audited when applied, alerted when failed.
 Notifier = Callable[[ReloadResult], Awaitable[None]]
 
 
-def publish_config_info(settings: Settings, previous: str | None = None) -> str:
-    """Point ``auth_config_info`` at the new hash (0 for the old one: multiprocess mode
-    cannot remove a series)."""
-    digest = config_hash(settings)
-    if previous is not None and previous != digest:
-        metrics.CONFIG_INFO.labels(previous).set(0)
-    metrics.CONFIG_INFO.labels(digest).set(1)
-    return digest
-
-
-def apply_log_level(settings: Settings) -> None:
-    """Change the level without re-creating handlers (keeps wherever logs are going)."""
-    set_log_level(settings.logging.level)
-
-
 class ConfigReloader:
-    """Reloads settings from ``config_file`` and the environment; one per process."""
+    """Reloads settings from ``config_file``, the environment and ``overrides``; one per
+    process."""
 
     def __init__(
         self,
@@ -178,20 +162,22 @@ class ConfigReloader:
         notify: Notifier | None = None,
         environ: Mapping[str, str] | None = None,
         debounce_ms: int = 300,
+        overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.current = current
         self.config_file = config_file
         self._apply = apply
         self._notify = notify
         self._environ = environ
+        # The command line's flags (serve --port...) win at every reload, as they did at start.
+        self._overrides = overrides
         self._debounce_ms = debounce_ms
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._fingerprint = self._read_fingerprint()
         self._sighup_installed = False
-        self.hash = publish_config_info(current)
-        self.pending_restart: list[str] = []
+        self.hash = config_hash(current)
 
     def _read_fingerprint(self) -> bytes | None:
         if self.config_file is None:
@@ -206,7 +192,6 @@ class ConfigReloader:
         """Load, validate and apply; an invalid configuration keeps the running one."""
         async with self._lock:
             result = await self._reload(trigger)
-        metrics.CONFIG_RELOADS.labels(result.result).inc()
         if self._notify is not None:
             try:
                 await self._notify(result)
@@ -217,14 +202,15 @@ class ConfigReloader:
     async def _reload(self, trigger: str) -> ReloadResult:
         self._fingerprint = self._read_fingerprint()
         try:
-            loaded = await asyncio.to_thread(load_settings, self.config_file, self._environ)
+            loaded = await asyncio.to_thread(
+                load_settings, self.config_file, self._environ, self._overrides
+            )
         except ConfigError as exc:
             log.error("config_reload_failed", trigger=trigger, error=str(exc))
             return ReloadResult("error", error=str(exc), hash=self.hash)
         changed = diff(self.current, loaded.settings)
         restart = [k for k in changed if not is_reloadable(k)]
         applied = [k for k in changed if is_reloadable(k)]
-        self.pending_restart = restart
         if not applied:
             if restart:
                 log.warning("config_restart_required", trigger=trigger, keys=restart)
@@ -239,7 +225,7 @@ class ConfigReloader:
             log.error("config_reload_failed", trigger=trigger, error=type(exc).__name__)
             return ReloadResult("error", error=f"apply failed: {type(exc).__name__}")
         self.current = effective
-        self.hash = publish_config_info(effective, self.hash)
+        self.hash = config_hash(effective)
         log.info(
             "config_reloaded",
             trigger=trigger,

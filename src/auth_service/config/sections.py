@@ -1,7 +1,7 @@
-"""Settings sections for health checks and alerting.
+"""The base of every settings section, and the sections for health checks and alerting.
 
-Kept out of ``config.settings`` so the shared module only gains two fields; the models follow
-the same rules (unknown keys are errors, defaults are validated).
+Health and alerting are kept out of ``config.settings`` so the shared module only gains two
+fields; every section follows the same rules through ``Section``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A group of settings: unknown keys are errors (a typo in a config file must not silently
+    fall back to a default), and defaults are validated like given values."""
+
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-class CheckTuning(_Section):
+class CheckTuning(Section):
     """Per-check overrides of schedule and criticality, keyed by check name."""
 
     enabled: bool = True
@@ -27,7 +30,7 @@ class CheckTuning(_Section):
     critical: bool | None = None
 
 
-class HttpEndpoint(_Section):
+class HttpEndpoint(Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
     url: str
     expected_status: int = Field(200, ge=100, le=599)
@@ -53,7 +56,7 @@ class HttpEndpoint(_Section):
         return v
 
 
-class TlsHost(_Section):
+class TlsHost(Section):
     host: str = Field(min_length=1)
     port: int = Field(443, ge=1, le=65535)
     warning_days: int = Field(21, ge=1, le=365)
@@ -67,7 +70,7 @@ class TlsHost(_Section):
         return self
 
 
-class HealthSettings(_Section):
+class HealthSettings(Section):
     expose_details: bool = Field(
         True, description="false: /health answers only the overall status, not each check"
     )
@@ -110,7 +113,7 @@ class Severity(StrEnum):
         return ("info", "warning", "critical").index(self.value)
 
 
-class _Channel(_Section):
+class _Channel(Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
     tier: int = Field(
         0, ge=0, le=5, description="0 is notified at once; tier n after n escalation periods"
@@ -151,7 +154,7 @@ Channel = Annotated[
 ]
 
 
-class AlertingSettings(_Section):
+class AlertingSettings(Section):
     enabled: bool = False
     channels: list[Channel] = Field(default_factory=list)
     cooldown_seconds: float = Field(

@@ -12,11 +12,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from auth_service.backup.settings import BackupSettings, DrSettings
-from auth_service.config.sections import AlertingSettings, HealthSettings
+from auth_service.config.backup import BackupSettings, DrSettings
+from auth_service.config.sections import AlertingSettings, HealthSettings, Section
 
 
 class Environment(StrEnum):
@@ -25,12 +25,7 @@ class Environment(StrEnum):
     production = "production"
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in a config file must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class ServerSettings(_Section):
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     management_host: str = "127.0.0.1"
@@ -56,7 +51,7 @@ class ServerSettings(_Section):
         return v.rstrip("/")
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(Section):
     url: SecretStr | None = Field(
         None, description="SQLAlchemy URL; default: SQLite file under data_dir"
     )
@@ -67,7 +62,7 @@ class DatabaseSettings(_Section):
     echo: bool = False
 
 
-class RedisSettings(_Section):
+class RedisSettings(Section):
     url: SecretStr | None = Field(None, description="redis:// URL; unset means in-process state")
 
 
@@ -77,7 +72,7 @@ class SigningAlgorithm(StrEnum):
     EdDSA = "EdDSA"
 
 
-class TokenSettings(_Section):
+class TokenSettings(Section):
     issuer: str | None = Field(None, description="default: server.public_url")
     audience: str = "auth-service"
     algorithm: SigningAlgorithm = SigningAlgorithm.ES256
@@ -91,7 +86,7 @@ class TokenSettings(_Section):
     password_reset_ttl_seconds: int = Field(30 * 60, ge=60, le=24 * 3600)
 
 
-class PasswordSettings(_Section):
+class PasswordSettings(Section):
     argon2_memory_cost_kib: int = Field(19456, ge=8, le=4 * 1024 * 1024)
     argon2_time_cost: int = Field(2, ge=1, le=100)
     argon2_parallelism: int = Field(1, ge=1, le=64)
@@ -124,7 +119,7 @@ class PasswordSettings(_Section):
         return self
 
 
-class RateLimitSettings(_Section):
+class RateLimitSettings(Section):
     """Limits use the `limits` notation, e.g. "30/minute" or "10 per hour"."""
 
     enabled: bool = True
@@ -139,7 +134,7 @@ class RateLimitSettings(_Section):
     verify_per_ip: str = "60/hour"
 
 
-class LockoutSettings(_Section):
+class LockoutSettings(Section):
     enabled: bool = True
     threshold: int = Field(5, ge=1, le=1000, description="consecutive failures before a lock")
     base_seconds: float = Field(30.0, gt=0)
@@ -147,7 +142,7 @@ class LockoutSettings(_Section):
     reset_after_seconds: float = Field(24 * 3600.0, gt=0, description="failure memory")
 
 
-class MailSettings(_Section):
+class MailSettings(Section):
     backend: Literal["outbox", "smtp"] = "outbox"
     from_address: str = "auth-service <no-reply@localhost>"
     smtp_host: str = "localhost"
@@ -163,7 +158,7 @@ class MailSettings(_Section):
     queue_size: int = Field(1000, ge=1)
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
     access_log: bool = True
@@ -172,7 +167,7 @@ class LoggingSettings(_Section):
     )
 
 
-class FeatureSettings(_Section):
+class FeatureSettings(Section):
     """Switches an operator flips at runtime (reloadable without a restart)."""
 
     registration: bool = Field(
@@ -181,7 +176,7 @@ class FeatureSettings(_Section):
     password_reset: bool = Field(True, description="the emailed password-reset flow")
 
 
-class UiSettings(_Section):
+class UiSettings(Section):
     """The hosted pages: sign-in, registration, recovery, account, consent."""
 
     enabled: bool = Field(True, description="serve the hosted pages (off: the JSON API only)")

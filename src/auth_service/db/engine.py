@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Delete, Insert, Update, event, literal_column, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -29,9 +30,13 @@ class Backend(StrEnum):
     postgresql = "postgresql"
 
 
-def backend_of(url: str) -> Backend:
-    """The backend of a SQLAlchemy URL; ValueError (saying what is supported) otherwise."""
-    name = make_url(url).get_backend_name()
+def backend_of(url: str | URL) -> Backend:
+    """Which engine a database URL (any driver: ``postgresql+asyncpg``, plain ``postgresql``,
+    ``sqlite+aiosqlite``) points at; ValueError for any other."""
+    try:
+        name = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ValueError("the database URL is not a URL (dialect+driver://...)") from None
     try:
         return Backend(name)
     except ValueError:
@@ -40,28 +45,25 @@ def backend_of(url: str) -> Backend:
         ) from None
 
 
-def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    if (
-        parsed.get_backend_name() != "sqlite"
-        or not parsed.database
-        or parsed.database == ":memory:"
-    ):
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory database or for PostgreSQL."""
+    if backend_of(url) is not Backend.sqlite:
         return None
-    return Path(parsed.database)
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
-    backend = make_url(url).get_backend_name()
+    backend = backend_of(url)
     # hide_parameters: statement parameters (emails, token digests) never reach error messages.
     kwargs: dict[str, Any] = {
         "echo": settings.database.echo,
         "pool_pre_ping": False,
         "hide_parameters": True,
     }
-    if backend == "sqlite":
-        path = _sqlite_path(url)
+    if backend is Backend.sqlite:
+        path = sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
@@ -69,27 +71,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _configure_sqlite(engine)
         instrument_engine(engine)
         return engine
-    if backend == "postgresql":
-        kwargs.update(
-            pool_size=settings.database.pool_size,
-            max_overflow=settings.database.max_overflow,
-            pool_timeout=settings.database.pool_timeout_seconds,
-            pool_recycle=1800,
-        )
-        timeout = settings.database.statement_timeout_ms
-        kwargs["connect_args"] = {
-            "server_settings": {
-                "application_name": "auth-service",
-                "statement_timeout": str(timeout),
-            },
-            "command_timeout": max(timeout / 1000 * 2, 5) if timeout else None,
-        }
-        engine = create_async_engine(url, **kwargs)
-        instrument_engine(engine)
-        return engine
-    raise ValueError(
-        f"unsupported database backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    kwargs.update(
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+        pool_timeout=settings.database.pool_timeout_seconds,
+        pool_recycle=1800,
     )
+    timeout = settings.database.statement_timeout_ms
+    kwargs["connect_args"] = {
+        "server_settings": {
+            "application_name": "auth-service",
+            "statement_timeout": str(timeout),
+        },
+        "command_timeout": max(timeout / 1000 * 2, 5) if timeout else None,
+    }
+    engine = create_async_engine(url, **kwargs)
+    instrument_engine(engine)
+    return engine
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -117,6 +115,7 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.backend = backend_of(engine.url)
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -128,17 +127,10 @@ class Database:
         """
         old = self.engine
         self.engine = engine
+        self.backend = backend_of(engine.url)
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         return old
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-    @property
-    def backend(self) -> Backend:
-        return Backend(self.engine.dialect.name)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -154,7 +146,7 @@ class Database:
         statement, one network round trip instead of three. SQLite keeps its usual transaction
         (its writers must queue on BEGIN IMMEDIATE, see _configure_sqlite).
         """
-        if self.engine.dialect.name == "postgresql":
+        if self.backend is Backend.postgresql:
             async with self._autocommit.connect() as conn:
                 yield conn
         else:
@@ -173,7 +165,7 @@ class Database:
         explicitly. SQLite has no DML in CTEs: the statements run in order inside one
         transaction.
         """
-        if self.engine.dialect.name == "postgresql":
+        if self.backend is Backend.postgresql:
             ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]
             async with self._autocommit.connect() as conn:
                 await conn.execute(select(literal_column("1")).add_cte(*ctes))

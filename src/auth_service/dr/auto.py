@@ -23,8 +23,8 @@ import asyncpg  # type: ignore[import-untyped]
 from auth_service.audit import events
 from auth_service.backup import pgtools
 from auth_service.backup.errors import BackupError
-from auth_service.backup.settings import OBSERVER_ID, BackupDestination, DrAutoSettings, DrSettings
 from auth_service.backup.storage import Storage
+from auth_service.config.backup import OBSERVER_ID, BackupDestination, DrAutoSettings, DrSettings
 from auth_service.dr.audit import WATCH, record_dr_event
 from auth_service.dr.service import DrError, DrService, NodeStatus, Repoint, node_status
 from auth_service.observability import metrics
@@ -47,12 +47,6 @@ def _utcnow() -> datetime:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def lsn_bytes(lsn: str) -> int:
-    """A PostgreSQL LSN ('16/B374D848') as a byte position."""
-    high, low = lsn.split("/")
-    return (int(high, 16) << 32) | int(low, 16)
 
 
 @dataclass(frozen=True)
@@ -174,25 +168,10 @@ def decide(
             names,
             agreed,
         )
-    promoted = [o for o in fresh if o.standby_reachable and not o.standby_in_recovery]
-    if promoted:
-        return Decision(
-            False, f"the standby is not in recovery (seen by {_names(promoted)})", names, agreed
-        )
-    if not any(o.standby_reachable for o in fresh):
-        return Decision(False, "no observer reaches the standby", names, agreed)
-    lags = [o.standby_lag_bytes for o in fresh if o.standby_lag_bytes is not None]
-    lag = max(lags, default=None)
-    if lag is None:
-        return Decision(False, "no observer knows the standby's lag", names, agreed)
-    if lag > max_lag_bytes:
-        return Decision(
-            False,
-            f"the standby is {lag} bytes behind (limit {max_lag_bytes}): failing over would "
-            "lose them",
-            names,
-            agreed,
-        )
+    refusal = _standby_refusal(fresh, max_lag_bytes)
+    if refusal is not None:
+        return Decision(False, refusal, names, agreed)
+    lag = max(o.standby_lag_bytes for o in fresh if o.standby_lag_bytes is not None)
     return Decision(
         True,
         f"{len(agreeing)} observers ({_names(agreeing)}) have seen the primary unreachable for "
@@ -200,6 +179,25 @@ def decide(
         names,
         agreed,
     )
+
+
+def _standby_refusal(fresh: list[Observation], max_lag_bytes: int) -> str | None:
+    """Why the standby cannot take over, as the fresh observations see it; None if it can."""
+    promoted = [o for o in fresh if o.standby_reachable and not o.standby_in_recovery]
+    if promoted:
+        return f"the standby is not in recovery (seen by {_names(promoted)})"
+    if not any(o.standby_reachable for o in fresh):
+        return "no observer reaches the standby"
+    lags = [o.standby_lag_bytes for o in fresh if o.standby_lag_bytes is not None]
+    lag = max(lags, default=None)
+    if lag is None:
+        return "no observer knows the standby's lag"
+    if lag > max_lag_bytes:
+        return (
+            f"the standby is {lag} bytes behind (limit {max_lag_bytes}): failing over would "
+            "lose them"
+        )
+    return None
 
 
 @dataclass
@@ -362,7 +360,7 @@ class Watcher:
         lag: int | None = None
         if in_recovery:
             if primary.reachable and primary.role == "primary" and primary.lsn and standby.lsn:
-                lag = max(0, lsn_bytes(primary.lsn) - lsn_bytes(standby.lsn))
+                lag = max(0, pgtools.lsn_bytes(primary.lsn) - pgtools.lsn_bytes(standby.lsn))
                 self._last_lag = lag
             else:
                 # The primary is gone: what the standby has not replayed yet, or what it

@@ -21,7 +21,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from auth_service.backup import pgtools
 from auth_service.backup.errors import ToolFailed
-from auth_service.backup.settings import DrSettings
+from auth_service.config.backup import DrSettings
 from auth_service.observability import metrics
 
 APPLICATION_NAME = "auth_standby"

@@ -20,10 +20,12 @@ import aiosmtplib
 import httpx
 from sqlalchemy import text
 
+from auth_service.config.backup import BackupSettings
 from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
+from auth_service.db.engine import Backend, sqlite_file
 from auth_service.db.migrate import current_revision, head_revision
-from auth_service.health.monitor import Check, CheckFn, CheckResult, Status
+from auth_service.health.monitor import Check, CheckFn, CheckResult, HealthMonitor, Status
 from auth_service.keys.service import KeyStatus
 from auth_service.observability import metrics
 
@@ -38,7 +40,7 @@ def database_check(services: Services) -> CheckFn:
     async def check() -> CheckResult:
         db = services.db
         async with db.engine.connect() as conn:
-            if db.dialect == "postgresql":
+            if db.backend is Backend.postgresql:
                 row = (
                     await conn.execute(
                         text("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
@@ -50,15 +52,14 @@ def database_check(services: Services) -> CheckFn:
                     return CheckResult(Status.down, "database is read-only")
             else:
                 await conn.execute(text("SELECT 1"))
-        if db.dialect == "sqlite":
-            path = db.engine.url.database
-            if path and path != ":memory:" and not os.access(path, os.W_OK):
-                return CheckResult(Status.down, "database file is read-only")
+        path = sqlite_file(db.engine.url)
+        if path is not None and not os.access(path, os.W_OK):
+            return CheckResult(Status.down, "database file is read-only")
         revision = await current_revision(db.engine)
         if revision != head:
             return CheckResult(Status.degraded, f"schema at {revision}, code expects {head}")
-        role = "primary" if db.dialect == "postgresql" else "embedded"
-        return CheckResult(Status.up, f"{db.dialect} {role}, schema at head")
+        role = "primary" if db.backend is Backend.postgresql else "embedded"
+        return CheckResult(Status.up, f"{db.backend} {role}, schema at head")
 
     return check
 
@@ -147,6 +148,32 @@ def signing_keys_check(services: Services, max_age_days: int) -> CheckFn:
     return check
 
 
+def backup_freshness_check(settings: BackupSettings, data_dir: Path) -> CheckFn:
+    """Degraded when the newest full backup is older than the RPO (or there is none)."""
+    # Imported here: the object-storage client loads only where backups are configured.
+    from auth_service.backup.catalog import Catalog
+    from auth_service.backup.errors import BackupError
+    from auth_service.backup.observe import refresh_from_catalog
+
+    async def check() -> CheckResult:
+        try:
+            newest = await refresh_from_catalog(Catalog(settings, data_dir))
+        except BackupError as exc:
+            return CheckResult(Status.degraded, str(exc))
+        if newest is None or newest.stop_time is None:
+            return CheckResult(Status.degraded, "no full backup yet")
+        age = (datetime.now(UTC) - newest.stop_time).total_seconds()
+        if age > settings.rpo_seconds:
+            return CheckResult(
+                Status.degraded,
+                f"newest full backup {newest.id} is {age:.0f}s old "
+                f"(RPO {settings.rpo_seconds:.0f}s)",
+            )
+        return CheckResult(Status.up, f"newest full backup {newest.id} is {age:.0f}s old")
+
+    return check
+
+
 def http_check(endpoint: HttpEndpoint) -> CheckFn:
     pattern = re.compile(endpoint.body_pattern) if endpoint.body_pattern else None
 
@@ -192,6 +219,14 @@ def tls_check(target: TlsHost) -> CheckFn:
     return check
 
 
+def build_monitor(services: Services) -> HealthMonitor:
+    """A monitor with the checks the services' settings ask for (not started)."""
+    monitor = HealthMonitor()
+    for check in build_checks(services, services.settings):
+        monitor.register(check)
+    return monitor
+
+
 def build_checks(services: Services, settings: Settings) -> list[Check]:
     """The checks these settings ask for, with their per-check tuning applied."""
     health = settings.health
@@ -220,8 +255,6 @@ def build_checks(services: Services, settings: Settings) -> list[Check]:
         ("signing_keys", signing_keys_check(services, health.signing_key_max_age_days), True, 30.0)
     )
     if settings.backup.key is not None:
-        from auth_service.backup.observe import backup_freshness_check
-
         freshness = backup_freshness_check(settings.backup, settings.data_dir)
         specs.append(("backup", freshness, False, 300.0))
     # The endpoint's own timeout bounds the HTTP request; the check's must not cut it first.

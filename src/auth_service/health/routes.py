@@ -19,12 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth_service import __version__
 from auth_service.health.monitor import HealthMonitor
-from auth_service.health.runtime import Runtime
 from auth_service.services import Services
 
 router = APIRouter()
-# Only on the management listener, never on the public one (management_port: 0 included).
-control_router = APIRouter()
 
 _NO_CACHE = {"Cache-Control": "no-store"}
 
@@ -126,16 +123,6 @@ async def health(request: Request) -> JSONResponse:
             for name, state in monitor.states.items()
         }
     return JSONResponse(body, status_code=200 if monitor.ready else 503, headers=_NO_CACHE)
-
-
-@control_router.post("/config/reload")
-async def reload_config(request: Request) -> JSONResponse:
-    """Reload this worker's configuration now (SIGHUP reaches every worker)."""
-    runtime: Runtime = request.app.state.runtime
-    result = await runtime.reloader.reload("http")
-    return JSONResponse(
-        result.as_dict(), status_code=422 if result.result == "error" else 200, headers=_NO_CACHE
-    )
 
 
 @router.get("/metrics")

@@ -92,6 +92,11 @@ class MailService:
         )
         self._worker: asyncio.Task[None] | None = None
 
+    @property
+    def transport(self) -> Transport:
+        """How this service delivers; shared by whatever else sends mail (alert e-mails)."""
+        return self._transport
+
     def start(self) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="mail-worker")

@@ -6,16 +6,12 @@ configuration every instance runs, and an alert can spot skew between replicas.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
 import platform
-from typing import Any
-
-from pydantic import BaseModel, SecretBytes, SecretStr
 
 from auth_service import __version__
+from auth_service.config.digest import config_hash
 from auth_service.config.settings import Settings
 from auth_service.observability import metrics
 
@@ -41,35 +37,18 @@ def build_commit() -> str:
     return commit or UNKNOWN
 
 
-def _without_secrets(value: Any) -> Any:
-    if isinstance(value, SecretStr | SecretBytes):
-        # Rotating a secret is not a configuration change worth a new hash; whether it is set is.
-        return "<set>"
-    if isinstance(value, BaseModel):
-        return {k: _without_secrets(getattr(value, k)) for k in type(value).model_fields}
-    if isinstance(value, dict):
-        return {str(k): _without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [_without_secrets(v) for v in value]
-        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
-    return value
-
-
-def config_hash(settings: Settings) -> str:
-    """A short, stable hash of the effective settings with every secret left out."""
-    canonical = json.dumps(
-        _without_secrets(settings), sort_keys=True, separators=(",", ":"), default=str
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 _applied_hash: str | None = None
 
 
 def record_identity(settings: Settings) -> None:
-    """Set ``auth_build_info`` and ``auth_config_info``; call again after a config reload."""
-    global _applied_hash
+    """Set ``auth_build_info`` and ``auth_config_info`` (at start)."""
     metrics.BUILD_INFO.labels(__version__, build_commit(), platform.python_version()).set(1)
+    record_config(settings)
+
+
+def record_config(settings: Settings) -> None:
+    """Point ``auth_config_info`` at the hash of ``settings`` (at start, after a reload)."""
+    global _applied_hash
     current = config_hash(settings)
     if _applied_hash is not None and _applied_hash != current:
         # Set to 0 rather than removed: in multiprocess mode a removed series would keep its

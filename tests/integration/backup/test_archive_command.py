@@ -26,7 +26,7 @@ import pytest
 
 from auth_service.backup import pgtools
 from auth_service.backup.catalog import Catalog
-from auth_service.backup.settings import BackupDestination, BackupSettings
+from auth_service.config.backup import BackupDestination, BackupSettings
 from tests.integration.backup.pg_support import (
     cluster,
     require_postgres_binaries,

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from auth_service.backup.catalog import Catalog
-from auth_service.backup.settings import BackupDestination
 from auth_service.backup.storage import PART_SIZE, open_storage
+from auth_service.config.backup import BackupDestination
 from tests.integration.backup.gcs_support import gcs_destination, server_etag, server_objects
 from tests.integration.backup.support import (
     assert_verify_and_restore,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from auth_service.config.settings import Settings
-from auth_service.db.engine import create_engine
+from auth_service.db.engine import Backend, backend_of, create_engine
 from auth_service.db.migrate import upgrade_to_head
 from tests.conftest import POSTGRES_URL, Api, _asyncpg_dsn
 from tests.integration.config.test_runtime_apply import dump, runtime_of
@@ -50,7 +50,7 @@ async def test_feature_flags_switch_flows_off_and_on_without_restart(
 
 async def _second_database(database_url: str, tmp_path: Path) -> tuple[str, Any]:
     """Another migrated database of the same engine; returns its URL and a cleanup."""
-    if database_url.startswith("sqlite"):
+    if backend_of(database_url) is Backend.sqlite:
         target = tmp_path / "second.db"
         shutil.copy(database_url.removeprefix("sqlite+aiosqlite:///"), target)
         url = f"sqlite+aiosqlite:///{target}"
@@ -112,7 +112,7 @@ async def test_unusable_database_url_is_refused_and_nothing_changes(
     user = await api.user()
     bad = (
         "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
-        if database_url.startswith("postgresql")
+        if backend_of(database_url) is Backend.postgresql
         else f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'never.db'}"
     )
     # Also change another reloadable key: a refused reload must apply none of it.

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from auth_service.audit import events
 from auth_service.config.settings import Settings
-from auth_service.health.runtime import RELOAD_ALERT, Runtime
+from auth_service.observability import metrics
+from auth_service.runtime.process import RELOAD_ALERT, Runtime
 from tests.conftest import Api
 
 
@@ -38,6 +39,26 @@ def runtime_of(api: Api, path: Path) -> Runtime:
     return runtime
 
 
+async def test_the_database_swap_is_the_first_reload_hook(api: Api, tmp_path: Path) -> None:
+    # It is the one hook that can refuse a configuration: nothing may have changed before it.
+    runtime = runtime_of(api, tmp_path / "auth.yaml")
+    assert runtime.hooks.names == [
+        "database",
+        "rate_limits",
+        "lockout",
+        "passwords",
+        "keys",
+        "access_tokens",
+        "sessions",
+        "accounts",
+        "settings",
+        "cors",
+        "logging",
+        "alerting",
+        "health",
+    ]
+
+
 async def test_reload_applies_to_every_service(api: Api, tmp_path: Path) -> None:
     before = await api.client.options(
         "/v1/auth/login",
@@ -55,10 +76,13 @@ async def test_reload_applies_to_every_service(api: Api, tmp_path: Path) -> None
     data["server"]["cors_origins"] = ["https://app.example.com"]
     path.write_text(yaml.safe_dump(data))
     runtime = runtime_of(api, path)
+    applied_before = metrics.CONFIG_RELOADS.labels("applied")._value.get()
 
     result = await runtime.reloader.reload("test")
 
     assert result.result == "applied", result
+    assert metrics.CONFIG_RELOADS.labels("applied")._value.get() == applied_before + 1
+    assert metrics.CONFIG_INFO.labels(result.hash)._value.get() == 1
     assert result.restart_required == ["server.port"]
     preflight = await api.client.options(
         "/v1/auth/login",

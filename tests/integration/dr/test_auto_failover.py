@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from auth_service.backup import pgtools
-from auth_service.backup.settings import BackupDestination, DrAutoSettings, DrSettings
 from auth_service.backup.storage import Storage, open_storage
+from auth_service.config.backup import BackupDestination, DrAutoSettings, DrSettings
 from auth_service.dr.auto import LOCK, OBSERVATIONS, Observation, Watcher, read_lock
 from auth_service.dr.service import DrService, node_status
 from tests.conftest import TEST_MASTER_KEY

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from auth_service.backup.settings import BackupDestination
 from auth_service.backup.storage import open_storage
+from auth_service.config.backup import BackupDestination
 from auth_service.dr.auto import LOCK, FailoverRecord, read_lock, rearm
 from tests.integration.backup.support import moto_server, s3_destination
 

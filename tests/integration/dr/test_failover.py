@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 
 from auth_service.app import create_app
 from auth_service.backup import pgtools
-from auth_service.backup.settings import DrSettings
+from auth_service.config.backup import DrSettings
 from auth_service.dr.repoint import repoint_database
 from auth_service.dr.service import DrService, node_status
 from auth_service.services import build_services

@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from auth_service.db.engine import Database
+from auth_service.db.engine import Backend, Database, backend_of
 from auth_service.health.checks import database_check
 from auth_service.health.monitor import Status
 from auth_service.services import Services
@@ -72,7 +72,7 @@ async def test_details_can_be_hidden(api: Api) -> None:
 
 
 async def test_read_only_postgres_is_down(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
+    if backend_of(database_url) is not Backend.postgresql:
         pytest.skip("read-only detection is PostgreSQL's (SQLite is a local file)")
     engine = create_async_engine(
         database_url, connect_args={"server_settings": {"default_transaction_read_only": "on"}}

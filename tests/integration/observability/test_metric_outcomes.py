@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from auth_service.accounts.identity import UserStatus
 from auth_service.audit.context import SYSTEM
+from auth_service.db.engine import Backend
 from tests.conftest import Api
 from tests.integration.observability.mailbox import mail_token
 
@@ -164,6 +165,6 @@ async def test_db_metrics_and_identity(api: Api) -> None:
         r'^auth_build_info\{commit="[^"]+",python="[^"]+",version="[^"]+"\} 1\.0$', text, re.M
     )
     assert re.search(r'^auth_config_info\{hash="[0-9a-f]{16}"\} 1\.0$', text, re.M)
-    if api.services.db.dialect == "postgresql":
+    if api.services.db.backend is Backend.postgresql:
         assert c.value("auth_db_pool_size") == api.services.settings.database.pool_size
     assert c.value("auth_db_pool_checked_out") >= 0

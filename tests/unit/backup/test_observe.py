@@ -10,8 +10,7 @@ from prometheus_client import REGISTRY
 
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.engines import run_backup
-from auth_service.backup.observe import backup_freshness_check
-from auth_service.health.checks import build_checks
+from auth_service.health.checks import backup_freshness_check, build_checks
 from auth_service.health.monitor import Status
 from auth_service.services import build_services
 from tests.conftest import make_settings

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from auth_service.backup.errors import BackupError, MissingObject, StorageFull
-from auth_service.backup.settings import BackupDestination
 from auth_service.backup.storage import _storage_error, open_storage
+from auth_service.config.backup import BackupDestination
 
 
 def test_disk_full_says_what_to_do() -> None:

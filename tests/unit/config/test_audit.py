@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from auth_service.cli.config_audit import Level, audit, exit_code
 from auth_service.cli.main import app
-from auth_service.config.audit import Level, audit, exit_code
 from auth_service.config.loader import LoadedSettings, load_settings
 from auth_service.config.settings import Settings
 from auth_service.security.aead import MasterKey

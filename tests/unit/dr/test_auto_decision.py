@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from auth_service.backup.settings import DrAutoSettings, DrSettings
-from auth_service.dr.auto import FailoverRecord, Observation, decide, fresh_observations, lsn_bytes
+from auth_service.config.backup import DrAutoSettings, DrSettings
+from auth_service.dr.auto import FailoverRecord, Observation, decide, fresh_observations
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 LIMIT = 1000
@@ -203,12 +203,6 @@ def test_lock_record_round_trips() -> None:
     assert FailoverRecord.from_json(record.to_json()) == FailoverRecord(
         "x", NOW, "a:1", "b:2", "why", ["x", "y"], "success", steps=[("s", 1.0)]
     )
-
-
-def test_lsn_bytes() -> None:
-    assert lsn_bytes("0/0") == 0
-    assert lsn_bytes("1/10") == (1 << 32) + 16
-    assert lsn_bytes("16/B374D848") - lsn_bytes("16/B374D840") == 8
 
 
 @pytest.mark.parametrize(

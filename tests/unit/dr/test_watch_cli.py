@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from auth_service.backup.settings import BackupDestination
 from auth_service.backup.storage import open_storage
 from auth_service.cli.main import app
+from auth_service.config.backup import BackupDestination
 from auth_service.dr.auto import OBSERVATIONS, Observation
 
 # Nothing listens on port 1 or 2: both nodes are unreachable, at once.

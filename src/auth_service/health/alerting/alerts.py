@@ -5,7 +5,7 @@ A notice is sent only by the replica that *claims* it: ``SET key NX EX cooldown`
 for a firing notice of one tier, and ``DEL`` of those claims for the resolve (the replica
 whose DEL removed a claim sends that tier's resolve). Without Redis the claims live in
 process memory, which is right for the single-replica embedded setup. See
-docs/adr/0202-alerting.md.
+docs/adr/0202-in-service-alerting.md.
 """
 
 from __future__ import annotations

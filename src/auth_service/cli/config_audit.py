@@ -3,6 +3,9 @@
 Each rule looks at the effective settings and where each value came from; it never connects
 anywhere. Severity depends on the environment: what is fine on a laptop is a finding in
 production. The exit code of the command is the worst severity (docs/configuration.md).
+
+It lives with the command rather than in ``config``: its rules read the master key
+(``security``) and the database URL (``db``), which build on ``config``, not the reverse.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 
-from sqlalchemy.engine import make_url
-
 from auth_service.config.loader import LoadedSettings
+from auth_service.config.safety import DEBUG, DEVELOPMENT_MASTER_KEY, HTTP_PUBLIC_URL
 from auth_service.config.settings import SECRET_PATHS, Environment, Settings
+from auth_service.db.engine import Backend, backend_of
 from auth_service.security.aead import MasterKey, MasterKeyError
 
 
@@ -89,14 +92,14 @@ def rule(fn: Rule) -> Rule:
 
 @rule
 def debug_enabled(c: Context) -> Iterator[Finding]:
-    if c.settings.debug and c.deployed:
+    if DEBUG.broken(c.settings) and c.deployed:
         level = Level.critical if c.prod else Level.warning
-        yield c.finding(level, "debug", f"debug is on in {c.env.value}")
+        yield c.finding(level, DEBUG.key, f"debug is on in {c.env.value}")
 
 
 @rule
 def sqlite_database(c: Context) -> Iterator[Finding]:
-    if make_url(c.settings.database_url).get_backend_name() == "sqlite":
+    if backend_of(c.settings.database_url) is Backend.sqlite:
         level = c.by_env(Level.error, Level.warning, None)
         if level is not None:
             yield c.finding(
@@ -153,11 +156,11 @@ def memory_rate_limits(c: Context) -> Iterator[Finding]:
 
 @rule
 def public_url(c: Context) -> Iterator[Finding]:
-    if c.settings.server.public_url.startswith("http://"):
+    if HTTP_PUBLIC_URL.broken(c.settings):
         level = c.by_env(Level.critical, Level.error, None)
         if level is not None:
             yield c.finding(
-                level, "server.public_url", "http:// public URL: tokens and passwords in clear"
+                level, HTTP_PUBLIC_URL.key, "http:// public URL: tokens and passwords in clear"
             )
 
 
@@ -183,12 +186,13 @@ def cors(c: Context) -> Iterator[Finding]:
 @rule
 def master_key(c: Context) -> Iterator[Finding]:
     key = c.settings.master_key
-    if key is None:
+    # `key is None` is that rule again, spelled out so that the type checker narrows `key`.
+    if DEVELOPMENT_MASTER_KEY.broken(c.settings) or key is None:
         level = c.by_env(Level.critical, Level.error, None)
         if level is not None:
             yield c.finding(
                 level,
-                "master_key",
+                DEVELOPMENT_MASTER_KEY.key,
                 "no master key: set AUTH_MASTER_KEY_FILE (a development key is not acceptable)",
             )
         return

@@ -1,6 +1,6 @@
 """Settings of backups and disaster recovery (sections ``backup`` and ``dr``).
 
-Kept beside the code that reads them; ``config.settings`` mounts them on ``Settings``.
+``config.settings`` mounts them on ``Settings``; ``backup`` and ``dr`` read them from here.
 """
 
 from __future__ import annotations
@@ -8,14 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from auth_service.config.sections import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class BackupDestination(_Section):
+class BackupDestination(Section):
     url: str = Field(description="file:///dir, s3://bucket/prefix or gs://bucket/prefix")
     endpoint: str | None = Field(None, description="S3-compatible or emulator endpoint URL")
     region: str | None = None
@@ -28,7 +26,7 @@ class BackupDestination(_Section):
     )
 
 
-class BackupSettings(_Section):
+class BackupSettings(Section):
     key: SecretStr | None = Field(
         None, description="backup key: base64url of 32 random bytes (AUTH_BACKUP__KEY_FILE)"
     )
@@ -58,8 +56,9 @@ class BackupSettings(_Section):
 OBSERVER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-class DrAutoSettings(_Section):
-    """Automatic failover by `auth-service dr watch` observers (docs/adr/0303)."""
+class DrAutoSettings(Section):
+    """Automatic failover by `auth-service dr watch` observers
+    (docs/adr/0303-automatic-failover-observers.md)."""
 
     enabled: bool = Field(
         False, description="observers fail over on their own; off: they only observe"
@@ -115,7 +114,7 @@ class DrAutoSettings(_Section):
         return self
 
 
-class DrSettings(_Section):
+class DrSettings(Section):
     standby_url: SecretStr | None = Field(
         None, description="libpq URL of the standby (region B), as the primary is database.url"
     )

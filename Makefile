@@ -32,9 +32,10 @@ run: install ## migrate the embedded SQLite database and serve on http://127.0.0
 	$(BIN)/auth-service migrate
 	$(BIN)/auth-service serve
 
-lint: install-dev ## ruff
+lint: install-dev ## ruff, and the layers of docs/architecture.md (import-linter)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
 
 typecheck: install-dev ## mypy, strict on src/
 	$(BIN)/mypy

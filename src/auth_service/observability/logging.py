@@ -41,9 +41,11 @@ _SENSITIVE_VALUE = re.compile(
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:token|code|password|refresh_token|access_token|key|secret)=)[^&\s\"']+"
 )
+# Never scrubbed: values we generate. Not "event": a library's log record arrives with its
+# whole message there (a URL with a token, a DSN in an exception); our own event names are
+# short words that the cheap check of _scrub_text passes at once.
 _SAFE_KEYS = frozenset(
     {
-        "event",
         "request_id",
         "trace_id",
         "span_id",
@@ -363,3 +365,8 @@ def configure_logging(
     # aiosqlite logs every statement with its parameters (password hashes, token digests) at
     # DEBUG; those must not reach output even when an operator turns DEBUG on.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    # httpx and httpcore log every request's full URL at INFO and DEBUG: the URLs of webhook
+    # alert channels (a Slack webhook URL is its secret), of upstream identity providers'
+    # callbacks and of emailed links carry secrets. Our own log lines say what was called.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -227,9 +227,21 @@ class RefreshExchange:
             # Spent outside the grace window; or, without a window, spent by a concurrent
             # exchange that won the row lock (the portable path decides the same).
             return Reused(row.token_session_id)
+        if row.token_used_at is None and cutoff is None and await self._spent_since(digest):
+            # Our snapshot saw the token unspent, but while we waited for the session's row
+            # lock a concurrent exchange spent it and another one's reuse detection revoked
+            # the session: this presentation is a reuse too (rare: read once more only here).
+            return Reused(row.token_session_id)
         # Unspent or inside the grace window, but the session is revoked or expired.
         metrics.REFRESHES.labels("expired").inc()
         raise InvalidRefreshToken
+
+    async def _spent_since(self, digest: bytes) -> bool:
+        async with self._db.single() as conn:
+            used_at = await conn.scalar(
+                select(RefreshToken.used_at).where(RefreshToken.token_hash == digest)
+            )
+        return used_at is not None
 
     async def _exchange_in_transaction(self, digest: bytes, now: datetime) -> Rotated | Reused:
         """Portable (SQLite): the same decisions, one statement at a time in a transaction."""

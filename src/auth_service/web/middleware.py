@@ -157,36 +157,42 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             in_flight.dec()
-            elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            if method not in _METHODS:
-                method = "other"
-            tracing.name_server_span(method, template)
-            series = self._series.get((method, template))
-            if series is None:
-                series = self._series[(method, template)] = _RouteSeries(method, template)
-            series.requests[min(max(status // 100, 1), 5) - 1].inc()
-            series.duration.observe(elapsed)
-            series.response_size.observe(response_bytes)
-            if length is not None and length.isdigit():
-                series.request_size.observe(int(length))
-            access = self.access_log
-            if access.enabled and (access.probes or not scope["path"].startswith(_PROBE_PATHS)):
-                log_access(
-                    (
-                        method,
-                        template,
-                        status,
-                        round(elapsed * 1000, 2),
-                        ip,
-                        request_id,
-                        _DEFAULT_TENANT,
-                    )
-                )
+            self._record(scope, status, time.perf_counter() - start, response_bytes, length)
             structlog.contextvars.reset_contextvars(**context_tokens)
             current_scope.reset(scope_token)
+
+    def _record(
+        self, scope: Scope, status: int, elapsed: float, response_bytes: int, length: bytes | None
+    ) -> None:
+        """The request's metrics, server span name and access line."""
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        if method not in _METHODS:
+            method = "other"
+        tracing.name_server_span(method, template)
+        series = self._series.get((method, template))
+        if series is None:
+            series = self._series[(method, template)] = _RouteSeries(method, template)
+        series.requests[min(max(status // 100, 1), 5) - 1].inc()
+        series.duration.observe(elapsed)
+        series.response_size.observe(response_bytes)
+        if length is not None and length.isdigit():
+            series.request_size.observe(int(length))
+        access = self.access_log
+        if access.enabled and (access.probes or not scope["path"].startswith(_PROBE_PATHS)):
+            state = scope["state"]
+            log_access(
+                (
+                    method,
+                    template,
+                    status,
+                    round(elapsed * 1000, 2),
+                    state["client_ip"],
+                    state["request_id"],
+                    _DEFAULT_TENANT,
+                )
+            )
 
 
 def uuid4_hex() -> str:

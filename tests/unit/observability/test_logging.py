@@ -47,6 +47,22 @@ def test_secrets_in_free_text_are_redacted(text: str) -> None:
         assert secret not in out["message"]
 
 
+def test_library_messages_are_redacted_too() -> None:
+    """A stdlib logger's record arrives with its whole message as the event."""
+    out = redact(
+        None, "warning", {"event": "GET https://idp.example/cb?code=s3cr3t-code&state=x failed"}
+    )
+    assert "s3cr3t-code" not in out["event"]
+    assert REDACTED in out["event"]
+    assert redact(None, "info", {"event": "login_succeeded"})["event"] == "login_succeeded"
+
+
+def test_http_client_request_lines_are_not_logged() -> None:
+    """httpx logs every request's URL (webhook URLs, tokens in links) at INFO."""
+    for chatty in ("httpx", "httpcore"):
+        assert not logging.getLogger(chatty).isEnabledFor(logging.INFO)
+
+
 def test_sensitive_keys_are_redacted_at_any_depth() -> None:
     out = redact(
         None,

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -47,6 +48,7 @@ BIN = Path(sys.executable).parent
 # Keycloak's argon2id parameters (its default password policy) and the shared password.
 ARGON2 = {"memory_kib": 7168, "time_cost": 5, "parallelism": 1}
 PASSWORD = "bench-Password-1234"
+CONFIG_PUBLIC_URL = "https://bench.invalid"
 DEFAULT_TENANT = "00000000-0000-4000-8000-000000000001"
 # Every named limiter raised far above the benchmark's rates: the limiters still run (their
 # Redis round trips are part of the cost measured), they just never say no.
@@ -282,6 +284,23 @@ def login_many(base: str, count: int, offset: int) -> list[dict[str, Any]]:
         return list(pool.map(one, range(count)))
 
 
+def page_forms(base: str, work: Path, count: int) -> dict[str, str]:
+    """``count`` browsers' first visits to /login: each one's anti-forgery cookie and the
+    token of its form (tokens are stateless HMACs of the cookie, so they stay valid)."""
+    lines = []
+    for _ in range(count):
+        with urllib.request.urlopen(f"{base}/login", timeout=10) as response:
+            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+            html = response.read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        if token is None:
+            raise SystemExit("page_login: no csrf_token in /login")
+        lines.append(f"{cookie} {token.group(1)}\n")
+    path = work / "page-forms"
+    path.write_text("".join(lines))
+    return {"BENCH_PAGE_FORMS": str(path), "BENCH_ORIGIN": CONFIG_PUBLIC_URL}
+
+
 def token_files(work: Path, name: str, pairs: list[dict[str, Any]]) -> dict[str, str]:
     access = work / f"{name}.access"
     refresh = work / f"{name}.refresh"
@@ -378,7 +397,8 @@ def collect(proc: subprocess.Popen[str], spec: Wrk) -> dict[str, Any]:
     if line is None:
         raise SystemExit(f"wrk {spec.label} gave no result: {stderr.strip() or stdout[-500:]}")
     result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
-    ok = sum(v for k, v in result["status"].items() if k.startswith("2"))
+    # A page's success is a 303 (sign-in redirects); the API's is a 2xx.
+    ok = sum(v for k, v in result["status"].items() if k.startswith("2") or k == "303")
     result.update(
         label=spec.label,
         connections=spec.connections,
@@ -555,7 +575,7 @@ def service_env(work: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_") and k != "PYTHONPATH"}
     env.update(
         AUTH_ENV="production",
-        AUTH_SERVER__PUBLIC_URL="https://bench.invalid",
+        AUTH_SERVER__PUBLIC_URL=CONFIG_PUBLIC_URL,
         AUTH_MASTER_KEY_FILE=str(key),
         AUTH_DATA_DIR=str(work / "data"),
         AUTH_DATABASE__URL=CONFIG.pg.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -682,6 +702,18 @@ def run() -> dict[str, Any]:
         if want("login"):
             scenarios["login"] = measure(
                 "login", [Wrk("login", "login.lua", base, 8, 2, D)], server, profile=cfg.profile
+            )
+        if want("login_page"):
+            scenarios["login_page"] = measure(
+                "login_page",
+                [Wrk("GET /login", "get.lua", base, 64, 2, D, {"BENCH_PATH": "/login"})],
+                server,
+            )
+        if want("page_login"):
+            scenarios["page_login"] = measure(
+                "page_login",
+                [Wrk("POST /login", "page_login.lua", base, 8, 2, D, page_forms(base, work, 64))],
+                server,
             )
         if want("refresh"):
             files = token_files(work, "refresh", login_many(base, 16, 1000))

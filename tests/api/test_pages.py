@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -406,3 +407,32 @@ async def test_the_json_api_still_refuses_form_posts(api: Api) -> None:
         "/v1/auth/login", data={"email": "a@example.com", "password": PASSWORD}
     )
     assert r.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"ui": {"product_name": "Acme ID", "primary_color": "#aa3300"}}],
+    indirect=True,
+)
+async def test_branding_comes_from_settings(api: Api, tmp_path: Path) -> None:
+    page = await api.client.get("/login")
+    assert "<title>Sign in · Acme ID</title>" in page.text
+    theme = await api.client.get("/ui/theme.css")
+    assert theme.headers["content-type"].startswith("text/css")
+    assert "--primary: #aa3300;" in theme.text
+    logo = await api.client.get("/ui/logo")
+    assert logo.headers["content-type"] == "image/svg+xml"
+
+
+async def test_a_logo_file_is_served_from_our_origin_under_a_strict_policy(
+    api: Api, tmp_path: Path
+) -> None:
+    svg = tmp_path / "acme.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    api.services.settings = api.services.settings.model_copy(
+        update={"ui": api.services.settings.ui.model_copy(update={"logo_file": svg})}
+    )
+    logo = await api.client.get("/ui/logo")
+    assert logo.status_code == 200
+    assert logo.headers["content-security-policy"].startswith("default-src 'none'")
+    assert (await api.client.get("/ui/static/../../config/settings.py")).status_code == 404

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from auth_service.accounts.errors import WeakPassword
 from auth_service.problems import ServiceError
 from auth_service.services import Services
-from auth_service.ui import messages
+from auth_service.ui import devices, messages
 from auth_service.ui.pages import Browser, BrowserDep, PageRoute, Pages, PagesDep
 from auth_service.ui.registration import MAX_NAME
 from auth_service.ui.safety import has_control_characters
@@ -40,6 +40,7 @@ async def _page(
         user=identity,
         sessions=sessions,
         current_session=browser.session.id,
+        device=devices.describe,
         notice=notice,
         error=error,
         errors=errors or {},

@@ -37,6 +37,9 @@ BY_SLUG: dict[str, str] = {
     "feature-disabled": N_("This is switched off on this server."),
     "last-admin": N_("You are the last administrator. Make someone else an administrator first."),
     "flow-expired": N_("This page has expired. Please start again."),
+    "form-forged": N_(
+        "This form did not come from this site or has expired. Reload the page and try again."
+    ),
     "user-not-found": N_("This account no longer exists."),
     "session-not-found": N_("That session has already ended."),
     "no-signing-key": N_("The service is not ready yet. Please try again shortly."),

@@ -57,11 +57,15 @@ class AntiForgery:
 
     @staticmethod
     def same_site(origin: str | None, fetch_site: str | None, allowed: set[str]) -> bool:
-        """Origin and Fetch Metadata say the request comes from our own pages. Browsers that
-        send neither fall back to the token alone."""
+        """Origin and Fetch Metadata say the request comes from our own pages.
+
+        ``Origin: null`` says nothing: browsers send it for a form posted from a page with
+        ``Referrer-Policy: no-referrer`` (all of ours), same-origin or not; like an absent
+        Origin it leaves the decision to Sec-Fetch-Site and the token.
+        """
         if fetch_site is not None and fetch_site not in ("same-origin", "none"):
             return False
-        return origin is None or origin.lower() in allowed
+        return origin is None or origin == "null" or origin.lower() in allowed
 
 
 def has_control_characters(value: str) -> bool:

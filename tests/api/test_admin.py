@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from auth_service.audit.context import RequestContext
-from tests.conftest import Api
+from tests.support.api import Api
 
 ADMIN_PASSWORD = "admin pass phrase 42"
 

@@ -15,22 +15,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_URL
-from tests.e2e.stack import (
-    Daemon,
-    TcpProxy,
-    WebhookSink,
-    free_port,
-    rewrite_alertmanager,
-    rewrite_prometheus,
-)
-from tests.integration.observability.server import (
-    Server,
-    base_env,
-    ensure_prometheus_tools,
-    migrate,
-    postgres_database,
-)
+from tests.e2e.stack import TcpProxy, WebhookSink, rewrite_alertmanager, rewrite_prometheus
+from tests.support.daemon import Daemon
+from tests.support.net import free_port
+from tests.support.prometheus import Tools
+from tests.support.server import Server, base_env, migrate, postgres_database
+from tests.support.services import POSTGRES_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -55,8 +45,7 @@ def _wait_query(prometheus: str, promql: str, timeout: float) -> list[dict[str, 
     raise AssertionError(f"{promql} returned nothing for {timeout}s")
 
 
-def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
-    ensure_prometheus_tools()
+def test_database_outage_pages_and_resolves(tmp_path: Path, tools: Tools) -> None:
     started = time.monotonic()
     upstream = urlsplit(POSTGRES_URL)
     sink = WebhookSink()
@@ -93,7 +82,7 @@ def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
                     Daemon(
                         "alertmanager",
                         [
-                            "prometheus-alertmanager",
+                            tools.alertmanager,
                             f"--config.file={am_config}",
                             f"--storage.path={am_dir / 'data'}",
                             f"--web.listen-address=127.0.0.1:{am_port}",
@@ -107,7 +96,7 @@ def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
                     Daemon(
                         "prometheus",
                         [
-                            "prometheus",
+                            tools.prometheus,
                             f"--config.file={prom_config}",
                             f"--storage.tsdb.path={prom_dir / 'data'}",
                             f"--web.listen-address=127.0.0.1:{prom_port}",

@@ -8,7 +8,6 @@ import json
 import re
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -18,7 +17,10 @@ from tests.monitoring.monitoring_support import (
     GRAFANA_DIR,
     REPO,
     check_matchers,
+    dashboards,
     load_yaml,
+    panels,
+    promql_queries,
     recording_rules,
 )
 from tests.monitoring.promql import metric_names
@@ -35,36 +37,6 @@ def _generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def dashboards() -> dict[str, dict[str, Any]]:
-    return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS_DIR.glob("*.json"))}
-
-
-def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for panel in dashboard["panels"]:
-        out.append(panel)
-        out.extend(panel.get("panels", []))
-    return out
-
-
-def promql_queries() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel title, expression) of every Prometheus query, variables too."""
-    queries = []
-    for name, dash in dashboards().items():
-        for panel in panels(dash):
-            for target in panel.get("targets", []):
-                ds = target.get("datasource") or panel.get("datasource") or {}
-                if ds.get("type") == "prometheus":
-                    queries.append((name, panel["title"], target["expr"]))
-        for var in dash.get("templating", {}).get("list", []):
-            if var.get("type") == "query" and var["datasource"]["type"] == "prometheus":
-                query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-                match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
-                assert match, f"{name}: variable {var['name']}: unexpected query {query}"
-                queries.append((name, f"variable {var['name']}", match.group(1)))
-    return queries
 
 
 def _ids(queries: list[tuple[str, str, str]]) -> list[str]:

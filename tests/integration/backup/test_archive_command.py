@@ -27,14 +27,15 @@ import pytest
 from auth_service.backup import pgtools
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.settings import BackupDestination, BackupSettings
-from tests.integration.backup.pg_support import (
+from tests.support.pg_cluster import (
     cluster,
     require_postgres_binaries,
     server_user_launcher,
 )
-from tests.integration.backup.support import write_config
+from tests.support.settings import write_config
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 Stats = dict[str, Any]
 

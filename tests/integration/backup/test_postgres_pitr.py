@@ -17,11 +17,12 @@ from auth_service.backup import pgtools
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.verify import with_database_url
 from auth_service.config.settings import Settings
-from tests.conftest import TEST_MASTER_KEY, make_settings
-from tests.integration.backup.pg_support import BIN, acli, clean_env, cluster, create_database
-from tests.integration.backup.support import PASSWORD, can_login, register_users, write_config
+from tests.integration.backup.support import PASSWORD, can_login, register_users
+from tests.support.pg_cluster import BIN, acli, clean_env, cluster, create_database
+from tests.support.settings import TEST_MASTER_KEY, make_settings, write_config
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def _configure(

@@ -11,7 +11,6 @@ import pytest
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.verify import with_database_url
 from auth_service.config.settings import Settings
-from tests.conftest import TEST_MASTER_KEY
 from tests.integration.backup.support import (
     assert_verify_and_restore,
     can_login,
@@ -20,6 +19,7 @@ from tests.integration.backup.support import (
     run,
     sqlite_setup,
 )
+from tests.support.settings import TEST_MASTER_KEY
 
 
 def test_backup_verify_restore_round_trip(
@@ -143,7 +143,7 @@ def test_second_destination_is_a_usable_copy(
 
     import yaml
 
-    from tests.integration.backup.support import s3_destination
+    from tests.support.object_store import s3_destination
 
     local = {"url": f"file://{tmp_path / 'store'}"}
     remote = s3_destination(s3_endpoint, f"dr-{uuid.uuid4().hex[:12]}")

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.health.load import Load
-from tests.integration.observability.server import Server, base_env, migrate, sample, scrape
+from tests.support.load import Load
+from tests.support.server import Server, base_env, migrate, sample, scrape
 
 pytestmark = pytest.mark.slow
 

@@ -20,11 +20,11 @@ from auth_service.backup.settings import BackupDestination, DrAutoSettings, DrSe
 from auth_service.backup.storage import Storage, open_storage
 from auth_service.dr.auto import LOCK, OBSERVATIONS, Observation, Watcher, read_lock
 from auth_service.dr.service import DrService, node_status
-from tests.conftest import TEST_MASTER_KEY
-from tests.integration.backup.pg_support import BIN, acli, clean_env
-from tests.integration.backup.support import write_config
+from tests.support.pg_cluster import BIN, acli, clean_env
+from tests.support.settings import TEST_MASTER_KEY, write_config
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 # Short enough for a test, and still valid settings (at least two probes per window).
 FAST = {

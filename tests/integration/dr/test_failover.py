@@ -20,9 +20,10 @@ from auth_service.backup.settings import DrSettings
 from auth_service.dr.repoint import repoint_database
 from auth_service.dr.service import DrService, node_status
 from auth_service.services import build_services
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PASSWORD = "Tr0ub4dor&3-horse"
 

@@ -17,13 +17,8 @@ from auth_service.config.sections import AlertingSettings, Severity
 from auth_service.config.settings import MailSettings
 from auth_service.health.alerting.alerts import Alerter
 from auth_service.mail.service import SmtpTransport
-from tests.integration.health.receivers import Receiver
-from tests.integration.test_smtp_mail import Inbox, smtp  # noqa: F401 - smtp is a fixture
-
-# The monitoring suite's real Alertmanager (our routing tree, receivers on a dead loopback
-# hook): this test reads alert state through its API.
-from tests.monitoring.conftest import tools  # noqa: F401 - a fixture
-from tests.monitoring.test_alertmanager import alertmanager  # noqa: F401 - a fixture
+from tests.support.receivers import Receiver
+from tests.support.smtp import Inbox
 
 SECRET = "webhook-signing-secret-0123456789"
 
@@ -98,7 +93,7 @@ async def test_webhook_is_signed_with_hmac() -> None:
     assert [r.json()["state"] for r in hook.requests] == ["firing", "resolved"]
 
 
-async def test_email_over_smtp(smtp: tuple[Inbox, int]) -> None:  # noqa: F811
+async def test_email_over_smtp(smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     mail = MailSettings(
         backend="smtp",
@@ -117,7 +112,9 @@ async def test_email_over_smtp(smtp: tuple[Inbox, int]) -> None:  # noqa: F811
 
 
 @pytest.mark.e2e
-async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> None:  # noqa: F811
+async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> None:
+    """The real Alertmanager of tests/support/prometheus.py (our routing tree, receivers on a
+    dead loopback hook): alert state is read through its API."""
     settings = AlertingSettings(
         enabled=True,
         channels=[{"type": "alertmanager", "name": "am", "url": alertmanager}],  # type: ignore[list-item]

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.health.load import Load
-from tests.integration.observability.server import Server, base_env, migrate
+from tests.support.load import Load
+from tests.support.server import Server, base_env, migrate
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from auth_service.audit.context import SYSTEM
-from tests.conftest import Api
-from tests.integration.observability.mailbox import mail_token
+from tests.support.api import Api
+from tests.support.mail import mail_token
 
 PASSWORD = "Tr0ub4dor&3-horse"
 

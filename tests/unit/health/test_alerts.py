@@ -17,7 +17,7 @@ from auth_service.health.alerting.alerts import Alerter
 from auth_service.health.monitor import Check, CheckResult, CheckState, Status
 from auth_service.mail.service import OutboxTransport
 from auth_service.observability import metrics
-from tests.integration.health.receivers import Receiver
+from tests.support.receivers import Receiver
 
 
 def alerting(receivers: dict[str, tuple[Receiver, int]], **extra: Any) -> AlertingSettings:

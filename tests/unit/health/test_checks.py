@@ -30,7 +30,7 @@ from auth_service.health.checks import (
 from auth_service.health.monitor import Status
 from auth_service.observability import metrics
 from auth_service.services import Services
-from tests.integration.test_smtp_mail import Inbox, smtp  # noqa: F401 - smtp is a fixture
+from tests.support.smtp import Inbox
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -148,7 +148,7 @@ async def test_disk(tmp_path: Path) -> None:
     assert missing.status is Status.down
 
 
-async def test_smtp_relay_answers(smtp: tuple[Inbox, int]) -> None:  # noqa: F811
+async def test_smtp_relay_answers(smtp: tuple[Inbox, int]) -> None:
     settings = Settings(
         mail={"backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": smtp[1]}  # type: ignore[arg-type]
     )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from auth_service.backup import pgtools
 from auth_service.backup.errors import ToolFailed
 from auth_service.db.migrate import upgrade_to_head
-from tests.conftest import service_missing
+from tests.support.services import service_missing
 
 
 def require_postgres_binaries() -> None:

@@ -1,5 +1,11 @@
 """Every dashboard query evaluates on a real Prometheus that scrapes a sample exposition of
-every contract metric and loads our recording and alerting rules."""
+every contract metric and loads our recording and alerting rules.
+
+The exposition is built from metric_names.py, not scraped from the service: a plain server
+process has no backup, DR-observer or TLS-expiry series, so most panels would be empty.
+test_service_metrics.py holds that contract to the service itself (families, types, labels
+and the label values on its /metrics), so a query that has data here has data in production.
+"""
 
 from __future__ import annotations
 

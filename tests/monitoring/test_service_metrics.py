@@ -80,9 +80,7 @@ async def _reload(api: Api, tmp_path: Path, data: Any) -> str:
 
 
 @SQLITE_ONLY
-async def test_the_service_emits_the_label_values_the_rules_match(
-    api: Api, tmp_path: Path
-) -> None:
+async def test_the_service_emits_the_label_values_the_rules_match(api: Api, tmp_path: Path) -> None:
     # Traffic that moves the counters whose values are not all there from the start.
     user = await api.user()
     assert (await api.login(user["email"], "not-the-password")).status_code == 401

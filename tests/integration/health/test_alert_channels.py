@@ -4,7 +4,6 @@ aiosmtpd for email, and a real Alertmanager."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -19,6 +18,7 @@ from auth_service.health.alerting.alerts import Alerter
 from auth_service.mail.service import SmtpTransport
 from tests.support.receivers import Receiver
 from tests.support.smtp import Inbox
+from tests.support.wait import async_wait_for
 
 SECRET = "webhook-signing-secret-0123456789"
 
@@ -134,8 +134,11 @@ async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> Non
             assert ours[0]["status"]["state"] == "active"
             await alerter.resolve("health:redis")
             await alerter.join()
-            await asyncio.sleep(0.2)
-            alerts = (await client.get(f"{alertmanager}/api/v2/alerts")).json()
-            assert [a for a in alerts if a["labels"].get("dedup_key") == "health:redis"] == []
+
+            async def resolved() -> bool:
+                alerts = (await client.get(f"{alertmanager}/api/v2/alerts")).json()
+                return not [a for a in alerts if a["labels"].get("dedup_key") == "health:redis"]
+
+            await async_wait_for(resolved, 10, "Alertmanager to drop the resolved alert")
     finally:
         await alerter.stop()

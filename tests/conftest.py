@@ -15,20 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from redis import Redis as SyncRedis
 
-from auth_service.app import create_app
 from auth_service.config.settings import Settings
 from auth_service.db.engine import create_engine
 from auth_service.db.migrate import upgrade_to_head
-from auth_service.services import build_services
-from tests.support.api import Api
-from tests.support.mail import tokens_in_mail
-from tests.support.secrets import EVENT_HOOKS, remember
+from tests.support.api import Api, running_api
 from tests.support.services import (
+    BOTH_DATABASES,
     POSTGRES_URL,
     REDIS_TEST_DB,
     REDIS_URL,
@@ -115,12 +110,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ]
-)
+@pytest.fixture(params=BOTH_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The same test on the embedded SQLite default and on PostgreSQL."""
     if request.param == "sqlite":
@@ -172,21 +162,5 @@ def settings(tmp_path: Path, database_url: str, settings_overrides: dict[str, An
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
-    services = build_services(settings)
-    app = create_app(settings, services)
-    try:
-        async with LifespanManager(app):
-            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-            mtransport = httpx.ASGITransport(app=app.state.management)
-            async with (
-                httpx.AsyncClient(
-                    transport=transport, base_url="http://testserver", event_hooks=EVENT_HOOKS
-                ) as client,
-                httpx.AsyncClient(transport=mtransport, base_url="http://management") as mclient,
-            ):
-                api = Api(client, mclient, services)
-                yield api
-                for text in await api.mail():
-                    remember(*tokens_in_mail(text))
-    finally:
-        await services.close()
+    async with running_api(settings) as running:
+        yield running

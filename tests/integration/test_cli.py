@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.net import free_port
-from tests.support.services import fresh_postgres_database
+from tests.support.services import BOTH_DATABASES, fresh_postgres_database
 
 SCRIPT = Path(sys.executable).parent / "auth-service"
 PASSWORD = "Tr0ub4dor&3-horse"
@@ -76,12 +76,7 @@ def fresh_postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ]
-)
+@pytest.fixture(params=BOTH_DATABASES)
 def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = _base_env(tmp_path / "data")
     if request.param == "postgresql":

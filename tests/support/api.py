@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
-from auth_service.services import Services
-from tests.support.mail import decode_mail
+from auth_service.app import create_app
+from auth_service.config.settings import Settings
+from auth_service.services import Services, build_services
+from tests.support.mail import decode_mail, tokens_in_mail
+from tests.support.secrets import EVENT_HOOKS, remember
 from tests.support.settings import PASSWORD
 
 # Parsing and token checks do not touch the database: one backend is enough for them.
@@ -68,3 +74,30 @@ def json_body(response: httpx.Response) -> Any:
         ("application/json", "application/problem+json")
     )
     return json.loads(response.content)
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[Api]:
+    """The app built from ``settings``, started (lifespan) and driven over HTTP in-process.
+
+    Every password and token the client sends or receives, or the app mails, is collected
+    for the session's check that none reached the logs.
+    """
+    services = build_services(settings)
+    app = create_app(settings, services)
+    try:
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+            mtransport = httpx.ASGITransport(app=app.state.management)
+            async with (
+                httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver", event_hooks=EVENT_HOOKS
+                ) as client,
+                httpx.AsyncClient(transport=mtransport, base_url="http://management") as mclient,
+            ):
+                api = Api(client, mclient, services)
+                yield api
+                for text in await api.mail():
+                    remember(*tokens_in_mail(text))
+    finally:
+        await services.close()

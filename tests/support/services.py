@@ -27,6 +27,14 @@ REDIS_URL = os.environ.get("AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_TEST_DB = int(os.environ.get("AUTH_TEST_REDIS_DB", "15"))
 
 
+# Parameters of a fixture that runs a test on each database; the PostgreSQL one carries the
+# postgres mark, so that -m "not postgres" leaves it out.
+BOTH_DATABASES = (
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+)
+
+
 def service_missing(name: str, reason: str) -> NoReturn:
     """Skip the test because ``name`` is not there, or fail it when the run requires it.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,13 +28,21 @@ class Inbox:
         return "250 OK"
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
+@contextmanager
+def smtp_server(**options: Any) -> Iterator[tuple[Inbox, int]]:
+    """aiosmtpd on a free loopback port (``options`` go to its Controller: tls_context,
+    require_starttls...); the inbox and the port."""
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield inbox, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with smtp_server() as server:
+        yield server

@@ -15,9 +15,9 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 import auth_service
-from tests.integration.config.reload_support import dump, runtime_of
 from tests.monitoring.metric_names import CONTRACT, LABEL_VALUES
 from tests.support.api import SQLITE_ONLY, Api
+from tests.support.reload import dump, runtime_of
 
 # Values that depend on traffic rather than on the code: the service answers 2xx and 4xx in
 # this test, never 1xx, and 3xx or 5xx only by accident.

@@ -13,8 +13,8 @@ import yaml
 from auth_service.config.settings import Settings
 from auth_service.db.engine import create_engine
 from auth_service.db.migrate import upgrade_to_head
-from tests.integration.config.reload_support import dump, runtime_of
 from tests.support.api import Api
+from tests.support.reload import dump, runtime_of
 from tests.support.services import pg_admin, postgres_url_of
 
 

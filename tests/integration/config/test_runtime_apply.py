@@ -14,9 +14,9 @@ from sqlalchemy import text, update
 from auth_service.audit import events
 from auth_service.health.runtime import RELOAD_ALERT
 from auth_service.sessions.models import Session
-from tests.integration.config.reload_support import dump, runtime_of
 from tests.support.api import Api
 from tests.support.problems import assert_problem
+from tests.support.reload import dump, runtime_of
 
 
 async def _idle_for(api: Api, session_id: str, seconds: float) -> None:

@@ -6,12 +6,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 PASSWORD = "Tr0ub4dor&3-horse"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(
+    params=[
+        pytest.param("memory", id="memory"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
 def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "rate_limits": {

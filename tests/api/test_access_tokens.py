@@ -23,12 +23,10 @@ from hypothesis import strategies as st
 from auth_service.audit.context import RequestContext
 from auth_service.keys.errors import InvalidToken
 from auth_service.keys.tokens import AccessTokenService
-from tests.conftest import Api
+from tests.support.api import SQLITE_ONLY, Api
+from tests.support.problems import PROBLEM
 
-PROBLEM = "application/problem+json"
 PASSWORD = "Tr0ub4dor&3-horse"
-# Parsing and token checks do not touch the database: one backend is enough for them.
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def _b64(data: bytes) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from auth_service.audit.context import RequestContext
-from tests.conftest import Api
+from tests.support.api import Api
+from tests.support.problems import assert_problem
 
 ADMIN_PASSWORD = "admin pass phrase 42"
 
@@ -63,6 +64,39 @@ async def test_list_users_paginates_and_filters(api: Api, admin: dict[str, Any])
     assert r.json()["total"] == 0
     r = await api.client.get("/v1/admin/users", params={"limit": 0}, headers=admin["headers"])
     assert r.status_code == 422
+
+
+async def test_get_user_shows_one_account_as_admins_see_it(api: Api, admin: dict[str, Any]) -> None:
+    r = await api.register("Shown@Example.com", "Tr0ub4dor&3-horse", name="Shown")
+    user_id = r.json()["id"]
+    await api.login("shown@example.com", "Tr0ub4dor&3-horse")
+    r = await api.client.get(f"/v1/admin/users/{user_id}", headers=admin["headers"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {
+        "id",
+        "email",
+        "email_verified",
+        "name",
+        "created_at",
+        "status",
+        "roles",
+        "last_login_at",
+    }
+    assert body["id"] == user_id
+    assert body["email"] == "shown@example.com"
+    assert body["name"] == "Shown"
+    assert body["email_verified"] is False
+    assert body["status"] == "active"
+    assert body["roles"] == []
+    assert body["last_login_at"] is not None
+    # The admin's own account, roles included.
+    me = (await api.client.get("/v1/users/me", headers=admin["headers"])).json()
+    r = await api.client.get(f"/v1/admin/users/{me['id']}", headers=admin["headers"])
+    assert r.status_code == 200
+    assert r.json()["roles"] == ["admin"]
+    r = await api.client.get(f"/v1/admin/users/{uuid.uuid4()}", headers=admin["headers"])
+    assert_problem(r, 404, "user-not-found")
 
 
 async def test_disable_revokes_sessions_and_blocks_login(api: Api, admin: dict[str, Any]) -> None:

@@ -11,25 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import SQLITE_ONLY, Api
+from tests.support.problems import PROBLEM, assert_problem
 
 PASSWORD = "Tr0ub4dor&3-horse"
 # Distinctive so a test can tell an echo from a coincidence.
 SECRET = "Zq8-never-echo-this-" + uuid.uuid4().hex[:8]
-PROBLEM = "application/problem+json"
 JSON = {"Content-Type": "application/json"}
-# Parsing and token checks do not touch the database: one backend is enough for them.
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-def _problem(r: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["type"].endswith("/" + slug), body
-    assert body["status"] == status
-    assert body["title"]
-    return body
 
 
 async def _post(api: Api, path: str, content: bytes, **headers: str) -> httpx.Response:
@@ -48,7 +36,7 @@ async def test_malformed_json_is_400(api: Api) -> None:
         b'{"email": "a@example.com" "password": "x"}',
     ):
         for path in ("/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh"):
-            body = _problem(await _post(api, path, raw), 400, "malformed-request")
+            body = assert_problem(await _post(api, path, raw), 400, "malformed-request")
             assert body["errors"] == [{"field": "body", "reasons": ["malformed JSON"]}]
 
 
@@ -56,7 +44,7 @@ async def test_malformed_json_is_400(api: Api) -> None:
 async def test_json_that_is_not_an_object_is_a_validation_error(api: Api) -> None:
     for raw in (b"[]", b'"text"', b"123", b"null", b"true", b"{}"):
         r = await _post(api, "/v1/auth/register", raw)
-        _problem(r, 422, "validation-error")
+        assert_problem(r, 422, "validation-error")
 
 
 @SQLITE_ONLY
@@ -81,7 +69,7 @@ async def test_wrong_types_and_missing_fields_are_422_naming_the_field(
     api: Api, body: dict[str, Any]
 ) -> None:
     r = await api.client.post("/v1/auth/register", json=body)
-    problem = _problem(r, 422, "validation-error")
+    problem = assert_problem(r, 422, "validation-error")
     fields = {e["field"] for e in problem["errors"]}
     assert fields <= {"email", "password", "name"}, fields
     assert all(e["reasons"] for e in problem["errors"])
@@ -96,14 +84,14 @@ async def test_unknown_fields_are_refused(api: Api) -> None:
         ("/v1/auth/refresh", {"refresh_token": user["refresh_token"], "scope": "admin"}),
     ]
     for path, body in cases:
-        problem = _problem(await api.client.post(path, json=body), 422, "validation-error")
+        problem = assert_problem(await api.client.post(path, json=body), 422, "validation-error")
         assert any(e["field"] in ("admin", "roles", "remember", "scope") for e in problem["errors"])
     r = await api.client.patch(
         "/v1/users/me",
         json={"name": "A", "email": "b@example.com"},
         headers=Api.bearer(user["access_token"]),
     )
-    _problem(r, 422, "validation-error")
+    assert_problem(r, 422, "validation-error")
     # Nothing above took effect: the refresh token is still unspent and the user not admin.
     assert (await api.login(user["email"], PASSWORD)).status_code == 200
     r = await api.client.post("/v1/auth/refresh", json={"refresh_token": user["refresh_token"]})
@@ -133,7 +121,7 @@ async def test_validation_problems_never_echo_the_password(api: Api) -> None:
         json={"current_password": SECRET, "new_password": [SECRET]},
         headers=Api.bearer(user["access_token"]),
     )
-    _problem(r, 422, "validation-error")
+    assert_problem(r, 422, "validation-error")
     assert SECRET not in r.text
     r = await api.client.post("/v1/auth/password/reset", json={"token": 1, "new_password": SECRET})
     assert SECRET not in r.text
@@ -145,7 +133,7 @@ async def test_oversized_body_by_content_length_is_413(api: Api) -> None:
     body = json.dumps({"email": "a@example.com", "password": "p" * limit}).encode()
     assert len(body) > limit
     for path in ("/v1/auth/register", "/v1/auth/login"):
-        problem = _problem(await _post(api, path, body), 413, "payload-too-large")
+        problem = assert_problem(await _post(api, path, body), 413, "payload-too-large")
         assert str(limit) in problem.get("detail", "")
 
 
@@ -172,7 +160,7 @@ async def test_oversized_streamed_body_without_content_length_is_413(api: Api) -
         assert "content-length" not in request.headers
         assert request.headers["transfer-encoding"] == "chunked"
         r = await client.send(request)
-    _problem(r, 413, "payload-too-large")
+    assert_problem(r, 413, "payload-too-large")
 
 
 async def test_streamed_body_under_the_limit_is_accepted(api: Api) -> None:
@@ -201,7 +189,7 @@ async def test_streamed_body_under_the_limit_is_accepted(api: Api) -> None:
 )
 async def test_invalid_utf8_is_400(api: Api, raw: bytes) -> None:
     for path in ("/v1/auth/register", "/v1/auth/login"):
-        _problem(await _post(api, path, raw), 400, "malformed-request")
+        assert_problem(await _post(api, path, raw), 400, "malformed-request")
 
 
 @SQLITE_ONLY
@@ -218,11 +206,11 @@ async def test_non_json_content_type_is_415(api: Api) -> None:
         r = await api.client.post(
             "/v1/auth/login", content=raw, headers={"Content-Type": content_type}
         )
-        _problem(r, 415, "unsupported-media-type")
+        assert_problem(r, 415, "unsupported-media-type")
     # No Content-Type at all is not JSON either.
     r = await api.client.post("/v1/auth/login", content=good)
     assert "content-type" not in r.request.headers
-    _problem(r, 415, "unsupported-media-type")
+    assert_problem(r, 415, "unsupported-media-type")
     # Parameters and case do not matter for the real thing.
     r = await api.client.post(
         "/v1/auth/login", content=good, headers={"Content-Type": "Application/JSON; charset=utf-8"}
@@ -295,7 +283,7 @@ async def test_idn_domain_and_its_punycode_are_one_account(api: Api) -> None:
 )
 async def test_invisible_control_and_oversized_emails_are_422(api: Api, email: str) -> None:
     r = await api.register(email, PASSWORD)
-    _problem(r, 422, "invalid-email" if len(email) <= 320 else "validation-error")
+    assert_problem(r, 422, "invalid-email" if len(email) <= 320 else "validation-error")
 
 
 async def test_longest_local_part_and_emoji_never_500(api: Api) -> None:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from auth_service.audit.context import RequestContext
 from auth_service.keys.routes import JWKS_PATH, not_modified
 from auth_service.keys.routes import jwks as routed_jwks
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 @pytest.mark.parametrize(

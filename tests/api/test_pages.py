@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tests.support.pages import alert, form, parse, submit
 
 PASSWORD = "Tr0ub4dor&3-horse"

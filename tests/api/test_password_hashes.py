@@ -12,7 +12,7 @@ from argon2 import PasswordHasher as Argon2
 from sqlalchemy import select, update
 
 from auth_service.accounts.models import User
-from tests.conftest import Api
+from tests.support.api import Api
 
 PASSWORD = "imported pass phrase"
 

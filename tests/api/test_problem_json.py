@@ -10,32 +10,14 @@ import re
 import uuid
 from typing import Any
 
-import httpx
-import pytest
-
 from auth_service.audit.context import RequestContext
-from tests.conftest import Api
+from tests.support.api import SQLITE_ONLY, Api
+from tests.support.problems import assert_client_problem
 
-PROBLEM = "application/problem+json"
 PASSWORD = "Tr0ub4dor&3-horse"
 METHODS = ("get", "post", "put", "patch", "delete")
 # Public reads that succeed without credentials: only their method can be wrong.
 PUBLIC_READS = {("get", "/.well-known/jwks.json")}
-# Parsing and token checks do not touch the database: one backend is enough for them.
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-def _assert_problem(r: httpx.Response, where: str) -> dict[str, Any]:
-    assert 400 <= r.status_code < 500, f"{where}: {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith(PROBLEM), f"{where}: {r.headers}"
-    body: dict[str, Any] = r.json()
-    assert isinstance(body.get("type"), str), (where, body)
-    assert body["type"].startswith(("https://", "about:blank")), (where, body)
-    assert isinstance(body.get("title"), str), (where, body)
-    assert body["title"], (where, body)
-    assert body.get("status") == r.status_code, (where, body)
-    assert r.headers.get("cache-control") == "no-store", where
-    return body
 
 
 async def _operations(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
@@ -87,7 +69,7 @@ async def test_every_route_answers_bad_requests_with_problem_json(api: Api) -> N
             r = await api.client.request(method.upper(), url, **kwargs)
             assert r.status_code < 500, f"{method} {path} ({label}): {r.text}"
             if r.status_code >= 400:
-                _assert_problem(r, f"{method.upper()} {path} ({label})")
+                assert_client_problem(r, f"{method.upper()} {path} ({label})")
                 failed.add((method, path))
     missing = {(m, p) for m, p, _ in await _operations(api)} - failed - PUBLIC_READS
     assert not missing, f"no failing request found for {sorted(missing)}"
@@ -106,7 +88,7 @@ async def test_unknown_ids_are_404_problems(api: Api) -> None:
         kwargs: dict[str, Any] = {"json": {}} if method == "PATCH" else {}
         r = await api.client.request(method, path, headers=headers, **kwargs)
         assert r.status_code == 404, (method, path, r.text)
-        _assert_problem(r, f"{method} {path}")
+        assert_client_problem(r, f"{method} {path}")
 
 
 @SQLITE_ONLY
@@ -114,12 +96,12 @@ async def test_unknown_paths_are_404_problems(api: Api) -> None:
     for path in ("/nope", "/v1", "/v1/nope", "/v2/auth/login", "/v1/auth/login/extra", "/%ff"):
         for method in ("GET", "POST"):
             r = await api.client.request(method, path)
-            body = _assert_problem(r, f"{method} {path}")
+            body = assert_client_problem(r, f"{method} {path}")
             assert r.status_code == 404
             assert body["type"].endswith("/not-found")
     r = await api.management.get("/nope")
     assert r.status_code == 404
-    _assert_problem(r, "management GET /nope")
+    assert_client_problem(r, "management GET /nope")
 
 
 @SQLITE_ONLY
@@ -128,7 +110,7 @@ async def test_wrong_methods_are_405_problems(api: Api) -> None:
         allowed = {m for m, p, _ in await _operations(api) if p == path}
         for method in set(METHODS) - allowed:
             r = await api.client.request(method.upper(), _fill(path, str(uuid.uuid4())))
-            body = _assert_problem(r, f"{method.upper()} {path}")
+            body = assert_client_problem(r, f"{method.upper()} {path}")
             assert r.status_code == 405, (method, path, r.text)
             assert body["type"].endswith("/method-not-allowed")
             # Starlette names only the first matching route's methods when one path is split

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from auth_service.db.base import utcnow
 from auth_service.sessions.models import Session
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 async def test_list_gauge_and_bearer_check_agree_on_usable_sessions(api: Api) -> None:

@@ -22,7 +22,7 @@ from auth_service.audit.context import RequestContext
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import utcnow
 from auth_service.sessions.models import RefreshToken, Session
-from tests.conftest import Api
+from tests.support.api import Api
 
 GRACE = {"tokens": {"refresh_reuse_grace_seconds": 30}}
 

@@ -6,9 +6,9 @@ import json
 
 from playwright.async_api import Page
 
-from tests.integration.observability.server import free_port
 from tests.support.axe import axe_violations
 from tests.support.live_server import LiveServer
+from tests.support.net import free_port
 from tests.support.webauthn_virtual import add_virtual_authenticator
 
 FORM = """<!doctype html><html lang="en"><head><title>Sign in</title></head>

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import (
+from tests.deploy.deploy_support import (
     RELEASE,
     HelmError,
     Obj,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import ROOT, ensure_tool, load_yaml
+from tests.deploy.deploy_support import ROOT, ensure_tool, load_yaml
 
 COMPOSE = ROOT / "compose.yaml"
 GEN_SECRETS = ROOT / "docker" / "gen-secrets.sh"

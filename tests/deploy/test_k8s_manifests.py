@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.conftest import (
+from tests.deploy.deploy_support import (
     CHART,
     ROOT,
     Obj,

@@ -1,6 +1,6 @@
 """Pieces of the end-to-end alerting test: the project's monitoring/ configuration copied with
-only addresses and intervals overridden, real Prometheus and Alertmanager processes, a TCP
-proxy that can take the database away, and a webhook sink standing in for Slack/PagerDuty.
+only addresses and intervals overridden, a TCP proxy that can take the database away, and a
+webhook sink standing in for Slack/PagerDuty.
 """
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ import json
 import re
 import shutil
 import socket
-import subprocess
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.integration.observability.http_reply import reply
-from tests.integration.observability.server import free_port, wait_ready
+from tests.support.loopback import LoopbackServer, QuietHandler, reply
+from tests.support.net import free_port
+from tests.support.wait import NotInTime, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"
@@ -115,41 +113,6 @@ def rewrite_alertmanager(target_dir: Path, *, webhook: str, wait: str = "1s") ->
     return path
 
 
-# ---- processes -------------------------------------------------------------------------------
-
-
-class Daemon:
-    def __init__(self, name: str, args: list[str], log: Path, ready_url: str) -> None:
-        self.name = name
-        self.args = args
-        self.log = log
-        self.ready_url = ready_url
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> Daemon:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            ready = wait_ready(self.process, self.ready_url, timeout)
-        except AssertionError:
-            raise AssertionError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}") from None
-        if not ready:
-            self.stop()
-            raise AssertionError(f"{self.name} not ready:\n{self.log.read_text()[-3000:]}")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
 # ---- TCP proxy -------------------------------------------------------------------------------
 
 
@@ -225,7 +188,7 @@ class WebhookSink:
         self._lock = threading.Lock()
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with sink._lock:
@@ -237,15 +200,12 @@ class WebhookSink:
                     "application/json",
                 )
 
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(Handler)
+        self._server.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def find(self, path: str, pattern: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -254,16 +214,15 @@ class WebhookSink:
         return [body for p, body in items if p == path and rx.search(json.dumps(body))]
 
     def wait_for(self, path: str, pattern: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.find(path, pattern)
-            if found:
-                return found[0]
-            time.sleep(0.2)
-        with self._lock:
-            seen = [(p, json.dumps(b)[:300]) for p, b in self.received]
-        raise AssertionError(f"no {path} notification matching {pattern!r}; received {seen}")
+        try:
+            found = wait_for(lambda: self.find(path, pattern), timeout, interval=0.2)
+        except NotInTime:
+            with self._lock:
+                seen = [(p, json.dumps(b)[:300]) for p, b in self.received]
+            raise NotInTime(
+                f"no {path} notification matching {pattern!r}; received {seen}"
+            ) from None
+        return found[0]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()

@@ -14,28 +14,40 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 
-from tests.conftest import POSTGRES_URL
 from tests.e2e.stack import (
-    Daemon,
+    MONITORING,
     TcpProxy,
     WebhookSink,
-    free_port,
     rewrite_alertmanager,
     rewrite_prometheus,
 )
-from tests.integration.observability.server import (
-    Server,
-    base_env,
-    ensure_prometheus_tools,
-    migrate,
-    postgres_database,
-)
+from tests.support.daemon import Daemon
+from tests.support.net import free_port
+from tests.support.prometheus import Tools
+from tests.support.server import Server, base_env, migrate, postgres_database
+from tests.support.services import POSTGRES_URL
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 ALERT = "AuthDatabaseUnavailable"
+RULES = MONITORING / "prometheus" / "rules"
 PASSWORD = "Tr0ub4dor&3-horse"
+
+
+def _runbook(alert: str) -> str:
+    """The runbook_url annotation of ``alert`` in monitoring/prometheus/rules."""
+    urls = {
+        rule["annotations"]["runbook_url"]
+        for path in RULES.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == alert
+    }
+    assert len(urls) == 1, urls
+    return urls.pop()
 
 
 def _query(prometheus: str, promql: str) -> list[dict[str, object]]:
@@ -46,17 +58,10 @@ def _query(prometheus: str, promql: str) -> list[dict[str, object]]:
 
 
 def _wait_query(prometheus: str, promql: str, timeout: float) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = _query(prometheus, promql)
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"{promql} returned nothing for {timeout}s")
+    return wait_for(lambda: _query(prometheus, promql), timeout, promql, interval=0.5)
 
 
-def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
-    ensure_prometheus_tools()
+def test_database_outage_pages_and_resolves(tmp_path: Path, tools: Tools) -> None:
     started = time.monotonic()
     upstream = urlsplit(POSTGRES_URL)
     sink = WebhookSink()
@@ -93,7 +98,7 @@ def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
                     Daemon(
                         "alertmanager",
                         [
-                            "prometheus-alertmanager",
+                            tools.alertmanager,
                             f"--config.file={am_config}",
                             f"--storage.path={am_dir / 'data'}",
                             f"--web.listen-address=127.0.0.1:{am_port}",
@@ -107,7 +112,7 @@ def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
                     Daemon(
                         "prometheus",
                         [
-                            "prometheus",
+                            tools.prometheus,
                             f"--config.file={prom_config}",
                             f"--storage.tsdb.path={prom_dir / 'data'}",
                             f"--web.listen-address=127.0.0.1:{prom_port}",
@@ -158,7 +163,10 @@ def test_database_outage_pages_and_resolves(tmp_path: Path) -> None:
                 page = sink.wait_for("/pagerduty", rf'"event_action": "trigger".*{ALERT}', 30)
                 slack = sink.wait_for("/slack", rf"FIRING:\d+\] {ALERT} \(critical\)", 30)
                 fired_after = time.monotonic() - outage
-                assert "runbook" in json.dumps(slack).lower() or "#" in json.dumps(slack)
+                # Both links lead to the rule's own runbook section.
+                runbook = _runbook(ALERT)
+                assert [a["title_link"] for a in slack["attachments"]] == [runbook]
+                assert [link["href"] for link in page["links"]] == [runbook]
 
                 # Bring it back: the alert resolves and the resolve is delivered.
                 back = time.monotonic()

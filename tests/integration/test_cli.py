@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_URL, _pg_admin, _run, service_missing
+from tests.support.net import free_port
+from tests.support.services import BOTH_DATABASES, fresh_postgres_database
 
 SCRIPT = Path(sys.executable).parent / "auth-service"
 PASSWORD = "Tr0ub4dor&3-horse"
@@ -73,17 +73,11 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """An empty PostgreSQL database (not migrated: `migrate` is what is under test)."""
-    name = f"auth_cli_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        _run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        service_missing("PostgreSQL", f"{POSTGRES_URL}: {exc}")
-    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database("auth_cli_") as url:
+        yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BOTH_DATABASES)
 def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = _base_env(tmp_path / "data")
     if request.param == "postgresql":
@@ -168,13 +162,6 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
     assert "127.0.0.1" in line
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_production_refuses_unsafe_settings_before_binding(tmp_path: Path) -> None:
     base = {
         **_base_env(tmp_path / "data"),
@@ -249,7 +236,7 @@ def _serving(args: list[str], env: dict[str, str], cwd: Path, management: int) -
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = _base_env(tmp_path / "data")
     assert _cli(["migrate"], env, tmp_path).returncode == 0
-    port, management = _free_port(), _free_port()
+    port, management = free_port(), free_port()
     args = ["serve", "--port", str(port), "--management-port", str(management), "--workers", "1"]
     with _serving(args, env, tmp_path, management):
         jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=5)
@@ -273,7 +260,7 @@ def test_serve_flags_reach_every_worker_and_outlast_a_reload(tmp_path: Path) -> 
     config = tmp_path / "auth.yaml"
     config.write_text("server:\n  port: 8123\n  management_port: 9123\n  workers: 1\n")
     assert _cli(["--config", str(config), "migrate"], env, tmp_path).returncode == 0
-    port, management = _free_port(), _free_port()
+    port, management = free_port(), free_port()
     flags = ["--port", str(port), "--management-port", str(management), "--workers", "2"]
     with _serving(["--config", str(config), "serve", *flags], env, tmp_path, management):
         jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json", timeout=5)

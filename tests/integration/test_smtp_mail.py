@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import re
-import socket
+import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+from prometheus_client import REGISTRY
 
-from tests.conftest import Api
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
-        )
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+from tests.support.api import SQLITE_ONLY, Api, running_api
+from tests.support.settings import PASSWORD, make_settings
+from tests.support.smtp import Inbox, smtp_server
+from tests.support.tls import self_signed_certificate
 
 
 @pytest.fixture
@@ -112,3 +85,82 @@ async def test_smtp_outage_never_blocks_the_request_and_is_counted(api: Api) -> 
     failed = re.search(r"^auth_mail_failed_total (\S+)$", metrics, re.M)
     assert failed
     assert float(failed.group(1)) >= 1
+
+
+# ---- STARTTLS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_smtp(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
+    """An SMTP server that refuses mail until the client switches to TLS (STARTTLS), with a
+    certificate of its own for localhost; the inbox, the port and the certificate."""
+    cert, key = self_signed_certificate(tmp_path, 30, "localhost", ips=("127.0.0.1",))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with smtp_server(tls_context=context, require_starttls=True) as (inbox, port):
+        yield inbox, port, cert
+
+
+def _starttls(port: int, **mail: Any) -> dict[str, Any]:
+    return {
+        "mail": {
+            "backend": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_starttls": True,
+            "smtp_timeout_seconds": 5,
+            **mail,
+        }
+    }
+
+
+def _mail_failed() -> float:
+    return REGISTRY.get_sample_value("auth_mail_failed_total") or 0.0
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    "trust", ["certificate checks off", "the server's certificate trusted"], ids=["off", "ca"]
+)
+async def test_mail_goes_over_starttls(
+    tmp_path: Path,
+    database_url: str,
+    tls_smtp: tuple[Inbox, int, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    trust: str,
+) -> None:
+    inbox, port, cert = tls_smtp
+    if trust == "certificate checks off":
+        overrides = _starttls(port, smtp_validate_certs=False)
+    else:
+        # The service verifies against the system's trust store, which SSL_CERT_FILE names.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        overrides = _starttls(port, smtp_validate_certs=True)
+    async with running_api(make_settings(tmp_path, database_url, **overrides)) as api:
+        assert (await api.register("tls-user@example.com", PASSWORD)).status_code == 201
+        await api.services.mail.join()
+    assert [m["To"] for m in inbox.messages] == ["tls-user@example.com"]
+    assert inbox.tls == [True]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    "mail",
+    [
+        # The server's certificate is not trusted: no mail rather than mail to an impostor.
+        {"smtp_validate_certs": True},
+        # Without STARTTLS this server takes nothing: the tests above really went over TLS.
+        {"smtp_starttls": False},
+    ],
+    ids=["untrusted certificate", "plain text"],
+)
+async def test_no_mail_without_a_trusted_tls_session(
+    tmp_path: Path, database_url: str, tls_smtp: tuple[Inbox, int, Path], mail: dict[str, Any]
+) -> None:
+    inbox, port, _ = tls_smtp
+    before = _mail_failed()
+    async with running_api(make_settings(tmp_path, database_url, **_starttls(port, **mail))) as api:
+        assert (await api.register("tls-user@example.com", PASSWORD)).status_code == 201
+        await api.services.mail.join()
+    assert inbox.messages == []
+    assert _mail_failed() == before + 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
+import re
 import subprocess
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,49 +25,8 @@ GRAFANA_DIR = MONITORING / "grafana"
 DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
 LOKI_DIR = MONITORING / "loki"
 RUNBOOK = REPO / "docs" / "operations" / "observability.md"
-INSTALLER = REPO / "scripts" / "monitoring" / "install-tools.sh"
 # Labels Prometheus adds to every series of a target, on top of each metric's own labels.
 TARGET_LABELS = frozenset({"job", "instance"})
-
-
-@dataclass(frozen=True)
-class Tools:
-    promtool: str
-    amtool: str
-    prometheus: str
-    alertmanager: str | None
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("AUTH_TEST_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (AUTH_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
-def ensure_tools() -> Tools:
-    """promtool, amtool and prometheus from PATH; scripts/monitoring/install-tools.sh installs
-    the Debian packages first when one is missing (a no-op otherwise)."""
-    try:
-        proc = subprocess.run(
-            ["bash", str(INSTALLER)], capture_output=True, text=True, timeout=900, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _unavailable(f"install-tools.sh could not run: {exc}")
-        raise  # unreachable: _unavailable raises
-    found = {name: shutil.which(name) for name in ("promtool", "amtool", "prometheus")}
-    missing = [name for name, path in found.items() if path is None]
-    if proc.returncode != 0 or missing:
-        _unavailable(
-            f"Prometheus tools unavailable (missing {missing or 'none'}; install-tools.sh exit "
-            f"{proc.returncode}: {proc.stderr.strip()[-500:]})"
-        )
-    alertmanager = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
-    return Tools(
-        promtool=str(found["promtool"]),
-        amtool=str(found["amtool"]),
-        prometheus=str(found["prometheus"]),
-        alertmanager=alertmanager,
-    )
 
 
 def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 60) -> str:
@@ -136,3 +95,36 @@ def family(series: str) -> str | None:
         if base != series and CONTRACT.get(base, None) and CONTRACT[base].type == "histogram":
             return base
     return None
+
+
+# ---- dashboards ------------------------------------------------------------------------------
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS_DIR.glob("*.json"))}
+
+
+def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for panel in dashboard["panels"]:
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return out
+
+
+def promql_queries() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, expression) of every Prometheus query, variables too."""
+    queries = []
+    for name, dash in dashboards().items():
+        for panel in panels(dash):
+            for target in panel.get("targets", []):
+                ds = target.get("datasource") or panel.get("datasource") or {}
+                if ds.get("type") == "prometheus":
+                    queries.append((name, panel["title"], target["expr"]))
+        for var in dash.get("templating", {}).get("list", []):
+            if var.get("type") == "query" and var["datasource"]["type"] == "prometheus":
+                query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+                match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
+                assert match, f"{name}: variable {var['name']}: unexpected query {query}"
+                queries.append((name, f"variable {var['name']}", match.group(1)))
+    return queries

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import re
 import shlex
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.monitoring.monitoring_support import (
-    ALERTMANAGER_DIR,
-    Tools,
-    alert_rules,
-    load_yaml,
-    run,
-)
+from tests.monitoring.monitoring_support import ALERTMANAGER_DIR, alert_rules, load_yaml, run
+from tests.support.prometheus import Tools
 
 CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 TEMPLATES = ALERTMANAGER_DIR / "templates"
@@ -142,66 +134,6 @@ def test_receivers_use_the_defined_templates() -> None:
 
 
 # --- a real Alertmanager: inhibition ----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def alertmanager(tools: Tools, tmp_path: Path) -> Iterator[str]:
-    """Our routing tree and inhibition rules, receivers swapped for a loopback webhook that
-    nothing listens on (this test reads alert state through the API, not notifications)."""
-    if tools.alertmanager is None:
-        pytest.skip("alertmanager binary not installed")
-    doc = load_yaml(CONFIG)
-    doc.pop("templates", None)
-    hook = f"http://127.0.0.1:{_free_port()}/hook"
-    doc["receivers"] = [
-        {"name": r["name"], "webhook_configs": [{"url": hook, "send_resolved": True}]}
-        for r in doc["receivers"]
-    ]
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(doc, sort_keys=False))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "alertmanager.log").open("w")
-    proc = subprocess.Popen(
-        [
-            tools.alertmanager,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"alertmanager exited: {(tmp_path / 'alertmanager.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("alertmanager not ready after 20 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.e2e

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import re
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-from tests.monitoring.metric_names import CONTRACT, PENDING, SYNTHETIC, series_names
+from tests.monitoring.metric_names import CONTRACT, SYNTHETIC, series_names
 from tests.monitoring.monitoring_support import (
     DASHBOARDS_DIR,
     GRAFANA_DIR,
     REPO,
     check_matchers,
+    dashboards,
     load_yaml,
+    panels,
+    promql_queries,
     recording_rules,
 )
 from tests.monitoring.promql import metric_names
@@ -35,36 +36,6 @@ def _generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def dashboards() -> dict[str, dict[str, Any]]:
-    return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS_DIR.glob("*.json"))}
-
-
-def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for panel in dashboard["panels"]:
-        out.append(panel)
-        out.extend(panel.get("panels", []))
-    return out
-
-
-def promql_queries() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel title, expression) of every Prometheus query, variables too."""
-    queries = []
-    for name, dash in dashboards().items():
-        for panel in panels(dash):
-            for target in panel.get("targets", []):
-                ds = target.get("datasource") or panel.get("datasource") or {}
-                if ds.get("type") == "prometheus":
-                    queries.append((name, panel["title"], target["expr"]))
-        for var in dash.get("templating", {}).get("list", []):
-            if var.get("type") == "query" and var["datasource"]["type"] == "prometheus":
-                query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-                match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
-                assert match, f"{name}: variable {var['name']}: unexpected query {query}"
-                queries.append((name, f"variable {var['name']}", match.group(1)))
-    return queries
 
 
 def _ids(queries: list[tuple[str, str, str]]) -> list[str]:
@@ -158,50 +129,3 @@ def test_provisioning() -> None:
 
 def test_generated_paths_are_inside_the_repo() -> None:
     assert Path(_generator().OUT).resolve() == DASHBOARDS_DIR.resolve()
-
-
-def _service_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Metric families defined in the service source, as exposed: name -> (type, labels)."""
-    source = REPO / "src" / "auth_service" / "observability" / "metrics.py"
-    if not source.exists():
-        pytest.skip("src/auth_service/observability/metrics.py not written yet")
-    found = {}
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-            continue
-        kind = node.func.id.lower()
-        if kind not in ("counter", "gauge", "histogram") or not node.args:
-            continue
-        name = ast.literal_eval(node.args[0])
-        labels: tuple[str, ...] = ()
-        if len(node.args) > 2:
-            labels = tuple(ast.literal_eval(node.args[2]))
-        for kw in node.keywords:
-            if kw.arg == "labelnames":
-                labels = tuple(ast.literal_eval(kw.value))
-        exposed = f"{name}_total" if kind == "counter" else name
-        found[exposed] = (kind, labels)
-    return found
-
-
-def test_contract_matches_the_service_source() -> None:
-    """metric_names.CONTRACT mirrors observability/metrics.py (until it is imported from it)."""
-    service = _service_metrics()
-    contract = {n: (m.type, m.labels) for n, m in CONTRACT.items()}
-    not_in_contract = sorted(set(service) - set(contract))
-    missing = sorted(set(contract) - set(service) - PENDING)
-    differ = sorted(
-        n
-        for n in set(service) & set(contract)
-        if (service[n][0], set(service[n][1])) != (contract[n][0], set(contract[n][1]))
-    )
-    problems = [
-        f"{what}: {names}"
-        for what, names in (
-            ("defined by the service but not in the contract", not_in_contract),
-            ("in the contract but not defined by the service", missing),
-            ("type or labels differ", differ),
-        )
-        if names
-    ]
-    assert not problems, "; ".join(problems)

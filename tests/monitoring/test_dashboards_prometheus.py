@@ -1,10 +1,15 @@
 """Every dashboard query evaluates on a real Prometheus that scrapes a sample exposition of
-every contract metric and loads our recording and alerting rules."""
+every contract metric and loads our recording and alerting rules.
+
+The exposition is built from metric_names.py, not scraped from the service: a plain server
+process has no backup, DR-observer or TLS-expiry series, so most panels would be empty.
+test_service_metrics.py holds that contract to the service itself (families, types, labels
+and the label values on its /metrics), so a query that has data here has data in production.
+"""
 
 from __future__ import annotations
 
 import itertools
-import socket
 import subprocess
 import threading
 import time
@@ -17,9 +22,10 @@ import pytest
 import yaml
 
 from tests.monitoring.metric_names import CONTRACT, HTTP_DURATION_BUCKETS, LABEL_VALUES
-from tests.monitoring.monitoring_support import RULES_DIR, Tools
+from tests.monitoring.monitoring_support import RULES_DIR, promql_queries
 from tests.monitoring.promql import expand_grafana
-from tests.monitoring.test_dashboards import promql_queries
+from tests.support.net import free_port
+from tests.support.prometheus import Tools
 
 pytestmark = pytest.mark.e2e
 
@@ -85,12 +91,6 @@ def exposition(scrape: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def metrics_target() -> Iterator[str]:
     scrapes = itertools.count(1)
@@ -134,7 +134,7 @@ def prometheus(
             }
         )
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "prometheus.log"
     with log_path.open("w") as log:

@@ -16,7 +16,6 @@ from tests.monitoring.monitoring_support import (
     RULE_TESTS_DIR,
     RULES_DIR,
     RUNBOOK,
-    Tools,
     alert_rules,
     check_matchers,
     family,
@@ -25,6 +24,7 @@ from tests.monitoring.monitoring_support import (
     run,
 )
 from tests.monitoring.promql import grouping_labels, metric_names
+from tests.support.prometheus import Tools
 
 RUNBOOK_BASE = (
     "https://github.com/auth-service/auth-service/blob/main/docs/operations/observability.md"

@@ -14,8 +14,8 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from tests.conftest import service_missing
 from tests.support.harness import INSTALL_HINT, NODE_MODULES
+from tests.support.services import service_missing
 
 AXE_SCRIPT = NODE_MODULES / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")

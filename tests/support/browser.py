@@ -27,7 +27,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from pytest_asyncio import is_async_test
 
-from tests.conftest import service_missing
+from tests.support.services import service_missing
 
 CHROMIUM = os.environ.get("AUTH_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root on a machine with no network but loopback: no sandbox (it needs user namespaces), no

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import service_missing
+from tests.support.services import service_missing
 
 HARNESS_DIR = Path(__file__).resolve().parents[1] / "harness"
 NODE_MODULES = HARNESS_DIR / "node_modules"

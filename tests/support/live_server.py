@@ -1,7 +1,7 @@
 """A real `auth-service serve` on free ports, a fresh PostgreSQL database, Redis, and real SMTP.
 
 For journeys through the browser and the Node harness. The server is the CLI in a subprocess
-(the helpers of tests/integration/observability/server.py), ready once the management port's
+(the helpers of tests/support/server.py), ready once the management port's
 ``/health/ready`` answers; its mail goes over SMTP to an aiosmtpd server run here.
 
     user = live_server.new_user()  # register + log in over the JSON API
@@ -27,15 +27,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
 
-from tests.conftest import REDIS_TEST_DB, REDIS_URL, service_missing
-from tests.integration.observability.server import (
-    Server,
-    base_env,
-    free_port,
-    migrate,
-    postgres_database,
-    sqlalchemy_url,
-)
+from tests.support.net import free_port
+from tests.support.server import Server, base_env, migrate, postgres_database
+from tests.support.services import REDIS_TEST_DB, REDIS_URL, service_missing, sqlalchemy_url
 
 PASSWORD = "Tr0ub4dor&3-horse"
 _URL = re.compile(r"https?://[^\s<>\"']+")

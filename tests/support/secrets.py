@@ -1,9 +1,12 @@
-"""Secrets the suite sent or received, so tests/test_zz_log_secrets.py can prove none was logged."""
+"""Secrets the suite sent or received, so that the session can prove none was logged
+(the check is tests/support/log_secrets.py)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import httpx
 
 SECRETS: set[str] = set()
 _SECRET_KEYS = {
@@ -16,6 +19,8 @@ _SECRET_KEYS = {
 }
 # Values too short or too common to search for without false positives.
 _MIN_LENGTH = 10
+# Responses read: when there were some but no secret came of them, the collection is broken.
+seen = {"responses": 0}
 
 
 def _walk(data: Any) -> None:
@@ -39,13 +44,25 @@ def _parse(content: bytes) -> None:
         return
 
 
-def collect_request_secrets(content: bytes) -> None:
-    _parse(content)
+async def _request(request: httpx.Request) -> None:
+    _parse(request.content)
 
 
-def collect_response_secrets(content: bytes) -> None:
-    _parse(content)
+async def _response(response: httpx.Response) -> None:
+    await response.aread()
+    seen["responses"] += 1
+    _parse(response.content)
+
+
+# httpx event hooks of the API tests' client: every password and token it carries is collected.
+EVENT_HOOKS = {"request": [_request], "response": [_response]}
 
 
 def remember(*values: str) -> None:
+    """Secrets a test handled outside the API client (tokens read from mail)."""
     SECRETS.update(v for v in values if len(v) >= _MIN_LENGTH)
+
+
+def leaked(text: str) -> list[str]:
+    """The collected secrets that occur in ``text``."""
+    return sorted(s for s in SECRETS if s in text)

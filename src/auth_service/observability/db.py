@@ -14,15 +14,20 @@ _START = "_auth_statement_start"
 _SPAN = "_auth_statement_span"
 
 
-def _sample_pool(pool: Any) -> None:
+def _sample_pool(pool: Any, returning: int = 0) -> None:
     # Only queue pools have a size; SQLite in memory uses a static pool with nothing to report.
     size = getattr(pool, "size", None)
     if size is None:
         return
     metrics.DB_POOL_SIZE.set(size())
-    metrics.DB_POOL_CHECKED_OUT.set(pool.checkedout())
+    # The checkin event fires before the pool takes the connection back: it is still counted
+    # as checked out, and an idle pool would show one connection in use.
+    metrics.DB_POOL_CHECKED_OUT.set(pool.checkedout() - returning)
+    overflow = pool.overflow()
+    if returning and pool.checkedin() >= size():
+        overflow -= 1  # a full pool closes the returned connection instead of keeping it
     # QueuePool.overflow() counts from -pool_size; only connections beyond the pool matter.
-    metrics.DB_POOL_OVERFLOW.set(max(0, pool.overflow()))
+    metrics.DB_POOL_OVERFLOW.set(max(0, overflow))
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
@@ -42,7 +47,7 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
     @event.listens_for(pool, "checkin")
     def _on_checkin(*_args: Any) -> None:
-        _sample_pool(pool)
+        _sample_pool(pool, returning=1)
 
     @event.listens_for(sync, "before_cursor_execute")
     def _before(

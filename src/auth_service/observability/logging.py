@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
 from contextvars import ContextVar
@@ -134,6 +135,28 @@ class _StderrProxy:
 
 
 STDERR: TextIO = _StderrProxy()  # type: ignore[assignment]
+
+
+class _LineWriter:
+    """The one writer of the log stream: every line goes out in one write, under one lock.
+
+    Three writers share the stream: structlog, the stdlib handler (libraries log from their
+    own threads, the OTLP exporter's urllib3 among them) and the batched access lines.
+    structlog's ``PrintLogger`` writes a line and its newline separately under a lock of its
+    own, so another thread's line could land between them: two JSON objects on one line.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            return self._out.write(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._out.flush()
 
 
 class AccessLog:
@@ -311,7 +334,7 @@ def configure_logging(
     """Configure structlog and the stdlib root logger; ``stream`` defaults to stdout
     (the CLI passes stderr so command output stays clean)."""
     global _json_access
-    out = stream or sys.stdout
+    out: TextIO = _LineWriter(stream or sys.stdout)  # type: ignore[assignment]
     fmt = settings.format
     if fmt == "auto":
         fmt = "console" if env is Environment.development and sys.stderr.isatty() else "json"
@@ -334,7 +357,8 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
         exc = structlog.processors.ExceptionRenderer()
     processors = [*shared, exc, redact, renderer]
-    factory = structlog.PrintLoggerFactory(out)
+    # WriteLogger writes the line and its newline in one call (PrintLogger does two).
+    factory = structlog.WriteLoggerFactory(out)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(settings.level),

@@ -2,22 +2,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.backup.support import moto_server, s3_destination
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
-        pytest.skip("moto[server] not installed (make install-dev)")
-    with moto_server() as endpoint:
-        yield endpoint
+from tests.support.object_store import s3_destination
 
 
 @pytest.fixture

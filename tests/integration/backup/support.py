@@ -1,52 +1,25 @@
-"""Helpers for backup tests: config files for the CLI, object servers on loopback, seeding."""
+"""Helpers for backup tests: config files for the CLI, seeding, verify and restore."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
 from typer.testing import CliRunner
 
 from auth_service.audit.context import RequestContext
 from auth_service.cli.main import app
 from auth_service.config.settings import Settings
 from auth_service.services import build_services
+from tests.support.settings import TEST_MASTER_KEY, make_settings, write_config
 
 PASSWORD = "Tr0ub4dor&3-horse"
 CTX = RequestContext(ip="198.51.100.9", request_id="test")
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
-
-
-def write_config(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def cli(config: Path, *args: str) -> Any:
@@ -78,34 +51,6 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's S3 in server mode on loopback: the real S3 protocol over HTTP."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def s3_destination(endpoint: str, bucket: str) -> dict[str, Any]:
-    httpx.put(f"{endpoint}/{bucket}").raise_for_status()
-    return {
-        "url": f"s3://{bucket}/auth",
-        "endpoint": endpoint,
-        "region": "us-east-1",
-        "allow_http": True,
-        "options": {"access_key_id": "test", "secret_access_key": "test"},
-    }
-
-
 def env_without_aws() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
@@ -114,8 +59,6 @@ def sqlite_setup(
     tmp_path: Path, sqlite_template: Path, key: str, dest: dict[str, Any]
 ) -> tuple[Settings, Path]:
     """A migrated SQLite database backed up to ``dest``: settings, and the CLI's config file."""
-    from tests.conftest import TEST_MASTER_KEY, make_settings
-
     db = tmp_path / "auth.db"
     shutil.copy(sqlite_template, db)
     data: dict[str, Any] = {

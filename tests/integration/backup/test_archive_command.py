@@ -27,14 +27,16 @@ import pytest
 from auth_service.backup import pgtools
 from auth_service.backup.catalog import Catalog
 from auth_service.config.backup import BackupDestination, BackupSettings
-from tests.integration.backup.pg_support import (
+from tests.support.pg_cluster import (
     cluster,
     require_postgres_binaries,
     server_user_launcher,
 )
-from tests.integration.backup.support import write_config
+from tests.support.services import service_missing
+from tests.support.settings import write_config
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 Stats = dict[str, Any]
 
@@ -101,7 +103,8 @@ async def _exit_code(*argv: str) -> int:
 
 async def _assert_key_is_postgres_only(key_file: Path) -> None:
     if os.geteuid() != 0:
-        return  # without root there are no other users to show this with
+        # Only root can create the files as postgres and then read them as another user.
+        service_missing("root", "showing that only the postgres OS user reads the key")
     info = key_file.stat()
     assert stat.S_IMODE(info.st_mode) == 0o600
     assert info.st_uid == pwd.getpwnam(pgtools.SERVER_USER).pw_uid

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
-import pytest
+import yaml
+from sqlalchemy import select
 
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.verify import with_database_url
 from auth_service.config.settings import Settings
-from tests.conftest import TEST_MASTER_KEY
+from auth_service.db.migrate import head_revision
+from auth_service.keys.models import SigningKey
+from auth_service.services import build_services
 from tests.integration.backup.support import (
     assert_verify_and_restore,
     can_login,
@@ -20,6 +24,7 @@ from tests.integration.backup.support import (
     run,
     sqlite_setup,
 )
+from tests.support.settings import TEST_MASTER_KEY
 
 
 def test_backup_verify_restore_round_trip(
@@ -114,26 +119,60 @@ def test_key_rotation_keeps_old_backups_readable(
     assert len({b["key_id"] for b in backups}) == 2
 
 
-@pytest.mark.parametrize("kind", ["config"])
-def test_config_backup(tmp_path: Path, sqlite_template: Path, backup_key: str, kind: str) -> None:
+def test_config_backup_restores_the_files_and_sealed_keys(
+    tmp_path: Path, sqlite_template: Path, backup_key: str
+) -> None:
     dest = {"url": f"file://{tmp_path / 'store'}"}
     settings, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
-    result = cli(config, "backup", "run", "--kind", kind)
+    # A config file without secrets (those stay in secret files, never in a backup).
+    features = tmp_path / "features.yaml"
+    features.write_text("features:\n  registration: false\n")
+    data = yaml.safe_load(config.read_text())
+    data["backup"]["config_files"] = [str(features)]
+    config.write_text(yaml.safe_dump(data))
+    keys = run(_signing_keys(settings))
+    assert len(keys) == 2
+
+    result = cli(config, "backup", "run", "--kind", "config")
     assert result.exit_code == 0, result.output
-    manifest = run(
-        Catalog(settings.backup, settings.data_dir).manifest(result.output.split()[1].rstrip(":"))
-    )
+    (listed,) = json.loads(cli(config, "backup", "list", "--format", "json").stdout)
+    manifest = run(Catalog(settings.backup, settings.data_dir).manifest(listed["id"]))
     assert manifest.kind == "config"
-    assert manifest.schema_revision
-    # The config file is not copied (none listed in backup.config_files): no inline secrets.
-    restored = b"".join(run(_collect(settings, manifest)))
-    assert backup_key.encode() not in restored
-    assert TEST_MASTER_KEY.encode() not in restored
+    assert manifest.schema_revision == head_revision()
+    assert manifest.row_counts == {"signing_keys": 2}
+    restored = tmp_path / "restored.tar"
+    result = cli(config, "backup", "restore", manifest.id, "--target", str(restored))
+    assert result.exit_code == 0, result.output
+
+    with tarfile.open(restored) as tar:
+        assert sorted(tar.getnames()) == ["config/features.yaml", "signing_keys.json"]
+        copied = _read(tar, "config/features.yaml")
+        sealed = json.loads(_read(tar, "signing_keys.json"))
+    assert copied == features.read_bytes()
+    assert sealed["schema_revision"] == manifest.schema_revision
+    assert {k["kid"]: k["private_key_encrypted"] for k in sealed["signing_keys"]} == keys
+    for text in (copied.decode(), json.dumps(sealed)):
+        assert backup_key not in text
+        assert TEST_MASTER_KEY not in text
+        assert "PRIVATE KEY" not in text
 
 
-async def _collect(settings: Settings, manifest: Any) -> list[bytes]:
-    catalog = Catalog(settings.backup, settings.data_dir)
-    return [p async for p in catalog.open_object(manifest.objects[0])]
+def _read(tar: tarfile.TarFile, name: str) -> bytes:
+    member = tar.extractfile(name)
+    assert member is not None
+    return member.read()
+
+
+async def _signing_keys(settings: Settings) -> dict[str, str]:
+    """Create the signing keys as a first start does; kid -> the sealed key as stored."""
+    services = build_services(settings)
+    try:
+        await services.keys.ensure_keys()
+        async with services.db.sessionmaker() as s:
+            rows = (await s.execute(select(SigningKey.kid, SigningKey.private_key_encrypted))).all()
+    finally:
+        await services.close()
+    return {kid: str(sealed) for kid, sealed in rows}
 
 
 def test_second_destination_is_a_usable_copy(
@@ -143,7 +182,7 @@ def test_second_destination_is_a_usable_copy(
 
     import yaml
 
-    from tests.integration.backup.support import s3_destination
+    from tests.support.object_store import s3_destination
 
     local = {"url": f"file://{tmp_path / 'store'}"}
     remote = s3_destination(s3_endpoint, f"dr-{uuid.uuid4().hex[:12]}")

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import TEST_MASTER_KEY
-from tests.integration.backup.support import cli, write_config
+from tests.integration.backup.support import cli
+from tests.support.settings import TEST_MASTER_KEY, write_config
 
 SEGMENT = "000000010000000000000003"
 

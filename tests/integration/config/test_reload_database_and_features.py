@@ -7,15 +7,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import yaml
 
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend, backend_of, create_engine
 from auth_service.db.migrate import upgrade_to_head
-from tests.conftest import POSTGRES_URL, Api, _asyncpg_dsn
-from tests.integration.config.test_runtime_apply import dump, runtime_of
+from tests.support.api import Api
+from tests.support.reload import dump, runtime_of
+from tests.support.services import pg_admin, postgres_url_of
 
 
 async def _reload_with(api: Api, tmp_path: Path, change: dict[str, dict[str, Any]]) -> Any:
@@ -68,19 +68,14 @@ async def _second_database(database_url: str, tmp_path: Path) -> tuple[str, Any]
         await engine.dispose()
         return url, nothing
     name = f"auth_swap_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
+    await pg_admin(f'CREATE DATABASE "{name}"')
+    url = postgres_url_of(name)
     engine = create_engine(Settings(database={"url": url}))  # type: ignore[arg-type]
     await upgrade_to_head(engine)
     await engine.dispose()
 
     async def drop() -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return url, drop
 

@@ -3,40 +3,35 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
+import httpx
 import yaml
-from pydantic import SecretStr
+from sqlalchemy import text, update
 
 from auth_service.audit import events
-from auth_service.config.settings import Settings
 from auth_service.observability import metrics
-from auth_service.runtime.process import RELOAD_ALERT, Runtime
-from tests.conftest import Api
+from auth_service.runtime.process import RELOAD_ALERT
+from auth_service.sessions.models import Session
+from tests.support.api import Api
+from tests.support.problems import assert_problem
+from tests.support.reload import dump, runtime_of
 
 
-def _revealed(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, dict):
-        return {k: _revealed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_revealed(v) for v in value]
-    return value
+async def _idle_for(api: Api, session_id: str, seconds: float) -> None:
+    """Make a session look unused for ``seconds`` (as if its owner had gone away)."""
+    async with api.services.db.transaction() as s:
+        await s.execute(
+            update(Session)
+            .where(Session.id == uuid.UUID(session_id))
+            .values(last_used_at=datetime.now(UTC) - timedelta(seconds=seconds))
+        )
 
 
-def dump(settings: Settings) -> dict[str, Any]:
-    """The settings as a config file would hold them (secrets included)."""
-    data: dict[str, Any] = json.loads(json.dumps(_revealed(settings.model_dump()), default=str))
-    return data
-
-
-def runtime_of(api: Api, path: Path) -> Runtime:
-    runtime: Runtime = api.management._transport.app.state.runtime  # type: ignore[attr-defined]
-    runtime.reloader.config_file = path
-    runtime.reloader._environ = {}
-    return runtime
+async def _refresh(api: Api, token: str) -> httpx.Response:
+    return await api.client.post("/v1/auth/refresh", json={"refresh_token": token})
 
 
 async def test_the_database_swap_is_the_first_reload_hook(api: Api, tmp_path: Path) -> None:
@@ -65,13 +60,22 @@ async def test_reload_applies_to_every_service(api: Api, tmp_path: Path) -> None
         headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in before.headers
+    # Two sessions of one user, from before the reload: a two-hour idle session refreshes
+    # under the default idle limit (7 days).
+    owner = await api.user()
+    other = await api.login(owner["email"], owner["password"])
+    await _idle_for(api, owner["session_id"], 2 * 3600)
+    r = await _refresh(api, owner["refresh_token"])
+    assert r.status_code == 200, r.text
+    refresh_token = r.json()["refresh_token"]
+
     path = tmp_path / "auth.yaml"
     data = dump(api.services.settings)
     data["lockout"]["threshold"] = 2
     data["tokens"]["access_token_ttl_seconds"] = 120
     data["tokens"]["refresh_idle_ttl_seconds"] = 3600
     data["passwords"]["min_length"] = 12
-    data["rate_limits"]["login_per_ip"] = "2/minute"
+    data["rate_limits"]["login_per_ip"] = "4/minute"
     data["server"]["port"] = 8123
     data["server"]["cors_origins"] = ["https://app.example.com"]
     path.write_text(yaml.safe_dump(data))
@@ -96,18 +100,22 @@ async def test_reload_applies_to_every_service(api: Api, tmp_path: Path) -> None
     assert svc.settings.lockout.threshold == 2
     assert svc.lockout.settings.threshold == 2
     assert svc.settings.server.port != 8123
-    # Behaviour, through HTTP: the new password policy and access-token lifetime.
+    # Behaviour, through HTTP, one setting at a time: the password policy, the access-token
+    # lifetime, the idle limit of sessions, the lockout threshold and the per-IP login limit
+    # (which counts from zero under its new rate).
     weak = await api.register("new-policy@example.com", "Elevenchars")
-    assert weak.status_code == 422
-    user = await api.user()
+    assert_problem(weak, 422, "weak-password")
+    user = await api.user()  # login 1 of 4
     assert user["expires_in"] == 120
-    codes = [
-        (await api.login("nobody@example.com", "wrong-password-1")).status_code for _ in range(3)
-    ]
-    assert codes[-1] == 429
+    await _idle_for(api, owner["session_id"], 2 * 3600)
+    assert_problem(await _refresh(api, refresh_token), 401, "invalid-refresh-token")
+    await _idle_for(api, other.json()["session_id"], 1800)
+    assert (await _refresh(api, other.json()["refresh_token"])).status_code == 200
+    assert (await api.login(user["email"], "wrong-password-1")).status_code == 401
+    assert (await api.login(user["email"], "wrong-password-1")).status_code == 401
+    assert_problem(await api.login(user["email"], user["password"]), 429, "account-locked")
+    assert_problem(await api.login("nobody@example.com", "any-password-1"), 429, "rate-limited")
     async with svc.db.sessionmaker() as s:
-        from sqlalchemy import text
-
         rows = (
             await s.execute(
                 text("SELECT details FROM audit_events WHERE type = :t"),

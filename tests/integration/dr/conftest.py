@@ -6,7 +6,7 @@ import pytest
 
 from auth_service.backup import pgtools
 from auth_service.dr.service import create_standby
-from tests.integration.backup.pg_support import cluster, create_database, require_postgres_binaries
+from tests.support.pg_cluster import cluster, create_database, require_postgres_binaries
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,12 @@ from auth_service.backup.storage import Storage, open_storage
 from auth_service.config.backup import BackupDestination, DrAutoSettings, DrSettings
 from auth_service.dr.auto import LOCK, OBSERVATIONS, Observation, Watcher, read_lock
 from auth_service.dr.service import DrService, node_status
-from tests.conftest import TEST_MASTER_KEY
-from tests.integration.backup.pg_support import BIN, acli, clean_env
-from tests.integration.backup.support import write_config
+from tests.support.pg_cluster import BIN, acli, clean_env
+from tests.support.settings import TEST_MASTER_KEY, write_config
+from tests.support.wait import async_wait_for
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 # Short enough for a test, and still valid settings (at least two probes per window).
 FAST = {
@@ -41,11 +41,14 @@ def _info(port: int) -> pgtools.ConnInfo:
 
 
 async def _until(what: str, check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within}s")
-        await asyncio.sleep(0.1)
+    await async_wait_for(check, within, what, interval=0.1)
+
+
+async def _collect(proc: asyncio.subprocess.Process, lines: list[str]) -> None:
+    """Keep what a watcher says as it says it, so a test can wait for a line."""
+    assert proc.stdout is not None
+    async for line in proc.stdout:
+        lines.append(line.decode())
 
 
 async def _observations(store: Storage) -> dict[str, Observation]:
@@ -97,7 +100,11 @@ async def test_two_observers_agree_and_exactly_one_fails_over(
         )
         for name in names
     ]
-    outputs: list[str] = []
+    said: dict[str, list[str]] = {name: [] for name in names}
+    readers = [
+        asyncio.create_task(_collect(proc, said[name]))
+        for name, proc in zip(names, watchers, strict=True)
+    ]
     try:
 
         async def both_see_the_primary() -> bool:
@@ -112,7 +119,14 @@ async def test_two_observers_agree_and_exactly_one_fails_over(
             return lock is not None and lock.outcome != "running"
 
         await _until("the failover", promoted)
-        await asyncio.sleep(1.0)  # the loser's next rounds see the lock
+        lock = await read_lock(store)
+        assert lock is not None
+        loser = next(name for name in names if name != lock.observer)
+
+        async def loser_stood_down() -> bool:
+            return any("standing down" in line for line in said[loser])
+
+        await _until(f"{loser} to see the lock", loser_stood_down)
         async with httpx.AsyncClient(timeout=5) as client:
             scraped = {
                 name: (await client.get(f"http://127.0.0.1:{port}/metrics")).text
@@ -123,8 +137,9 @@ async def test_two_observers_agree_and_exactly_one_fails_over(
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in watchers:
-            out, _ = await asyncio.wait_for(proc.communicate(), 30)
-            outputs.append(out.decode())
+            await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(asyncio.gather(*readers), 30)
+    outputs = ["".join(said[name]) for name in names]
     for proc, out in zip(watchers, outputs, strict=True):
         assert proc.returncode == 0, out
         assert "Traceback" not in out
@@ -184,12 +199,21 @@ class Observers:
             )
         )
 
-    async def run(self, seconds: float) -> None:
+    async def run_until(self, what: str, done: Callable[[], Awaitable[bool]]) -> None:
+        """Run the watchers until ``done()`` holds: the event, not a duration."""
         stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(stop)) for w in self.watchers]
-        await asyncio.sleep(seconds)
-        stop.set()
-        await asyncio.gather(*tasks)
+        try:
+            await _until(what, done)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+    def said_it(self, name: str, words: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return any(words in line for line in self.said.get(name, []))
+
+        return check
 
 
 def _dr(**auto: Any) -> DrSettings:
@@ -210,7 +234,15 @@ async def test_no_failover_with_a_dissenter_or_beyond_the_lag_limit(
     cut_off = Observers(tmp_path / "store-1", _dr())
     cut_off.add("observer-1", a_info, b_info)
     cut_off.add("observer-2", _info(pgtools.free_port()), b_info)
-    await cut_off.run(2.0)
+
+    async def dissent_decided() -> bool:
+        # observer-2 has seen the primary gone long enough to fail over, and refused: the
+        # primary is reachable from observer-1.
+        seen = await _observations(cut_off.store)
+        heard = await cut_off.said_it("observer-2", "the primary is reachable from observer-1")()
+        return heard and "observer-2" in seen and seen["observer-2"].down_for >= 1.0
+
+    await cut_off.run_until("observer-2 to refuse after 1 s", dissent_decided)
     assert not await cut_off.store.exists(LOCK)
     assert (await node_status("b", b_info)).role == "standby"
     assert any("the primary is reachable from observer-1" in s for s in cut_off.said["observer-2"])
@@ -234,9 +266,19 @@ async def test_no_failover_with_a_dissenter_or_beyond_the_lag_limit(
     lagging = Observers(tmp_path / "store-2", _dr(max_lag_bytes=1024))
     lagging.add("observer-1", a_info, b_info)
     lagging.add("observer-2", a_info, b_info)
-    await lagging.run(0.6)
+
+    async def both_measured_the_lag() -> bool:
+        seen = await _observations(lagging.store)
+        return len(seen) == 2 and all((o.standby_lag_bytes or 0) > 1024 for o in seen.values())
+
+    await lagging.run_until("both observers to measure the lag", both_measured_the_lag)
     await a.stop("immediate")
-    await lagging.run(2.0)
+
+    async def both_refused() -> bool:
+        limit = "bytes behind (limit 1024)"
+        return all([await lagging.said_it(n, limit)() for n in ("observer-1", "observer-2")])
+
+    await lagging.run_until("both observers to refuse for the lag", both_refused)
     assert not await lagging.store.exists(LOCK)
     assert (await node_status("b", b_info)).role == "standby"
     for name in ("observer-1", "observer-2"):

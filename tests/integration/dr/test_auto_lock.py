@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,17 +13,7 @@ import pytest
 from auth_service.backup.storage import open_storage
 from auth_service.config.backup import BackupDestination
 from auth_service.dr.auto import LOCK, FailoverRecord, read_lock, rearm
-from tests.integration.backup.support import moto_server, s3_destination
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
-        pytest.skip("moto[server] not installed (make install-dev)")
-    with moto_server() as endpoint:
-        yield endpoint
+from tests.support.object_store import s3_destination
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 
 from auth_service.backup import pgtools
-from tests.conftest import TEST_MASTER_KEY
-from tests.integration.backup.pg_support import acli
-from tests.integration.backup.support import write_config
+from tests.support.pg_cluster import acli
+from tests.support.settings import TEST_MASTER_KEY, write_config
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 async def _roles(config: Path) -> dict[str, Any]:

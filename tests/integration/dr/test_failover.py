@@ -20,9 +20,11 @@ from auth_service.config.backup import DrSettings
 from auth_service.dr.repoint import repoint_database
 from auth_service.dr.service import DrService, node_status
 from auth_service.services import build_services
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
+from tests.support.wait import async_wait_for
 
-pytestmark = pytest.mark.slow
+# Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PASSWORD = "Tr0ub4dor&3-horse"
 
@@ -62,14 +64,16 @@ class Load:
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
-    async def wait_for_success_after(self, t: float, within: float = 60) -> float:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            after = [ts for ts, _ in self.acked if ts > t]
-            if after:
-                return min(after)
-            await asyncio.sleep(0.01)
-        raise AssertionError("no registration succeeded after the failover")
+    async def acked_after(self, t: float, count: int = 1, within: float = 60) -> float:
+        """Wait until ``count`` registrations were acknowledged after ``t``; the first's time."""
+
+        def first() -> float | None:
+            after = sorted(ts for ts, _ in self.acked if ts > t)
+            return after[0] if len(after) >= count else None
+
+        found = await async_wait_for(first, within, f"{count} registrations acked", 0.01)
+        assert found is not None
+        return found
 
 
 async def _emails(info: pgtools.ConnInfo) -> set[str]:
@@ -108,7 +112,7 @@ async def test_failover_under_load_then_failback(
         ) as client:
             load = Load(client)
             load.start()
-            await asyncio.sleep(2.0)
+            await load.acked_after(0.0, count=20)
             status = await node_status("primary", a_info)
             assert status.replicas
             assert status.replicas[0]["sync_state"] == ("sync" if synchronous else "async")
@@ -117,9 +121,8 @@ async def test_failover_under_load_then_failback(
             crashed_at = time.monotonic()
             await a.stop("immediate")
             timer = await dr.failover(repoint=lambda url: repoint_database(services, url))
-            first_ok = await load.wait_for_success_after(timer.started + timer.total - 0.001)
+            first_ok = await load.acked_after(timer.started + timer.total - 0.001, count=10)
             failover_seconds = first_ok - crashed_at
-            await asyncio.sleep(1.0)
             acked_before_failback = {e for _, e in load.acked}
             on_b = await _emails(b_info)
             lost = acked_before_failback - on_b
@@ -129,12 +132,21 @@ async def test_failover_under_load_then_failback(
                 f"acked {len(acked_before_failback)}, acked writes lost {len(lost)}, "
                 f"failed requests {load.failed}"
             )
+            # The documented targets (bench/backup/README.md): failover within 30 s, nothing
+            # acknowledged lost with synchronous replication; with asynchronous replication only
+            # what the old primary acknowledged within the replication lag before it died
+            # (milliseconds on loopback: 5 s is far beyond it; it was dead once the failover
+            # started).
+            assert failover_seconds < 30
             if synchronous:
                 assert lost == set()
+            else:
+                window = {e for ts, e in load.acked if crashed_at - 5 < ts <= timer.started}
+                assert lost <= window
 
             # Failback to the original roles while the registrations keep coming.
             back = await dr.failback(a, b, repoint=lambda url: repoint_database(services, url))
-            await asyncio.sleep(1.0)
+            await load.acked_after(time.monotonic(), count=10)
             await load.stop()
             steps = [(n, round(s, 3)) for n, s in back.steps]
             print(f"FIGURES failback {back.total:.2f}s steps {steps}")

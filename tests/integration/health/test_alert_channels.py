@@ -4,7 +4,6 @@ aiosmtpd for email, and a real Alertmanager."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -17,13 +16,9 @@ from auth_service.config.sections import AlertingSettings, Severity
 from auth_service.config.settings import MailSettings
 from auth_service.health.alerting.alerts import Alerter
 from auth_service.mail.service import SmtpTransport
-from tests.integration.health.receivers import Receiver
-from tests.integration.test_smtp_mail import Inbox, smtp  # noqa: F401 - smtp is a fixture
-
-# The monitoring suite's real Alertmanager (our routing tree, receivers on a dead loopback
-# hook): this test reads alert state through its API.
-from tests.monitoring.conftest import tools  # noqa: F401 - a fixture
-from tests.monitoring.test_alertmanager import alertmanager  # noqa: F401 - a fixture
+from tests.support.receivers import Receiver
+from tests.support.smtp import Inbox
+from tests.support.wait import async_wait_for
 
 SECRET = "webhook-signing-secret-0123456789"
 
@@ -98,7 +93,7 @@ async def test_webhook_is_signed_with_hmac() -> None:
     assert [r.json()["state"] for r in hook.requests] == ["firing", "resolved"]
 
 
-async def test_email_over_smtp(smtp: tuple[Inbox, int]) -> None:  # noqa: F811
+async def test_email_over_smtp(smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     mail = MailSettings(
         backend="smtp",
@@ -117,7 +112,9 @@ async def test_email_over_smtp(smtp: tuple[Inbox, int]) -> None:  # noqa: F811
 
 
 @pytest.mark.e2e
-async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> None:  # noqa: F811
+async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> None:
+    """The real Alertmanager of tests/support/prometheus.py (our routing tree, receivers on a
+    dead loopback hook): alert state is read through its API."""
     settings = AlertingSettings(
         enabled=True,
         channels=[{"type": "alertmanager", "name": "am", "url": alertmanager}],  # type: ignore[list-item]
@@ -137,8 +134,11 @@ async def test_real_alertmanager_receives_and_resolves(alertmanager: str) -> Non
             assert ours[0]["status"]["state"] == "active"
             await alerter.resolve("health:redis")
             await alerter.join()
-            await asyncio.sleep(0.2)
-            alerts = (await client.get(f"{alertmanager}/api/v2/alerts")).json()
-            assert [a for a in alerts if a["labels"].get("dedup_key") == "health:redis"] == []
+
+            async def resolved() -> bool:
+                alerts = (await client.get(f"{alertmanager}/api/v2/alerts")).json()
+                return not [a for a in alerts if a["labels"].get("dedup_key") == "health:redis"]
+
+            await async_wait_for(resolved, 10, "Alertmanager to drop the resolved alert")
     finally:
         await alerter.stop()

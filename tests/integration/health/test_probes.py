@@ -12,7 +12,7 @@ from auth_service.db.engine import Backend, Database, backend_of
 from auth_service.health.checks import database_check
 from auth_service.health.monitor import Status
 from auth_service.services import Services
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 async def test_probes_when_healthy(api: Api) -> None:

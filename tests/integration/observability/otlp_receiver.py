@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -14,7 +12,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.integration.observability.http_reply import reply
+from tests.support.loopback import LoopbackServer, QuietHandler, reply
+from tests.support.wait import wait_for
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class OtlpReceiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -49,15 +48,11 @@ class OtlpReceiver:
                 body = ExportTraceServiceResponse().SerializeToString()
                 reply(self, 200, body, "application/x-protobuf")
 
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(Handler)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def _accept(self, path: str, body: bytes) -> None:
         if path != "/v1/traces":
@@ -88,19 +83,15 @@ class OtlpReceiver:
             return [s for s in self.spans if s.trace_id == trace_id]
 
     def wait_for(self, trace_id: str, names: set[str], timeout: float = 20.0) -> list[ReceivedSpan]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def complete() -> list[ReceivedSpan]:
             spans = self.trace(trace_id)
-            if names <= {s.name for s in spans}:
-                return spans
-            time.sleep(0.1)
-        got = sorted({s.name for s in self.trace(trace_id)})
-        raise AssertionError(f"spans {sorted(names)} not all received; got {got}")
+            return spans if names <= {s.name for s in spans} else []
+
+        return wait_for(complete, timeout, f"spans {sorted(names)} of trace {trace_id}", 0.1)
 
     def __enter__(self) -> OtlpReceiver:
-        self._thread.start()
+        self._server.start()
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(self, *_exc: object) -> None:
+        self._server.close()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_MASTER_KEY
-from tests.integration.observability.mailbox import mail_token
-from tests.integration.observability.server import Server, base_env, migrate
+from tests.support.mail import mail_token
+from tests.support.server import Server, base_env, migrate
+from tests.support.settings import TEST_MASTER_KEY
 
 ACCESS_FIELDS = {"request_id", "tenant", "route", "status", "duration_ms", "method", "timestamp"}
 

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 from auth_service.accounts.identity import UserStatus
 from auth_service.audit.context import SYSTEM
 from auth_service.db.engine import Backend
-from tests.conftest import Api
-from tests.integration.observability.mailbox import mail_token
+from tests.support.api import Api
+from tests.support.mail import mail_token
 
 PASSWORD = "Tr0ub4dor&3-horse"
 
@@ -165,6 +165,11 @@ async def test_db_metrics_and_identity(api: Api) -> None:
         r'^auth_build_info\{commit="[^"]+",python="[^"]+",version="[^"]+"\} 1\.0$', text, re.M
     )
     assert re.search(r'^auth_config_info\{hash="[0-9a-f]{16}"\} 1\.0$', text, re.M)
+    pool = api.services.db.engine.sync_engine.pool
     if api.services.db.backend is Backend.postgresql:
         assert c.value("auth_db_pool_size") == api.services.settings.database.pool_size
-    assert c.value("auth_db_pool_checked_out") >= 0
+    # The gauge follows the pool on every checkout and checkin (no await between the reads).
+    async with api.services.db.engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+        assert c.value("auth_db_pool_checked_out") == pool.checkedout() >= 1
+    assert c.value("auth_db_pool_checked_out") == pool.checkedout()

@@ -10,15 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.observability.server import (
-    Server,
-    base_env,
-    migrate,
-    postgres_database,
-    sample,
-    scrape,
-    sqlalchemy_url,
-)
+from tests.support.prometheus import Tools
+from tests.support.server import Server, base_env, migrate, postgres_database, sample, scrape
+from tests.support.services import sqlalchemy_url
 
 pytestmark = pytest.mark.postgres
 
@@ -39,7 +33,7 @@ def _post_all(url: str, bodies: list[dict[str, str]]) -> list[int]:
         return list(pool.map(post, bodies))
 
 
-def test_two_workers_sum_and_promtool_is_clean(tmp_path: Path, prometheus_tools: None) -> None:
+def test_two_workers_sum_and_promtool_is_clean(tmp_path: Path, tools: Tools) -> None:
     metrics_dir = tmp_path / "prometheus-multiproc"
     with postgres_database() as dsn:
         env = base_env(tmp_path, sqlalchemy_url(dsn), PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
@@ -81,7 +75,7 @@ def test_two_workers_sum_and_promtool_is_clean(tmp_path: Path, prometheus_tools:
             assert len(workers) >= 2, f"one worker served everything: {workers}"
 
             lint = subprocess.run(
-                ["promtool", "check", "metrics"],
+                [tools.promtool, "check", "metrics"],
                 input=texts[-1],
                 capture_output=True,
                 text=True,

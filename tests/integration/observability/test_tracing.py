@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.integration.observability.otlp_receiver import OtlpReceiver
-from tests.integration.observability.server import Server, base_env, migrate
+from tests.support.server import Server, base_env, migrate
 
 PASSWORD = "Tr0ub4dor&3-horse"
 SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER

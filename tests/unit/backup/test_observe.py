@@ -13,7 +13,7 @@ from auth_service.backup.engines import run_backup
 from auth_service.health.checks import backup_freshness_check, build_checks
 from auth_service.health.monitor import Status
 from auth_service.services import build_services
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def _settings(tmp_path: Path, sqlite_template: Path, **backup: object):  # type: ignore[no-untyped-def]

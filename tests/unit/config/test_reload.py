@@ -4,7 +4,9 @@ invalid files ignored, and the file watch sees in-place edits and ConfigMap syml
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from auth_service.config.reload import (
     merge_reloadable,
 )
 from auth_service.config.settings import Settings
+from tests.support.wait import async_wait_for
 
 BASE = """\
 server:
@@ -110,10 +113,22 @@ async def test_invalid_file_changes_nothing(tmp_path: Path) -> None:
 
 
 async def _wait_for(rec: Recorder, count: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(rec.applied) < count:
-        assert asyncio.get_running_loop().time() < deadline, "no reload seen"
-        await asyncio.sleep(0.05)
+    await async_wait_for(lambda: len(rec.applied) >= count, timeout, f"{count} reloads")
+
+
+async def _until_seen(rec: Recorder, change: Callable[[int], None]) -> None:
+    """Make the change again until the watch sees it: the watch starts in the background and
+    a change made before it looks is missed, so there is no moment to wait for."""
+
+    attempts = itertools.count()
+
+    async def seen() -> bool:
+        change(next(attempts))
+        # A few watch steps (50 ms) and the debounce: enough for a running watch to reload.
+        await asyncio.sleep(0.2)
+        return bool(rec.applied)
+
+    await async_wait_for(seen, 10.0, "the watch to see the change", interval=0)
 
 
 async def test_file_watch_sees_replacement(tmp_path: Path) -> None:
@@ -123,9 +138,7 @@ async def test_file_watch_sees_replacement(tmp_path: Path) -> None:
     r = reloader(path, rec)
     r.start()
     try:
-        await asyncio.sleep(0.3)
-        write(path, limit="7/minute")
-        await _wait_for(rec, 1)
+        await _until_seen(rec, lambda _: write(path, limit="7/minute"))
         assert rec.applied[0].rate_limits.login_per_ip == "7/minute"
     finally:
         await r.stop()
@@ -144,14 +157,16 @@ async def test_file_watch_sees_configmap_symlink_swap(tmp_path: Path) -> None:
     rec = Recorder()
     r = reloader(path, rec)
     r.start()
-    try:
-        await asyncio.sleep(0.3)
-        second = mount / "..2026_01_02"
-        second.mkdir()
-        write(second / "auth.yaml", limit="9/minute")
-        (mount / "..data_tmp").symlink_to(second.name)
+
+    def swap(attempt: int) -> None:
+        update = mount / f"..2026_01_{attempt + 2:02}"
+        update.mkdir()
+        write(update / "auth.yaml", limit="9/minute")
+        (mount / "..data_tmp").symlink_to(update.name)
         os.replace(mount / "..data_tmp", mount / "..data")
-        await _wait_for(rec, 1)
+
+    try:
+        await _until_seen(rec, swap)
         assert rec.applied[0].rate_limits.login_per_ip == "9/minute"
     finally:
         await r.stop()

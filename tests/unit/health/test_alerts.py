@@ -4,6 +4,7 @@ and one notification across replicas through Redis. Notices go to real loopback 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ from auth_service.health.alerting.alerts import Alerter
 from auth_service.health.monitor import Check, CheckResult, CheckState, Status
 from auth_service.mail.service import OutboxTransport
 from auth_service.observability import metrics
-from tests.integration.health.receivers import Receiver
+from tests.support.receivers import Receiver
+
+# Alerter claims a notice for at least this long, whatever cooldown_seconds says.
+COOLDOWN_FLOOR = 1.0
 
 
 def alerting(receivers: dict[str, tuple[Receiver, int]], **extra: Any) -> AlertingSettings:
@@ -70,12 +74,14 @@ async def test_cooldown_allows_a_repeat_only_after_it_expires(tmp_path: Path) ->
         settings = alerting({"ops": (hook, 0)}, cooldown_seconds=0.3, escalation_seconds=0.2)
         alerter = await make(settings, tmp_path)
         try:
+            fired = time.monotonic()
             await alerter.fire("k", Severity.warning, "still broken")
-            await asyncio.sleep(0.1)
-            assert len(hook.requests) == 1
             await wait(hook, 2)  # the escalation loop re-claims after the cooldown
         finally:
             await alerter.stop()
+    # Times, not a sleep: a busy machine only delays the repeat, it never brings it forward.
+    # The claim lasts the cooldown, at least COOLDOWN_FLOOR (alerts.py), from before the send.
+    assert hook.requests[1].at - fired >= COOLDOWN_FLOOR
     assert {r.json()["state"] for r in hook.requests} == {"firing"}
 
 
@@ -86,10 +92,13 @@ async def test_escalates_to_the_next_tier_and_resolves_both(tmp_path: Path) -> N
         )
         alerter = await make(settings, tmp_path)
         try:
+            fired = time.monotonic()
             await alerter.fire("k", Severity.critical, "down")
             await wait(slack, 1)
-            assert pager.requests == []
             await wait(pager, 1)
+            # Tier 1 hears of it only once the alert is older than the escalation delay.
+            assert pager.requests[0].at - fired >= 0.3
+            assert slack.requests[0].at < pager.requests[0].at
             await alerter.resolve("k")
             await wait(slack, 2)
             await wait(pager, 2)
@@ -164,8 +173,8 @@ async def test_one_notification_across_replicas(tmp_path: Path, redis_client: Re
             )
             await asyncio.gather(*(a.join() for a in replicas))
             await asyncio.gather(*(a.resolve("health:db") for a in replicas))
+            # join() returns once every queued notice was delivered: nothing is in flight.
             await asyncio.gather(*(a.join() for a in replicas))
-            await asyncio.sleep(0.2)
         finally:
             for a in replicas:
                 await a.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import http.server
 import ssl
 import threading
@@ -13,10 +12,6 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
@@ -30,7 +25,8 @@ from auth_service.health.checks import (
 from auth_service.health.monitor import Status
 from auth_service.observability import metrics
 from auth_service.services import Services
-from tests.integration.test_smtp_mail import Inbox, smtp  # noqa: F401 - smtp is a fixture
+from tests.support.smtp import Inbox
+from tests.support.tls import self_signed_certificate
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -68,34 +64,6 @@ async def test_http_endpoint(http_server: str) -> None:
     assert body.status is Status.down
 
 
-def _certificate(tmp_path: Path, days: int, name: str = "localhost") -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / f"{name}-{days}.pem", tmp_path / f"{name}-{days}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def _tls_server(cert: Path, key: Path) -> AsyncIterator[int]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -112,7 +80,7 @@ async def _tls_server(cert: Path, key: Path) -> AsyncIterator[int]:
     ("days", "status"), [(60, Status.up), (10, Status.degraded), (3, Status.down)]
 )
 async def test_tls_days_to_expiry(tmp_path: Path, days: int, status: Status) -> None:
-    cert, key = _certificate(tmp_path, days)
+    cert, key = self_signed_certificate(tmp_path, days)
     async for port in _tls_server(cert, key):
         target = TlsHost(
             host="localhost", port=port, ca_file=cert, warning_days=21, critical_days=7
@@ -123,8 +91,8 @@ async def test_tls_days_to_expiry(tmp_path: Path, days: int, status: Status) -> 
 
 
 async def test_tls_untrusted_chain_is_down(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path, 60)
-    other, _ = _certificate(tmp_path, 60, name="other.test")
+    cert, key = self_signed_certificate(tmp_path, 60)
+    other, _ = self_signed_certificate(tmp_path, 60, name="other.test")
     async for port in _tls_server(cert, key):
         result = await tls_check(TlsHost(host="localhost", port=port, ca_file=other))()
         assert result.status is Status.down
@@ -132,7 +100,7 @@ async def test_tls_untrusted_chain_is_down(tmp_path: Path) -> None:
 
 
 async def test_tls_wrong_hostname_is_down(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path, 60, name="example.test")
+    cert, key = self_signed_certificate(tmp_path, 60, name="example.test")
     async for port in _tls_server(cert, key):
         # The certificate is trusted, but it names another host.
         result = await tls_check(TlsHost(host="127.0.0.1", port=port, ca_file=cert))()
@@ -148,7 +116,7 @@ async def test_disk(tmp_path: Path) -> None:
     assert missing.status is Status.down
 
 
-async def test_smtp_relay_answers(smtp: tuple[Inbox, int]) -> None:  # noqa: F811
+async def test_smtp_relay_answers(smtp: tuple[Inbox, int]) -> None:
     settings = Settings(
         mail={"backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": smtp[1]}  # type: ignore[arg-type]
     )

@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from auth_service.observability.info import build_commit, config_hash
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_config_hash_is_stable_and_ignores_secret_values(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,6 @@ from starlette.types import Receive, Scope, Send
 from auth_service.config.settings import Environment, LoggingSettings
 from auth_service.observability import logging as log_module
 from auth_service.observability.logging import (
-    ACCESS_FLUSH_SECONDS,
     REDACTED,
     AccessLog,
     configure_logging,
@@ -27,6 +27,7 @@ from auth_service.observability.logging import (
 )
 from auth_service.observability.tracing import endpoint_configured
 from auth_service.web.middleware import RequestContextMiddleware, parse_networks
+from tests.support.wait import async_wait_for
 
 
 @pytest.mark.parametrize(
@@ -279,5 +280,58 @@ async def test_batched_access_lines_keep_the_stream_in_order() -> None:
         text = out.getvalue()
         assert text.index('"access"') < text.index("later_line")
         await _call(RequestContextMiddleware(_app), "/v1/second")
-        await asyncio.sleep(ACCESS_FLUSH_SECONDS * 2)  # or until the timer
-        assert out.getvalue().count('"access"') == 2
+        assert out.getvalue().count('"access"') == 1  # batched...
+        # ...until the timer (ACCESS_FLUSH_SECONDS) writes it, with no other line to wait for.
+        await async_wait_for(lambda: out.getvalue().count('"access"') == 2, 5, "the timer")
+
+
+class _YieldingStream(io.StringIO):
+    """A stream that gives up the GIL on every write, as a pipe to a busy log shipper does:
+    the moment another thread's write can land between two writes of one line."""
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        time.sleep(0)
+        return written
+
+
+def test_lines_from_several_threads_stay_whole() -> None:
+    """structlog, the stdlib handler (the OTLP exporter's urllib3 logs from its own thread) and
+    the batched access lines share one stream: every line must come out whole."""
+    out = _YieldingStream()
+    per_thread = 200
+    with _logging_restored():
+        configure_logging(
+            LoggingSettings(format="json", level="DEBUG"), Environment.production, out
+        )
+
+        def structured(n: int) -> None:
+            for i in range(per_thread):
+                structlog.get_logger("t").info("structured", thread=n, i=i)
+
+        def stdlib(n: int) -> None:
+            for i in range(per_thread):
+                logging.getLogger("urllib3.connectionpool").debug("stdlib %d %d", n, i)
+
+        def access(n: int) -> None:
+            for i in range(per_thread):
+                log_module.log_access(("GET", "/x", 200, 1.0, None, f"r{n}-{i}", "default"))
+
+        threads = [
+            threading.Thread(target=fn, args=(n,))
+            for n, fn in enumerate((structured, stdlib, access, structured, stdlib))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        flush_access_log()
+    lines = out.getvalue().splitlines()
+    broken = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            broken.append(line)
+    assert not broken, broken[:3]
+    assert len(lines) == 5 * per_thread

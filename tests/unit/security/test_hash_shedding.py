@@ -52,9 +52,20 @@ async def test_count_limit_only_when_wait_limit_is_off() -> None:
     assert (admitted, shed) == (12, 0)
 
 
-@pytest.mark.parametrize(("concurrency", "workers"), [(0, 1), (0, 2), (0, 64), (3, 2)])
-def test_pool_size(concurrency: int, workers: int) -> None:
-    settings = PasswordSettings(hash_concurrency=concurrency)
-    expected = concurrency or max(1, (os.cpu_count() or 1) // workers)
-    assert pool_size(settings, workers) == expected
-    assert pool_size(settings, workers) >= 1
+@pytest.mark.parametrize(
+    ("cpus", "concurrency", "workers", "threads"),
+    [
+        (8, 0, 1, 8),  # one worker: every CPU
+        (8, 0, 2, 4),  # the CPUs are shared by the workers
+        (8, 0, 3, 2),  # rounded down: never more threads than cores
+        (8, 0, 64, 1),  # more workers than CPUs: still one thread each
+        (2, 3, 2, 3),  # configured: taken as it is
+        (None, 0, 1, 1),  # the CPU count unknown
+    ],
+)
+def test_pool_size(
+    monkeypatch: pytest.MonkeyPatch, cpus: int | None, concurrency: int, workers: int, threads: int
+) -> None:
+    # The machine's CPU count is an input of the rule: pinned, so each case states its answer.
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert pool_size(PasswordSettings(hash_concurrency=concurrency), workers) == threads

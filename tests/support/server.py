@@ -1,6 +1,7 @@
 """A real `auth-service serve` subprocess on free loopback ports, for black-box tests.
 
-Used by the multi-worker metrics, log-secret, tracing and end-to-end alerting tests.
+Used by the multi-worker metrics, log-secret, tracing, reload, shutdown and end-to-end
+alerting tests.
 """
 
 from __future__ import annotations
@@ -8,78 +9,26 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
-from tests.conftest import POSTGRES_URL, TEST_MASTER_KEY, service_missing
+from tests.support.net import free_port, wait_ready
+from tests.support.services import asyncpg_dsn, fresh_postgres_database
+from tests.support.settings import TEST_MASTER_KEY
 
 CLI = str(Path(sys.executable).with_name("auth-service"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(
-    process: subprocess.Popen[bytes],
-    url: str,
-    timeout: float,
-    also: Callable[[], bool] = lambda: True,
-) -> bool:
-    """Poll ``url`` until it answers 200 (and ``also()`` holds); fail if the process exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200 and also():
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
-def _admin(sql: str) -> None:
-    import asyncio
-
-    async def run() -> None:
-        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
 
 
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (dropped afterwards); yields its base DSN."""
-    name = f"auth_obs_{uuid.uuid4().hex[:12]}"
-    try:
-        _admin(f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        service_missing("PostgreSQL", f"{POSTGRES_URL}: {exc}")
-    try:
-        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def sqlalchemy_url(dsn: str) -> str:
-    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    with fresh_postgres_database("auth_obs_") as url:
+        yield asyncpg_dsn(url)
 
 
 def base_env(tmp: Path, database_url: str, **extra: str) -> dict[str, str]:
@@ -206,17 +155,3 @@ def sample(text: str, name: str, **labels: str) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return float(s.value)
     return 0.0
-
-
-def ensure_prometheus_tools() -> None:
-    """promtool, prometheus and alertmanager from Debian, via the repository's install script."""
-    import shutil
-
-    if all(shutil.which(t) for t in ("promtool", "prometheus", "prometheus-alertmanager")):
-        return
-    script = Path(__file__).resolve().parents[3] / "scripts" / "monitoring" / "install-tools.sh"
-    result = subprocess.run(
-        ["bash", str(script)], capture_output=True, text=True, timeout=600, check=False
-    )
-    if result.returncode != 0:
-        service_missing("Prometheus tools", result.stderr.strip()[-500:] or "install failed")

@@ -5,12 +5,13 @@ Each records what it was sent and can be told to fail, so tests see retries.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.support.loopback import LoopbackServer, QuietHandler, reply
+from tests.support.wait import wait_for
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # When it arrived (time.monotonic()): tests bound how early a notice can come.
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -34,7 +37,7 @@ class Receiver:
     def __post_init__(self) -> None:
         receiver = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
@@ -44,33 +47,26 @@ class Receiver:
                 else:
                     receiver.requests.append(Received(self.path, dict(self.headers), body))
                     code = receiver.status
-                self.send_response(code)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
+                reply(self, code, b"{}", "application/json")
 
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def __enter__(self) -> Receiver:
-        self._thread.start()
+        self._server.start()
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(self, *_exc: object) -> None:
+        self._server.close()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
-            time.sleep(0.02)
+        wait_for(
+            lambda: len(self.requests) >= count,
+            timeout,
+            f"{count} requests (got {len(self.requests)})",
+            interval=0.02,
+        )
         return self.requests

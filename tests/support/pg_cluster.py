@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from auth_service.backup import pgtools
 from auth_service.backup.errors import ToolFailed
 from auth_service.db.migrate import upgrade_to_head
-from tests.conftest import service_missing
+from tests.support.services import service_missing
 
 
 def require_postgres_binaries() -> None:
@@ -28,7 +27,8 @@ def require_postgres_binaries() -> None:
     except Exception as exc:
         service_missing("PostgreSQL server binaries", str(exc))
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as postgres")
+        # PostgreSQL refuses to run as root; as root we switch to its OS user with runuser.
+        service_missing("runuser (util-linux)", "running as root, PostgreSQL must run as postgres")
 
 
 @asynccontextmanager

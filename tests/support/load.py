@@ -22,6 +22,8 @@ class Load:
     clients: int = 4
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    # When each answered request was answered (time.monotonic()).
+    answered_at: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -35,6 +37,8 @@ class Load:
     def _record(self, outcome: str, error: str | None = None) -> None:
         with self._lock:
             self.outcomes[outcome] += 1
+            if outcome.isdigit():
+                self.answered_at.append(time.monotonic())
             if error:
                 self.errors.append(error)
 

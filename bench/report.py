@@ -22,7 +22,8 @@ def _p(load: dict[str, Any], pct: str) -> float:
 
 
 def _errors(load: dict[str, Any]) -> str:
-    bad = {k: v for k, v in load["status"].items() if not k.startswith("2")}
+    # A page's sign-in answers 303: success, like the API's 2xx.
+    bad = {k: v for k, v in load["status"].items() if not k.startswith("2") and k != "303"}
     sock = {k: v for k, v in load["errors"].items() if v}
     parts = [f"{k}x{v}" for k, v in sorted(bad.items())] + [f"{k}x{v}" for k, v in sock.items()]
     return ", ".join(parts) or "none"

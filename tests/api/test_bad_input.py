@@ -295,7 +295,9 @@ async def test_idn_domain_and_its_punycode_are_one_account(api: Api) -> None:
 )
 async def test_invisible_control_and_oversized_emails_are_422(api: Api, email: str) -> None:
     r = await api.register(email, PASSWORD)
-    _problem(r, 422, "invalid-email" if len(email) <= 320 else "validation-error")
+    # Oversized and control characters are refused by the schema; the rest by the email check.
+    schema_refuses = len(email) > 320 or "\x00" in email
+    _problem(r, 422, "validation-error" if schema_refuses else "invalid-email")
 
 
 async def test_longest_local_part_and_emoji_never_500(api: Api) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from auth_service.audit.context import RequestContext
+from tests.api.admins import admin_headers
 from tests.conftest import Api
 
 PROBLEM = "application/problem+json"
@@ -55,19 +55,9 @@ def _fill(path: str, value: str) -> str:
     return re.sub(r"\{[^}]+\}", value, path)
 
 
-async def _admin(api: Api) -> dict[str, str]:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    await api.services.accounts.registration.create_user(
-        email, PASSWORD, admin=True, ctx=RequestContext()
-    )
-    r = await api.login(email, PASSWORD)
-    assert r.status_code == 200, r.text
-    return Api.bearer(r.json()["access_token"])
-
-
 async def test_every_route_answers_bad_requests_with_problem_json(api: Api) -> None:
     user = Api.bearer((await api.user())["access_token"])
-    admin = await _admin(api)
+    admin = await admin_headers(api)
     garbage = {"Authorization": "Bearer not.a.token"}
     failed: set[tuple[str, str]] = set()
     for method, path, op in await _operations(api):
@@ -94,7 +84,7 @@ async def test_every_route_answers_bad_requests_with_problem_json(api: Api) -> N
 
 
 async def test_unknown_ids_are_404_problems(api: Api) -> None:
-    admin = await _admin(api)
+    admin = await admin_headers(api)
     user = Api.bearer((await api.user())["access_token"])
     nobody = str(uuid.uuid4())
     for method, path, headers in (

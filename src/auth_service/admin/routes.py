@@ -16,6 +16,7 @@ from auth_service.admin.schemas import (
     RotateResponse,
     UserPage,
 )
+from auth_service.security.text import PlainText
 from auth_service.web.deps import AdminPrincipal, ServicesDep
 from auth_service.web.openapi import problem_responses
 
@@ -29,7 +30,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 async def list_users(
     _: AdminPrincipal,
     services: ServicesDep,
-    email: Annotated[str | None, Query(max_length=320)] = None,
+    email: Annotated[PlainText | None, Query(max_length=320)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> UserPage:
@@ -80,7 +81,7 @@ async def audit_events(
     _: AdminPrincipal,
     services: ServicesDep,
     user_id: uuid.UUID | None = None,
-    type: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[PlainText | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Limit = 50,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from auth_service.accounts.identity import UserStatus
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.audit.service import AuditEntry
+from auth_service.security.text import NameText
 
 
 class UserPage(BaseModel):
@@ -25,7 +26,7 @@ class AdminUserPatch(BaseModel):
 
     status: UserStatus | None = None
     roles: list[Literal["admin"]] | None = Field(None, max_length=16)
-    name: str | None = Field(None, max_length=200)
+    name: NameText | None = None
 
 
 class AuditEventOut(BaseModel):

@@ -28,6 +28,8 @@ from auth_service.web.cors import CorsPolicy, ReloadableCORS
 from auth_service.web.errors import install_error_handlers
 from auth_service.web.middleware import (
     BodyLimitMiddleware,
+    HeadAsGetMiddleware,
+    NoWebSocketMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     UnhandledErrorMiddleware,
@@ -55,6 +57,8 @@ def create_management_app() -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Starlette's slash redirect builds its Location from the Host header.
+        redirect_slashes=False,
         telemetry=tracing.FASTAPI_TELEMETRY,
     )
     management.include_router(health_router)
@@ -116,6 +120,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Starlette's slash redirect builds its Location from the Host header (an open
+        # redirect to any host a client names); an unknown path is a 404 problem instead.
+        redirect_slashes=False,
         telemetry=tracing.FASTAPI_TELEMETRY,
     )
     app.state.management = management
@@ -132,6 +139,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.access_log = AccessLog(settings.logging)
     jwks_route = next(r for r in keys_router.routes if getattr(r, "path", None) == JWKS_PATH)
     app.add_middleware(JwksFastPath, route=jwks_route)
+    app.add_middleware(HeadAsGetMiddleware)  # outside the fast path, so HEAD takes it too
+    app.add_middleware(NoWebSocketMiddleware)
     app.add_middleware(
         ReloadableCORS,
         policy=app.state.cors_policy,

@@ -172,7 +172,8 @@ async def test_oversized_streamed_body_without_content_length_is_413(api: Api) -
         assert "content-length" not in request.headers
         assert request.headers["transfer-encoding"] == "chunked"
         r = await client.send(request)
-    _problem(r, 413, "payload-too-large")
+    problem = _problem(r, 413, "payload-too-large")
+    assert problem["detail"] == f"limit is {limit} bytes"
 
 
 async def test_streamed_body_under_the_limit_is_accepted(api: Api) -> None:

@@ -106,6 +106,7 @@ def serve(
     import uvicorn
 
     from auth_service.services import StartupError, check_production_safety, load_master_key
+    from auth_service.web.protocol import http_protocol
 
     loaded = loaded_settings(ctx)
     # Command-line flags win over files and environment; workers read them from the env.
@@ -148,6 +149,7 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=int(server.graceful_shutdown_seconds),
         lifespan="on",
+        http=http_protocol(),  # problem+json for requests the HTTP parser refuses
     )
     err.print(
         f"auth-service listening on http://{server.host}:{server.port} "

@@ -22,7 +22,14 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 _CHALLENGE = 'Bearer realm="auth-service"'
 
-__all__ = ["PROBLEM_BASE", "PROBLEM_JSON", "ApiProblem", "Problem", "problem_response"]
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_JSON",
+    "ApiProblem",
+    "HTTPProblem",
+    "Problem",
+    "problem_response",
+]
 
 
 class ApiProblem(Exception):
@@ -37,8 +44,18 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
+class HTTPProblem(StarletteHTTPException):
+    """A web-layer problem raised where only an ``HTTPException`` gets through: FastAPI
+    re-raises those while it reads a body and turns any other exception into a bare 400."""
+
+    def __init__(self, problem: Problem, detail: str | None = None) -> None:
+        super().__init__(problem.status, detail)
+        self.problem = problem
+        self.problem_detail = detail
+
+
 # The problems of the HTTP layer itself; each domain defines its own beside its exceptions.
-BAD_REQUEST = define(400, "malformed-request", "The request body could not be parsed")
+BAD_REQUEST = define(400, "malformed-request", "The request could not be parsed")
 VALIDATION = define(422, "validation-error", "The request is not valid")
 UNAUTHENTICATED = define(401, "unauthenticated", "Authentication is required")
 INVALID_TOKEN = define(401, "invalid-token", "The access token is not valid")
@@ -47,9 +64,11 @@ NOT_FOUND = define(404, "not-found", "Not found")
 METHOD_NOT_ALLOWED = define(405, "method-not-allowed", "Method not allowed")
 PAYLOAD_TOO_LARGE = define(413, "payload-too-large", "The request body is too large")
 UNSUPPORTED_MEDIA = define(415, "unsupported-media-type", "Send application/json")
+CORS_REFUSED = define(403, "cors-not-allowed", "This cross-origin request is not allowed")
 INTERNAL = define(500, "internal-error", "Internal server error")
 UNAVAILABLE = define(503, "service-unavailable", "The service is temporarily unavailable")
 
+# The framework's own HTTPExceptions (routing, body parsing) by status.
 _STATUS: dict[int, Problem] = {
     400: BAD_REQUEST,
     401: UNAUTHENTICATED,
@@ -58,8 +77,19 @@ _STATUS: dict[int, Problem] = {
     405: METHOD_NOT_ALLOWED,
     413: PAYLOAD_TOO_LARGE,
     415: UNSUPPORTED_MEDIA,
+    500: INTERNAL,
     503: UNAVAILABLE,
 }
+
+
+def _framework_problem(status: int) -> Problem:
+    """Every answer is a problem of the catalogue: a status no entry has (a framework
+    change) becomes the generic problem of its class, logged so that it gets an entry."""
+    problem = _STATUS.get(status)
+    if problem is None:
+        log.warning("unmapped_http_status", status=status)
+        problem = BAD_REQUEST if status < 500 else INTERNAL
+    return problem
 
 
 def problem_response(
@@ -127,10 +157,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        problem = _STATUS.get(exc.status_code) or Problem(
-            exc.status_code, "http-error", "HTTP error"
-        )
         headers = dict(exc.headers or {})
+        if isinstance(exc, HTTPProblem):
+            return problem_response(exc.problem, request.url.path, exc.problem_detail, headers)
+        problem = _framework_problem(exc.status_code)
         return problem_response(problem, request.url.path, headers=headers)
 
     async def unhandled(request: Request, exc: Exception) -> JSONResponse:

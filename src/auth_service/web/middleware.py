@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.db.base import DEFAULT_TENANT_ID
@@ -22,8 +21,10 @@ from auth_service.observability.logging import AccessLog, current_scope, log_acc
 from auth_service.web.errors import (
     BAD_REQUEST,
     INTERNAL,
+    NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA,
+    HTTPProblem,
     problem_response,
 )
 
@@ -244,12 +245,13 @@ class UnhandledErrorMiddleware:
             await response(scope, receive, send)
 
 
-class BodyTooLarge(HTTPException):
-    """An HTTPException because FastAPI turns any other error while it reads the body into a
-    400; this one it re-raises, so a streamed body over the limit still gets its 413."""
+class BodyTooLarge(HTTPProblem):
+    """Raised from ``receive`` while the app reads a streamed body. The app's handler answers
+    it (with the limit in ``detail``) when the route was reading; the middleware answers it
+    when the app let it through."""
 
-    def __init__(self) -> None:
-        super().__init__(413)
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(PAYLOAD_TOO_LARGE, f"limit is {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
@@ -292,18 +294,72 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
             await self.app(scope, limited_receive, tracked)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             if tracked.started:
                 raise
-            response = problem_response(
-                PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
-            )
+            response = problem_response(exc.problem, scope.get("path"), exc.problem_detail)
             await response(scope, receive, send)
+
+
+class NoWebSocketMiddleware:
+    """The service has no WebSocket endpoint: an upgrade request gets the 404 problem as an
+    HTTP denial response (the ASGI ``websocket.http.response`` extension) rather than the
+    server's bare 403, or a close where the server cannot send one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = problem_response(NOT_FOUND, scope.get("path"), "no WebSocket endpoint here")
+
+        async def as_denial(message: Message) -> None:
+            await send({**message, "type": "websocket." + message["type"]})
+
+        await response({**scope, "type": "http"}, receive, as_denial)
+
+
+class HeadAsGetMiddleware:
+    """HEAD is answered as GET without the body (RFC 9110 section 9.3.2), on every route.
+
+    FastAPI routes list only the methods they declare, so HEAD on a GET route was a 405. The
+    app below sees a GET (fast paths included) in a copy of the scope; the server keeps
+    seeing HEAD, frames the response as one (uvicorn sends no body for it), and the headers,
+    ``Content-Length`` included, are those of the GET. HEAD where GET is not allowed is
+    still a 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        as_get = {**scope, "method": "GET"}
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(as_get, receive, without_body)
+        finally:
+            # Metrics and the access log name the matched route's template.
+            if "route" in as_get:
+                scope["route"] = as_get["route"]
 
 
 _API_HEADERS: list[tuple[bytes, bytes]] = [
@@ -315,6 +371,8 @@ _API_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"interest-cohort=()"),
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Every API response's security headers, also for the 400 the HTTP parser answers (protocol.py).
+API_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (*_API_HEADERS, _API_CSP)
 # The interactive docs load Swagger UI's script and styles from a CDN.
 _DOCS_CSP = (
     b"content-security-policy",

@@ -25,6 +25,7 @@ from auth_service.observability.logging import AccessLog
 from auth_service.services import Services, build_services
 from auth_service.sessions.routes import router as sessions_router
 from auth_service.web.cors import CorsPolicy, ReloadableCORS
+from auth_service.web.docs import router as docs_router
 from auth_service.web.errors import install_error_handlers
 from auth_service.web.middleware import (
     BodyLimitMiddleware,
@@ -118,7 +119,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         summary="Accounts, sessions and signed tokens over HTTP.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from the package by web/docs.py, not from a CDN
         redoc_url=None,
         # Starlette's slash redirect builds its Location from the Host header (an open
         # redirect to any host a client names); an unknown path is a 404 problem instead.
@@ -127,7 +128,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.management = management
     app.state.settings = settings
-    for router in (accounts_router, sessions_router, keys_router, admin_router):
+    for router in (accounts_router, sessions_router, keys_router, admin_router, docs_router):
         app.include_router(router)
     if settings.server.management_port == 0:
         app.include_router(health_router)

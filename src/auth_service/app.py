@@ -36,6 +36,7 @@ from auth_service.web.middleware import (
     UnhandledErrorMiddleware,
     parse_networks,
 )
+from auth_service.web.openapi import document_edge_problems
 
 log = structlog.get_logger(__name__)
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if settings.server.management_port == 0:
         app.include_router(health_router)
     install_error_handlers(app)
+    document_edge_problems(app)
 
     server = settings.server
     # Origins and credentials come from the policy, which hot reload replaces.

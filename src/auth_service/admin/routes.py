@@ -6,13 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.admin.schemas import (
     AdminUserPatch,
     AuditEventOut,
     AuditPage,
+    Rfc3339,
     RotateResponse,
     UserPage,
 )
@@ -82,8 +82,8 @@ async def audit_events(
     services: ServicesDep,
     user_id: uuid.UUID | None = None,
     type: Annotated[PlainText | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Rfc3339 | None = None,
+    until: Rfc3339 | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AuditPage:

@@ -7,6 +7,8 @@ submitted values (they may be passwords).
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 import structlog
@@ -140,6 +142,30 @@ def _validation_errors(exc: RequestValidationError) -> tuple[Problem, list[dict[
     return VALIDATION, errors
 
 
+_OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(path)))
+
+
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """Every documented method of the request's path (RFC 9110 section 15.5.6).
+
+    Starlette's 405 names only the first route whose path matched, and one path is often
+    several routes (GET and PATCH /v1/users/me). The OpenAPI document (built once) lists them
+    all; HEAD goes with GET (HeadAsGetMiddleware). Undocumented paths keep Starlette's list.
+    """
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if _template(template).fullmatch(request.url.path):
+            methods = {m.upper() for m in item if m in _OPERATIONS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods))
+    return fallback
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
@@ -158,6 +184,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         if isinstance(exc, HTTPProblem):
             return problem_response(exc.problem, request.url.path, exc.problem_detail, headers)
         problem = _framework_problem(exc.status_code)

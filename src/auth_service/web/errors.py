@@ -57,18 +57,91 @@ class HTTPProblem(StarletteHTTPException):
 
 
 # The problems of the HTTP layer itself; each domain defines its own beside its exceptions.
-BAD_REQUEST = define(400, "malformed-request", "The request could not be parsed")
-VALIDATION = define(422, "validation-error", "The request is not valid")
-UNAUTHENTICATED = define(401, "unauthenticated", "Authentication is required")
-INVALID_TOKEN = define(401, "invalid-token", "The access token is not valid")
-FORBIDDEN = define(403, "forbidden", "You are not allowed to do this")
-NOT_FOUND = define(404, "not-found", "Not found")
-METHOD_NOT_ALLOWED = define(405, "method-not-allowed", "Method not allowed")
-PAYLOAD_TOO_LARGE = define(413, "payload-too-large", "The request body is too large")
-UNSUPPORTED_MEDIA = define(415, "unsupported-media-type", "Send application/json")
-CORS_REFUSED = define(403, "cors-not-allowed", "This cross-origin request is not allowed")
-INTERNAL = define(500, "internal-error", "Internal server error")
-UNAVAILABLE = define(503, "service-unavailable", "The service is temporarily unavailable")
+BAD_REQUEST = define(
+    400,
+    "malformed-request",
+    "The request could not be parsed",
+    description='The body is not JSON or not valid UTF-8 (`errors: [{field: "body", ...}]`); '
+    "or the HTTP request itself cannot be parsed (a non-numeric `Content-Length`, "
+    "`Content-Length` with `Transfer-Encoding`, a control character in a header): answered "
+    "before any route runs, and the connection is closed.",
+)
+VALIDATION = define(
+    422,
+    "validation-error",
+    "The request is not valid",
+    description="Body, path or query fails the schema: a missing, unknown, too long or "
+    "wrongly typed field, a control character (U+0000 to U+001F, U+007F) in any string, a "
+    "bad UUID, a date-time that is not RFC 3339 with a zone. `errors[].field` is the dotted "
+    "location (`email`, `roles.0`, `path.session_id`, `query.since`).",
+)
+UNAUTHENTICATED = define(
+    401,
+    "unauthenticated",
+    "Authentication is required",
+    challenge=True,
+    description="Bearer route without a usable `Authorization: Bearer` header.",
+)
+INVALID_TOKEN = define(
+    401,
+    "invalid-token",
+    "The access token is not valid",
+    challenge=True,
+    description="Bearer route with an access token that fails verification, or whose "
+    "session has ended.",
+)
+FORBIDDEN = define(
+    403,
+    "forbidden",
+    "You are not allowed to do this",
+    description="Admin route without the `admin` role (or the caller is not active).",
+)
+NOT_FOUND = define(
+    404,
+    "not-found",
+    "Not found",
+    description="No such route (a trailing slash is not redirected), or a WebSocket upgrade.",
+)
+METHOD_NOT_ALLOWED = define(
+    405,
+    "method-not-allowed",
+    "Method not allowed",
+    description="The path exists, the method does not; `Allow` lists every method of the "
+    "path. `HEAD` is allowed wherever `GET` is.",
+)
+PAYLOAD_TOO_LARGE = define(
+    413,
+    "payload-too-large",
+    "The request body is too large",
+    description="Body over `server.max_body_bytes`, by `Content-Length` or while streaming; "
+    "`detail` gives the limit.",
+)
+UNSUPPORTED_MEDIA = define(
+    415,
+    "unsupported-media-type",
+    "Send application/json",
+    description="A `POST`, `PUT` or `PATCH` body that is not `application/json` (or "
+    "`*+json`), or has no `Content-Type`.",
+)
+CORS_REFUSED = define(
+    403,
+    "cors-not-allowed",
+    "This cross-origin request is not allowed",
+    description="A CORS preflight whose origin, method or headers `server.cors_origins` "
+    "does not allow; `detail` says which. No `Access-Control-*` header is granted.",
+)
+INTERNAL = define(
+    500,
+    "internal-error",
+    "Internal server error",
+    description="An unexpected error; the body says nothing more, the log has the request id.",
+)
+UNAVAILABLE = define(
+    503,
+    "service-unavailable",
+    "The service is temporarily unavailable",
+    description="Any other framework-level 503.",
+)
 
 # The framework's own HTTPExceptions (routing, body parsing) by status.
 _STATUS: dict[int, Problem] = {

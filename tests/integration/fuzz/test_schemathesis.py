@@ -8,7 +8,7 @@ really enforced, 405s with ``Allow``. Whatever it finds is fixed in the service 
 OpenAPI declarations, never excluded here.
 
 The run is sized for CI: a fixed number of examples per operation and a fixed seed, so a run
-is reproducible and takes about a minute per database (docs/api.md, "Fuzzing").
+is reproducible and takes well under a minute per database.
 """
 
 from __future__ import annotations

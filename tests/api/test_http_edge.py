@@ -123,3 +123,16 @@ async def test_refused_preflight_is_a_problem_granting_nothing(api: Api) -> None
     assert r.status_code == 200, r.text
     assert r.headers["access-control-allow-origin"] == ORIGIN
     assert r.headers["access-control-allow-credentials"] == "true"
+
+
+@SQLITE_ONLY
+async def test_only_the_json_api_refuses_non_json_bodies(api: Api) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = await api.client.post("/v1/auth/login", content=b"email=a", headers=form)
+    _problem(r, 415, "unsupported-media-type")
+    # Outside /v1/ (where the hosted pages and OAuth2 endpoints will take form posts) the
+    # route decides: here there is none for POST, so the answer is the route's 405/404.
+    r = await api.client.post("/.well-known/jwks.json", content=b"a=b", headers=form)
+    _problem(r, 405, "method-not-allowed")
+    r = await api.client.post("/oauth2/token", content=b"grant_type=x", headers=form)
+    _problem(r, 404, "not-found")

@@ -120,8 +120,8 @@ UNSUPPORTED_MEDIA = define(
     415,
     "unsupported-media-type",
     "Send application/json",
-    description="A `POST`, `PUT` or `PATCH` body that is not `application/json` (or "
-    "`*+json`), or has no `Content-Type`.",
+    description="A `POST`, `PUT` or `PATCH` body to the JSON API (`/v1/`) that is not "
+    "`application/json` (or `*+json`), or has no `Content-Type`.",
 )
 CORS_REFUSED = define(
     403,

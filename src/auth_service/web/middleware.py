@@ -199,6 +199,8 @@ def uuid4_hex() -> str:
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The JSON API: a body sent to it must be JSON (415 otherwise), and its OpenAPI operations say so.
+JSON_API_PREFIX = "/v1/"
 
 
 class _StartTracking:
@@ -256,7 +258,9 @@ class BodyTooLarge(HTTPProblem):
 
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 (by Content-Length or while streaming), and
-    bodies that are not JSON with 415: the API speaks nothing else."""
+    bodies that are not JSON with 415 under ``JSON_API_PREFIX``: the JSON API speaks nothing
+    else. Paths outside it (hosted pages and OAuth2 endpoints, which post forms) are left to
+    their routes."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -274,8 +278,10 @@ class BodyLimitMiddleware:
             refusal = problem_response(
                 PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
             )
-        elif scope.get("method") in _BODY_METHODS and (
-            (length is not None and length != "0") or _header(scope, b"transfer-encoding")
+        elif (
+            scope.get("method") in _BODY_METHODS
+            and scope.get("path", "").startswith(JSON_API_PREFIX)
+            and ((length is not None and length != "0") or _header(scope, b"transfer-encoding"))
         ):
             media = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
             if media != "application/json" and not media.endswith("+json"):

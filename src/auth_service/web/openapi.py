@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from auth_service.web.middleware import JSON_API_PREFIX
+
 
 class ProblemDetails(BaseModel):
     """RFC 9457 problem details."""
@@ -55,11 +57,13 @@ _BODY_METHODS = frozenset({"post", "put", "patch"})
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 
-def _edge_statuses(method: str, operation: dict[str, Any]) -> list[int]:
+def _edge_statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     """What web/middleware.py and web/errors.py answer for any operation of this kind."""
     statuses = [413]  # Content-Length over server.max_body_bytes, whatever the method
     if method in _BODY_METHODS:
-        statuses += [400, 415]  # unparsable JSON; a body that is not JSON
+        statuses.append(400)  # a body that cannot be parsed
+        if path.startswith(JSON_API_PREFIX):
+            statuses.append(415)  # a body that is not JSON
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.append(422)
     return statuses
@@ -73,11 +77,11 @@ def document_edge_problems(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        for item in schema.get("paths", {}).values():
+        for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
                 responses = operation.setdefault("responses", {})
                 for status, response in problem_responses(
-                    *_edge_statuses(method, operation)
+                    *_edge_statuses(path, method, operation)
                 ).items():
                     current = responses.get(str(status))
                     if current is None or "application/json" in current.get("content", {}):

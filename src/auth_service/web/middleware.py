@@ -328,7 +328,13 @@ class NoWebSocketMiddleware:
         if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close", "code": 1008})
             return
-        response = problem_response(NOT_FOUND, scope.get("path"), "no WebSocket endpoint here")
+        # SecurityHeadersMiddleware sees only HTTP scopes: the denial carries them itself.
+        response = problem_response(
+            NOT_FOUND,
+            scope.get("path"),
+            "no WebSocket endpoint here",
+            headers={k.decode(): v.decode() for k, v in API_SECURITY_HEADERS},
+        )
 
         async def as_denial(message: Message) -> None:
             await send({**message, "type": "websocket." + message["type"]})

@@ -30,14 +30,18 @@ from auth_service.sessions.routes import router as sessions_router
 from auth_service.ui.pages import Pages
 from auth_service.ui.routes import router as ui_router
 from auth_service.web.cors import CorsPolicy, ReloadableCORS
+from auth_service.web.docs import router as docs_router
 from auth_service.web.errors import install_error_handlers
 from auth_service.web.middleware import (
     BodyLimitMiddleware,
+    HeadAsGetMiddleware,
+    NoWebSocketMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     UnhandledErrorMiddleware,
     parse_networks,
 )
+from auth_service.web.openapi import document_edge_problems
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +64,8 @@ def create_management_app() -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Starlette's slash redirect builds its Location from the Host header.
+        redirect_slashes=False,
         telemetry=tracing.FASTAPI_TELEMETRY,
     )
     management.include_router(health_router)
@@ -133,19 +139,23 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         summary="Accounts, sessions and signed tokens over HTTP.",
         lifespan=_lifespan(settings, services, management),
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from the package by web/docs.py, not from a CDN
         redoc_url=None,
+        # Starlette's slash redirect builds its Location from the Host header (an open
+        # redirect to any host a client names); an unknown path is a 404 problem instead.
+        redirect_slashes=False,
         telemetry=tracing.FASTAPI_TELEMETRY,
     )
     app.state.management = management
     app.state.settings = settings
-    for router in (accounts_router, sessions_router, keys_router, admin_router):
+    for router in (accounts_router, sessions_router, keys_router, admin_router, docs_router):
         app.include_router(router)
     if settings.ui.enabled:
         app.include_router(ui_router)
     if settings.server.management_port == 0:
         app.include_router(health_router)
     install_error_handlers(app)
+    document_edge_problems(app)
 
     server = settings.server
     # Origins and credentials come from the policy, which hot reload replaces.
@@ -153,6 +163,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.access_log = AccessLog(settings.logging)
     jwks_route = next(r for r in keys_router.routes if getattr(r, "path", None) == JWKS_PATH)
     app.add_middleware(JwksFastPath, route=jwks_route)
+    app.add_middleware(HeadAsGetMiddleware)  # outside the fast path, so HEAD takes it too
+    app.add_middleware(NoWebSocketMiddleware)
     app.add_middleware(
         ReloadableCORS,
         policy=app.state.cors_policy,

@@ -8,8 +8,9 @@ the catalogue (``catalogue()``), so the two cannot drift apart.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 PROBLEM_BASE = "https://auth-service.dev/problems/"
@@ -20,13 +21,15 @@ class Problem:
     """One stable problem type: its status, the last segment of its ``type`` URI, its title.
 
     ``challenge``: a 401 that carries ``WWW-Authenticate`` (RFC 9110 section 11.6.1), so
-    clients know which scheme failed.
+    clients know which scheme failed. ``description``: when it is answered, for the API
+    reference (docs/api.md is generated from the catalogue); never sent.
     """
 
     status: int
     slug: str
     title: str
     challenge: bool = False
+    description: str = field(default="", compare=False)
 
     @property
     def type(self) -> str:
@@ -36,9 +39,11 @@ class Problem:
 _CATALOGUE: dict[str, Problem] = {}
 
 
-def define(status: int, slug: str, title: str, *, challenge: bool = False) -> Problem:
+def define(
+    status: int, slug: str, title: str, *, challenge: bool = False, description: str = ""
+) -> Problem:
     """Add a problem type to the catalogue; one slug means one status and title everywhere."""
-    entry = Problem(status, slug, title, challenge)
+    entry = Problem(status, slug, title, challenge, description)
     existing = _CATALOGUE.setdefault(slug, entry)
     if existing != entry:
         raise ValueError(f"problem {slug!r} is defined twice, differently")
@@ -68,10 +73,13 @@ E = TypeVar("E", bound=type[ServiceError])
 
 
 def problem(status: int, slug: str, title: str, *, challenge: bool = False) -> Callable[[E], E]:
-    """Class decorator: the problem this exception answers with."""
+    """Class decorator: the problem this exception answers with. The class docstring's first
+    paragraph describes it in the API reference."""
 
     def declare(cls: E) -> E:
-        cls.problem = define(status, slug, title, challenge=challenge)
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n\n", 1)[0]
+        description = " ".join(doc.split()).replace("``", "`")  # reST literals in Markdown
+        cls.problem = define(status, slug, title, challenge=challenge, description=description)
         return cls
 
     return declare

@@ -14,6 +14,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from auth_service.app import create_app
+from auth_service.audit.context import RequestContext
 from auth_service.config.settings import Settings
 from auth_service.services import Services, build_services
 from tests.support.mail import decode_mail, tokens_in_mail
@@ -63,6 +64,17 @@ class Api:
         r = await self.login(email, password)
         assert r.status_code == 200, r.text
         return {**r.json(), "email": email, "password": password}
+
+    async def admin_headers(self) -> dict[str, str]:
+        """The Authorization header of a fresh admin (the API has no way to make the first:
+        it is created through the service, as `users create --admin` does, then logs in)."""
+        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        await self.services.accounts.registration.create_user(
+            email, PASSWORD, admin=True, ctx=RequestContext()
+        )
+        r = await self.login(email, PASSWORD)
+        assert r.status_code == 200, r.text
+        return self.bearer(r.json()["access_token"])
 
     @staticmethod
     def bearer(token: str) -> dict[str, str]:

@@ -14,6 +14,10 @@ class AccountError(ServiceError):
 
 @problem(422, "invalid-email", "The email address is not valid")
 class InvalidEmail(AccountError):
+    """The email address fails syntax checks (`register`, CLI `users create`); `errors`
+    gives the reason.
+    """
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -29,6 +33,10 @@ class EmailTaken(AccountError):
 
 @problem(422, "weak-password", "The password is not acceptable")
 class WeakPassword(AccountError):
+    """The password policy refuses the password (`register`, `password/change`,
+    `password/reset`); `errors` lists every reason.
+    """
+
     def __init__(self, reasons: Sequence[str], field: str = "password") -> None:
         super().__init__("; ".join(reasons))
         self.reasons = list(reasons)
@@ -45,6 +53,10 @@ class InvalidCredentials(AccountError):
 
 @problem(429, "account-locked", "Too many failed attempts; try again later")
 class AccountLocked(AccountError):
+    """`login` or `password/change` while the account is locked after consecutive failures;
+    `Retry-After` says when to try again. Identical for unknown emails.
+    """
+
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__("account temporarily locked")
         self.retry_after_seconds = retry_after_seconds
@@ -71,7 +83,7 @@ class FeatureDisabled(AccountError):
 
 @problem(404, "user-not-found", "No such user")
 class UserNotFound(AccountError):
-    pass
+    """Admin routes: no user with this id."""
 
 
 @problem(409, "last-admin", "The change would leave no active administrator")

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1")
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
     tags=["auth"],
-    responses=problem_responses(403, 409, 422, 429),
+    responses=problem_responses(403, 409, 422, 429, 503),
 )
 async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep) -> UserOut:
     """Create an account; a verification link (``token=``) is emailed."""
@@ -38,7 +38,7 @@ async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep
     "/auth/password/change",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["auth"],
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 422, 429, 503),
 )
 async def change_password(
     body: ChangePasswordRequest, principal: FreshPrincipal, services: ServicesDep
@@ -58,8 +58,9 @@ async def change_password(
 @router.post(
     "/auth/password/forgot",
     status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     tags=["auth"],
-    responses=problem_responses(403, 429),
+    responses=problem_responses(403, 422, 429),
 )
 async def forgot_password(
     body: ForgotPasswordRequest, services: ServicesDep, ctx: ContextDep
@@ -73,7 +74,7 @@ async def forgot_password(
     "/auth/password/reset",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["auth"],
-    responses=problem_responses(400, 403, 422, 429),
+    responses=problem_responses(400, 403, 422, 429, 503),
 )
 async def reset_password(
     body: ResetPasswordRequest, services: ServicesDep, ctx: ContextDep
@@ -87,7 +88,7 @@ async def reset_password(
     "/auth/email/verify",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["auth"],
-    responses=problem_responses(400, 429),
+    responses=problem_responses(400, 422, 429),
 )
 async def verify_email(
     body: VerifyEmailRequest, services: ServicesDep, ctx: ContextDep
@@ -99,6 +100,7 @@ async def verify_email(
 @router.post(
     "/auth/email/resend",
     status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     tags=["auth"],
     responses=problem_responses(401, 429),
 )

@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from auth_service.accounts.identity import Identity
-
-# Generous upper bounds at the edge; the password policy gives the precise reasons.
-PASSWORD_FIELD = Field(min_length=1, max_length=4096)
+from auth_service.security.text import EmailText, NameText, PasswordText, TokenText
 
 
 class _Request(BaseModel):
@@ -18,31 +16,31 @@ class _Request(BaseModel):
 
 
 class RegisterRequest(_Request):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = PASSWORD_FIELD
-    name: str | None = Field(None, max_length=200)
+    email: EmailText
+    password: PasswordText
+    name: NameText | None = None
 
 
 class UpdateProfileRequest(_Request):
-    name: str | None = Field(max_length=200)
+    name: NameText | None
 
 
 class ChangePasswordRequest(_Request):
-    current_password: str = PASSWORD_FIELD
-    new_password: str = PASSWORD_FIELD
+    current_password: PasswordText
+    new_password: PasswordText
 
 
 class ForgotPasswordRequest(_Request):
-    email: str = Field(min_length=1, max_length=320)
+    email: EmailText
 
 
 class ResetPasswordRequest(_Request):
-    token: str = Field(min_length=1, max_length=512)
-    new_password: str = PASSWORD_FIELD
+    token: TokenText
+    new_password: PasswordText
 
 
 class VerifyEmailRequest(_Request):
-    token: str = Field(min_length=1, max_length=512)
+    token: TokenText
 
 
 class UserOut(BaseModel):

@@ -6,16 +6,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.admin.schemas import (
     AdminUserPatch,
     AuditEventOut,
     AuditPage,
+    Rfc3339,
     RotateResponse,
     UserPage,
 )
+from auth_service.security.text import PlainText
 from auth_service.web.deps import AdminPrincipal, ServicesDep
 from auth_service.web.openapi import problem_responses
 
@@ -29,7 +30,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 async def list_users(
     _: AdminPrincipal,
     services: ServicesDep,
-    email: Annotated[str | None, Query(max_length=320)] = None,
+    email: Annotated[PlainText | None, Query(max_length=320)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> UserPage:
@@ -80,9 +81,9 @@ async def audit_events(
     _: AdminPrincipal,
     services: ServicesDep,
     user_id: uuid.UUID | None = None,
-    type: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    type: Annotated[PlainText | None, Query(max_length=64)] = None,
+    since: Rfc3339 | None = None,
+    until: Rfc3339 | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AuditPage:

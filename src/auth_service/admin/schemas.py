@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from auth_service.accounts.identity import UserStatus
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.audit.service import AuditEntry
+from auth_service.security.text import NameText
+
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _rfc3339_only(value: object) -> object:
+    # pydantic also reads a number ("0.5") as seconds since the epoch; the API documents
+    # RFC 3339 date-times (OpenAPI format date-time), and a number is more likely a mistake.
+    if isinstance(value, str) and not _RFC3339_START.match(value):
+        raise PydanticCustomError(
+            "datetime_format", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z"
+        )
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+"""A timezone-aware RFC 3339 date-time, and nothing else pydantic would read as one."""
 
 
 class UserPage(BaseModel):
@@ -25,7 +44,7 @@ class AdminUserPatch(BaseModel):
 
     status: UserStatus | None = None
     roles: list[Literal["admin"]] | None = Field(None, max_length=16)
-    name: str | None = Field(None, max_length=200)
+    name: NameText | None = None
 
 
 class AuditEventOut(BaseModel):

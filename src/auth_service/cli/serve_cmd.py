@@ -162,6 +162,8 @@ def _run_uvicorn(
 ) -> None:
     import uvicorn
 
+    from auth_service.web.protocol import http_protocol
+
     config = uvicorn.Config(
         functools.partial(asgi_factory, launch),
         factory=True,
@@ -172,6 +174,7 @@ def _run_uvicorn(
         server_header=False,
         timeout_graceful_shutdown=int(server.graceful_shutdown_seconds),
         lifespan="on",
+        http=http_protocol(),  # problem+json for requests the HTTP parser refuses
     )
     uv_server = uvicorn.Server(config)
     if server.workers == 1:

@@ -55,6 +55,8 @@ LIMITERS: dict[Limiter, str] = {
 
 @problem(429, "rate-limited", "Too many requests; slow down")
 class RateLimited(ServiceError):
+    """A named rate limiter is full (docs/security.md, rate limits); `Retry-After` is set."""
+
     def __init__(self, limiter: Limiter, retry_after_seconds: int) -> None:
         super().__init__(limiter)
         self.limiter = limiter

@@ -38,7 +38,7 @@ async def login(body: LoginRequest, services: ServicesDep, ctx: ContextDep) -> J
     "/auth/refresh",
     response_model=TokenResponse,
     tags=["auth"],
-    responses=problem_responses(401, 422, 429),
+    responses=problem_responses(401, 422, 429, 503),
 )
 async def refresh(body: RefreshRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
     """Rotate: the presented refresh token is spent and a new pair returned.

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from auth_service.security.text import EmailText, PasswordText, TokenText
 from auth_service.sessions.service import SessionInfo, TokenPair
 
 
@@ -16,12 +17,12 @@ class _Request(BaseModel):
 
 
 class LoginRequest(_Request):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=4096)
+    email: EmailText
+    password: PasswordText
 
 
 class RefreshRequest(_Request):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: TokenText
 
 
 class TokenResponse(BaseModel):

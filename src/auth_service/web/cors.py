@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth_service.config.settings import ServerSettings
+from auth_service.web.errors import CORS_REFUSED, problem_response
 
 
 class CorsPolicy:
@@ -27,6 +30,26 @@ class CorsPolicy:
         self.origins = list(server.cors_origins)
         self.allow_credentials = server.cors_allow_credentials
         self.version += 1
+
+
+class ProblemCORS(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered from the problem catalogue.
+
+    Starlette answers it with a text/plain 400 that still carries the configured
+    ``Access-Control-Allow-Credentials``, ``-Methods`` and ``-Headers``: a refusal grants
+    nothing, so it carries no ``Access-Control-*`` header at all (Fetch fails the preflight on
+    the status anyway), only ``Vary: Origin`` for caches.
+    """
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        # Starlette's body names what was refused: "Disallowed CORS origin, headers".
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        return problem_response(
+            CORS_REFUSED, detail=f"not allowed: {refused}", headers={"Vary": "Origin"}
+        )
 
 
 class ReloadableCORS:
@@ -54,7 +77,7 @@ class ReloadableCORS:
         if version != self.policy.version:
             inner = self.app
             if self.policy.origins:
-                inner = CORSMiddleware(
+                inner = ProblemCORS(
                     self.app,
                     allow_origins=self.policy.origins,
                     allow_credentials=self.policy.allow_credentials,

@@ -7,6 +7,8 @@ submitted values (they may be passwords).
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 import structlog
@@ -22,7 +24,14 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 _CHALLENGE = 'Bearer realm="auth-service"'
 
-__all__ = ["PROBLEM_BASE", "PROBLEM_JSON", "ApiProblem", "Problem", "problem_response"]
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_JSON",
+    "ApiProblem",
+    "HTTPProblem",
+    "Problem",
+    "problem_response",
+]
 
 
 class ApiProblem(Exception):
@@ -37,19 +46,104 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
-# The problems of the HTTP layer itself; each domain defines its own beside its exceptions.
-BAD_REQUEST = define(400, "malformed-request", "The request body could not be parsed")
-VALIDATION = define(422, "validation-error", "The request is not valid")
-UNAUTHENTICATED = define(401, "unauthenticated", "Authentication is required")
-INVALID_TOKEN = define(401, "invalid-token", "The access token is not valid")
-FORBIDDEN = define(403, "forbidden", "You are not allowed to do this")
-NOT_FOUND = define(404, "not-found", "Not found")
-METHOD_NOT_ALLOWED = define(405, "method-not-allowed", "Method not allowed")
-PAYLOAD_TOO_LARGE = define(413, "payload-too-large", "The request body is too large")
-UNSUPPORTED_MEDIA = define(415, "unsupported-media-type", "Send application/json")
-INTERNAL = define(500, "internal-error", "Internal server error")
-UNAVAILABLE = define(503, "service-unavailable", "The service is temporarily unavailable")
+class HTTPProblem(StarletteHTTPException):
+    """A web-layer problem raised where only an ``HTTPException`` gets through: FastAPI
+    re-raises those while it reads a body and turns any other exception into a bare 400."""
 
+    def __init__(self, problem: Problem, detail: str | None = None) -> None:
+        super().__init__(problem.status, detail)
+        self.problem = problem
+        self.problem_detail = detail
+
+
+# The problems of the HTTP layer itself; each domain defines its own beside its exceptions.
+BAD_REQUEST = define(
+    400,
+    "malformed-request",
+    "The request could not be parsed",
+    description='The body is not JSON or not valid UTF-8 (`errors: [{field: "body", ...}]`); '
+    "or the HTTP request itself cannot be parsed (a non-numeric `Content-Length`, "
+    "`Content-Length` with `Transfer-Encoding`, a control character in a header): answered "
+    "before any route runs, and the connection is closed.",
+)
+VALIDATION = define(
+    422,
+    "validation-error",
+    "The request is not valid",
+    description="Body, path or query fails the schema: a missing, unknown, too long or "
+    "wrongly typed field, a control character (U+0000 to U+001F, U+007F) in any string, a "
+    "bad UUID, a date-time that is not RFC 3339 with a zone. `errors[].field` is the dotted "
+    "location (`email`, `roles.0`, `path.session_id`, `query.since`).",
+)
+UNAUTHENTICATED = define(
+    401,
+    "unauthenticated",
+    "Authentication is required",
+    challenge=True,
+    description="Bearer route without a usable `Authorization: Bearer` header.",
+)
+INVALID_TOKEN = define(
+    401,
+    "invalid-token",
+    "The access token is not valid",
+    challenge=True,
+    description="Bearer route with an access token that fails verification, or whose "
+    "session has ended.",
+)
+FORBIDDEN = define(
+    403,
+    "forbidden",
+    "You are not allowed to do this",
+    description="Admin route without the `admin` role (or the caller is not active).",
+)
+NOT_FOUND = define(
+    404,
+    "not-found",
+    "Not found",
+    description="No such route (a trailing slash is not redirected), or a WebSocket upgrade.",
+)
+METHOD_NOT_ALLOWED = define(
+    405,
+    "method-not-allowed",
+    "Method not allowed",
+    description="The path exists, the method does not; `Allow` lists every method of the "
+    "path. `HEAD` is allowed wherever `GET` is.",
+)
+PAYLOAD_TOO_LARGE = define(
+    413,
+    "payload-too-large",
+    "The request body is too large",
+    description="Body over `server.max_body_bytes`, by `Content-Length` or while streaming; "
+    "`detail` gives the limit.",
+)
+UNSUPPORTED_MEDIA = define(
+    415,
+    "unsupported-media-type",
+    "Send application/json",
+    description="A `POST`, `PUT` or `PATCH` body to the JSON API (`/v1/`) that is not "
+    "`application/json` (or `*+json`), or has no `Content-Type`.",
+)
+CORS_REFUSED = define(
+    403,
+    "cors-not-allowed",
+    "This cross-origin request is not allowed",
+    description="A CORS preflight whose origin, method or headers `server.cors_origins` "
+    "does not allow; `detail` says which. No `Access-Control-*` header is granted.",
+)
+INTERNAL = define(
+    500,
+    "internal-error",
+    "Internal server error",
+    description="An unexpected error; the body says nothing more, the log has the request id.",
+)
+UNAVAILABLE = define(
+    503,
+    "service-unavailable",
+    "The service is temporarily unavailable",
+    description="Any other framework-level 503.",
+)
+
+# The framework's own HTTPExceptions (routing, body parsing) by status.
 _STATUS: dict[int, Problem] = {
     400: BAD_REQUEST,
     401: UNAUTHENTICATED,
@@ -58,8 +152,19 @@ _STATUS: dict[int, Problem] = {
     405: METHOD_NOT_ALLOWED,
     413: PAYLOAD_TOO_LARGE,
     415: UNSUPPORTED_MEDIA,
+    500: INTERNAL,
     503: UNAVAILABLE,
 }
+
+
+def _framework_problem(status: int) -> Problem:
+    """Every answer is a problem of the catalogue: a status no entry has (a framework
+    change) becomes the generic problem of its class, logged so that it gets an entry."""
+    problem = _STATUS.get(status)
+    if problem is None:
+        log.warning("unmapped_http_status", status=status)
+        problem = BAD_REQUEST if status < 500 else INTERNAL
+    return problem
 
 
 def problem_response(
@@ -110,6 +215,30 @@ def _validation_errors(exc: RequestValidationError) -> tuple[Problem, list[dict[
     return VALIDATION, errors
 
 
+_OPERATIONS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(path)))
+
+
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """Every documented method of the request's path (RFC 9110 section 15.5.6).
+
+    Starlette's 405 names only the first route whose path matched, and one path is often
+    several routes (GET and PATCH /v1/users/me). The OpenAPI document (built once) lists them
+    all; HEAD goes with GET (HeadAsGetMiddleware). Undocumented paths keep Starlette's list.
+    """
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if _template(template).fullmatch(request.url.path):
+            methods = {m.upper() for m in item if m in _OPERATIONS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods))
+    return fallback
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
@@ -127,10 +256,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        problem = _STATUS.get(exc.status_code) or Problem(
-            exc.status_code, "http-error", "HTTP error"
-        )
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+        if isinstance(exc, HTTPProblem):
+            return problem_response(exc.problem, request.url.path, exc.problem_detail, headers)
+        problem = _framework_problem(exc.status_code)
         return problem_response(problem, request.url.path, headers=headers)
 
     async def unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service.db.base import DEFAULT_TENANT_ID
@@ -22,8 +21,10 @@ from auth_service.observability.logging import AccessLog, current_scope, log_acc
 from auth_service.web.errors import (
     BAD_REQUEST,
     INTERNAL,
+    NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA,
+    HTTPProblem,
     problem_response,
 )
 
@@ -204,6 +205,8 @@ def uuid4_hex() -> str:
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The JSON API: a body sent to it must be JSON (415 otherwise), and its OpenAPI operations say so.
+JSON_API_PREFIX = "/v1/"
 
 
 class _StartTracking:
@@ -250,29 +253,20 @@ class UnhandledErrorMiddleware:
             await response(scope, receive, send)
 
 
-class BodyTooLarge(HTTPException):
-    """An HTTPException because FastAPI turns any other error while it reads the body into a
-    400; this one it re-raises, so a streamed body over the limit still gets its 413."""
+class BodyTooLarge(HTTPProblem):
+    """Raised from ``receive`` while the app reads a streamed body. The app's handler answers
+    it (with the limit in ``detail``) when the route was reading; the middleware answers it
+    when the app let it through."""
 
-    def __init__(self) -> None:
-        super().__init__(413)
-
-
-FORM = "application/x-www-form-urlencoded"
-JSON_ONLY_PREFIX = "/v1/"
-
-
-def _accepted_media(path: str, media: str) -> bool:
-    """JSON everywhere; form posts too outside the /v1 API (hosted pages, OAuth2 endpoints,
-    which RFC 6749 and browsers speak in forms)."""
-    if media == "application/json" or media.endswith("+json"):
-        return True
-    return media == FORM and not path.startswith(JSON_ONLY_PREFIX)
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(PAYLOAD_TOO_LARGE, f"limit is {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 (by Content-Length or while streaming), and
-    bodies of a media type the path does not take with 415 (/v1 takes JSON only)."""
+    bodies that are not JSON with 415 under ``JSON_API_PREFIX``: the JSON API speaks nothing
+    else. Paths outside it (hosted pages and OAuth2 endpoints, which post forms) are left to
+    their routes."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -290,11 +284,13 @@ class BodyLimitMiddleware:
             refusal = problem_response(
                 PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
             )
-        elif scope.get("method") in _BODY_METHODS and (
-            (length is not None and length != "0") or _header(scope, b"transfer-encoding")
+        elif (
+            scope.get("method") in _BODY_METHODS
+            and scope.get("path", "").startswith(JSON_API_PREFIX)
+            and ((length is not None and length != "0") or _header(scope, b"transfer-encoding"))
         ):
             media = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
-            if not _accepted_media(scope.get("path", ""), media):
+            if media != "application/json" and not media.endswith("+json"):
                 refusal = problem_response(
                     UNSUPPORTED_MEDIA, scope.get("path"), "send the body as application/json"
                 )
@@ -310,18 +306,78 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
             await self.app(scope, limited_receive, tracked)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             if tracked.started:
                 raise
-            response = problem_response(
-                PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
-            )
+            response = problem_response(exc.problem, scope.get("path"), exc.problem_detail)
             await response(scope, receive, send)
+
+
+class NoWebSocketMiddleware:
+    """The service has no WebSocket endpoint: an upgrade request gets the 404 problem as an
+    HTTP denial response (the ASGI ``websocket.http.response`` extension) rather than the
+    server's bare 403, or a close where the server cannot send one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        # SecurityHeadersMiddleware sees only HTTP scopes: the denial carries them itself.
+        response = problem_response(
+            NOT_FOUND,
+            scope.get("path"),
+            "no WebSocket endpoint here",
+            headers={k.decode(): v.decode() for k, v in API_SECURITY_HEADERS},
+        )
+
+        async def as_denial(message: Message) -> None:
+            await send({**message, "type": "websocket." + message["type"]})
+
+        await response({**scope, "type": "http"}, receive, as_denial)
+
+
+class HeadAsGetMiddleware:
+    """HEAD is answered as GET without the body (RFC 9110 section 9.3.2), on every route.
+
+    FastAPI routes list only the methods they declare, so HEAD on a GET route was a 405. The
+    app below sees a GET (fast paths included) in a copy of the scope; the server keeps
+    seeing HEAD, frames the response as one (uvicorn sends no body for it), and the headers,
+    ``Content-Length`` included, are those of the GET. HEAD where GET is not allowed is
+    still a 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        as_get = {**scope, "method": "GET"}
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(as_get, receive, without_body)
+        finally:
+            # Metrics and the access log name the matched route's template.
+            if "route" in as_get:
+                scope["route"] = as_get["route"]
 
 
 _API_HEADERS: list[tuple[bytes, bytes]] = [
@@ -333,12 +389,14 @@ _API_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"interest-cohort=()"),
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-# The interactive docs load Swagger UI's script and styles from a CDN.
+# Every API response's security headers, also for the 400 the HTTP parser answers (protocol.py).
+API_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (*_API_HEADERS, _API_CSP)
+# The interactive docs (web/docs.py) load Swagger UI from this origin only, with no inline
+# script or style; its icons are data: URIs in its stylesheet.
 _DOCS_CSP = (
     b"content-security-policy",
-    b"default-src 'none'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
-    b"style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: "
-    b"https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 )
 
 
@@ -351,7 +409,8 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope.get("path", "").startswith(("/docs", "/redoc"))
+        path = scope.get("path", "")
+        docs = path == "/docs" or path.startswith("/docs/")
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":

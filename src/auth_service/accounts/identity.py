@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, FromClause, Join, Select, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute
 
+from auth_service.accounts.emails import fold
 from auth_service.accounts.models import Role, User, UserRole
 from auth_service.db.engine import Database
 
@@ -162,7 +163,7 @@ class IdentityReader:
         """Users oldest first, optionally those whose email contains ``email``; and the total."""
         users = select(User.id).where(User.tenant_id == tenant_id)
         if email:
-            pattern = escape_like(email.strip().lower())
+            pattern = escape_like(fold(email).strip())
             users = users.where(User.email.like(f"%{pattern}%", escape="\\"))
         window = users.order_by(User.created_at, User.id).limit(limit).offset(offset)
         async with self._db.sessionmaker() as s:

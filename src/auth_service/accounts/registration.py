@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.accounts import onetime
 from auth_service.accounts.deps import AccountDeps
-from auth_service.accounts.emails import normalize_email
+from auth_service.accounts.emails import new_account_email
 from auth_service.accounts.errors import EmailTaken, FeatureDisabled, InvalidEmail, WeakPassword
 from auth_service.accounts.identity import BuiltinRole, Identity, UserStatus
 from auth_service.accounts.models import User, UserRole
@@ -44,7 +44,7 @@ class Registration:
             metrics.REGISTRATIONS.labels("rate_limited").inc()
             raise
         try:
-            normalized = normalize_email(email)
+            normalized = new_account_email(email)
             deps.enforce_password_policy(password, normalized)
         except (InvalidEmail, WeakPassword):
             metrics.REGISTRATIONS.labels("invalid").inc()
@@ -77,7 +77,7 @@ class Registration:
         Raises InvalidEmail, WeakPassword or EmailTaken.
         """
         deps = self._deps
-        normalized = normalize_email(email)
+        normalized = new_account_email(email)
         deps.enforce_password_policy(password, normalized)
         roles = (BuiltinRole.admin.value,) if admin else ()
         identity = _new_identity(deps.tenant_id, normalized, None, verified=verified, roles=roles)

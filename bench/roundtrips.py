@@ -140,7 +140,7 @@ async def main() -> None:
             await _measure("me", 50, me, results)
             await _measure("jwks", 50, jwks, results)
             await _measure("health_ready", 50, ready, results)
-            await _measure("register", 5, register, results, expect=201)
+            await _measure("register", 5, register, results, expect=202)
     json.dump(results, sys.stdout)
     print()
 

@@ -236,7 +236,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             json={"email": "served@example.com", "password": PASSWORD},
             timeout=10,
         )
-        assert register.status_code == 201, register.text
+        assert register.status_code == 202, register.text
         # The management port is not the public API.
         elsewhere = httpx.get(f"http://127.0.0.1:{management}/v1/users/me", timeout=5)
         assert elsewhere.status_code == 404

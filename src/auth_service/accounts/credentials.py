@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 import structlog
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, func, select, update
 
 from auth_service.accounts.deps import AccountDeps
 from auth_service.accounts.emails import lookup_form
@@ -171,13 +171,22 @@ class Credentials:
         await deps.revoker.revoke_user_sessions(user_id, reason="password_changed", keep=session_id)
         await deps.audit.record(events.PASSWORD_CHANGED, ctx, subject=user_id)
 
-    async def set_password(self, user_id: uuid.UUID, password: str) -> None:
-        """Store a new hash of ``password`` (the policy was checked by the caller)."""
+    async def set_password(
+        self, user_id: uuid.UUID, password: str, *, mailbox_proven: bool = False
+    ) -> None:
+        """Store a new hash of ``password`` (the policy was checked by the caller).
+
+        ``mailbox_proven``: the caller spent a token mailed to the address (a reset link),
+        which verifies the address as a verification link would.
+        """
         password_hash = await self._deps.hasher.hash(password)
         now = utcnow()
+        values: dict[str, object] = {
+            "password_hash": password_hash,
+            "password_changed_at": now,
+            "updated_at": now,
+        }
+        if mailbox_proven:
+            values["email_verified_at"] = func.coalesce(User.email_verified_at, now)
         async with self._deps.db.single() as conn:
-            await conn.execute(
-                update(User)
-                .where(User.id == user_id)
-                .values(password_hash=password_hash, password_changed_at=now, updated_at=now)
-            )
+            await conn.execute(update(User).where(User.id == user_id).values(**values))

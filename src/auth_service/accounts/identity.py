@@ -157,6 +157,11 @@ class IdentityReader:
         identity = identity_from_rows(rows)
         return LoginCandidate(identity, rows[0].password_hash) if identity else None
 
+    async def by_email(self, tenant_id: uuid.UUID, email: str) -> Identity | None:
+        """The user of the tenant with this (normalised) email."""
+        found = await self.login_candidate(tenant_id, email)
+        return found.identity if found else None
+
     async def page(
         self, tenant_id: uuid.UUID, *, email: str | None, limit: int, offset: int
     ) -> tuple[list[Identity], int]:

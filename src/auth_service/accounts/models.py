@@ -58,12 +58,14 @@ class UserRole(TenantScoped, Base):
 
 
 class OneTimeToken(TenantScoped, Base):
-    """Email verification and password reset tokens: stored as SHA-256, single use."""
+    """Email verification and password reset tokens: stored as SHA-256, single use; rows
+    without a user are decoys (accounts.onetime.issue)."""
 
     __tablename__ = "one_time_tokens"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(
+    # NULL for a decoy (onetime.issue): a row no one holds, never spendable.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     purpose: Mapped[str] = mapped_column(String(32))

@@ -39,3 +39,19 @@ def password_reset_email(base_url: str, token: str, ttl_minutes: int) -> Rendere
         f"The link works once and expires in {ttl_minutes} minutes. If it was not you, "
         "ignore this message: your password stays as it is.\n",
     )
+
+
+def account_exists_email(base_url: str, token: str, ttl_minutes: int) -> Rendered:
+    """To the owner of an address someone tried to register again (ADR 0011)."""
+    link = _link(base_url, "/reset-password", token)
+    return Rendered(
+        "Someone tried to create an account with your address",
+        "Hello,\n\n"
+        "Someone, maybe you, tried to create a new account with this email address. You "
+        "already have an account, so nothing was created and nothing was changed.\n\n"
+        f"If it was you, sign in with your password at {base_url}\n\n"
+        "If you do not remember your password, choose a new one with this link:\n\n"
+        f"  {link}\n\n"
+        f"The link works once and expires in {ttl_minutes} minutes. If it was not you, "
+        "ignore this message: your account and password stay as they are.\n",
+    )

@@ -114,7 +114,7 @@ class PasswordRecovery:
                 metrics.PASSWORD_RESETS.labels("invalid").inc()
                 raise
         await self._credentials.set_password(user_id, new_password, mailbox_proven=True)
-        await deps.guard.reset(deps.guard.lock_id(deps.tenant_id, holder.email))
+        await deps.guard.clear(deps.guard.lock_keys(deps.tenant_id, holder.email, ctx))
         await deps.revoker.revoke_user_sessions(user_id, reason="password_reset")
         metrics.PASSWORD_RESETS.labels("completed").inc()
         await deps.audit.record(events.PASSWORD_RESET, ctx, subject=user_id)

@@ -136,6 +136,17 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 five == 0 and (p99 is None or p99 < 2000),
             )
         )
+    if "forgot" in s and "oracle" in s["forgot"]:
+        o = s["forgot"]["oracle"]
+        rows.append(
+            (
+                "forgot-password: known and unknown address medians within 10%",
+                f"p50 known {o['known_p50_ms']:.2f} ms, unknown {o['unknown_p50_ms']:.2f} ms: "
+                f"ratio {o['ratio']:.3f}",
+                "ADR 0011",
+                bool(o["within_10_percent"]),
+            )
+        )
     rss = [
         v for snap in (r.get("rss_mib_start", {}), r.get("rss_mib_end", {})) for v in snap.values()
     ]

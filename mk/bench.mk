@@ -19,6 +19,6 @@ bench-profile: bench-tools ## py-spy profiles of one worker during login, refres
 	BENCH_PROFILE=1 BENCH_SCENARIOS=$${BENCH_SCENARIOS:-me,login,refresh} \
 	  BENCH_OUT=$${BENCH_OUT:-bench/results/profile} $(BIN)/python bench/run.py
 
-bench-forgot: bench-tools ## forgot-password medians, known vs unknown address, on PostgreSQL (~2 min)
-	BENCH_SCENARIOS=forgot BENCH_USERS=$${BENCH_USERS:-10000} BENCH_DURATION=$${BENCH_DURATION:-30} \
+bench-forgot: bench-tools ## forgot-password medians, address with/without an account, PostgreSQL (~2 min)
+	BENCH_SCENARIOS=forgot BENCH_USERS=$${BENCH_USERS:-10000} BENCH_DURATION=$${BENCH_DURATION:-60} \
 	  BENCH_OUT=$${BENCH_OUT:-bench/results/forgot} $(BIN)/python bench/run.py

@@ -346,11 +346,14 @@ def write(r: dict[str, Any], out: Path) -> None:
         lines += ["## Profiles (py-spy, one worker)", ""]
         for p in profiles:
             lines += [f"### {p.stem}", "", *profile_summary(p), ""]
-    lines += ["## Plots", "", "![throughput](throughput.png)", "", "![latency](latency.png)", ""]
+    if s:  # a forgot-timing-only run has no wrk scenario to plot
+        lines += ["## Plots", "", "![throughput](throughput.png)", ""]
+        lines += ["![latency](latency.png)", ""]
     if s.get("refresh_steps"):
         lines += ["![latency over offered load](latency_over_load.png)", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    plots(r, out)
+    if s:
+        plots(r, out)
 
 
 def _la(v: Any) -> str:

@@ -148,6 +148,17 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 five == 0 and (p99 is None or p99 < 2000),
             )
         )
+    if "forgot" in r:
+        o = r["forgot"]
+        rows.append(
+            (
+                "forgot-password: known and unknown address medians within 10%",
+                f"p50 known {o['known_p50_ms']:.2f} ms, unknown {o['unknown_p50_ms']:.2f} ms: "
+                f"ratio {o['ratio']:.3f}",
+                "ADR 0011",
+                bool(o["within_10_percent"]),
+            )
+        )
     rss = [
         v for snap in (r.get("rss_mib_start", {}), r.get("rss_mib_end", {})) for v in snap.values()
     ]
@@ -316,6 +327,23 @@ def write(r: dict[str, Any], out: Path) -> None:
             "```",
             "",
         ]
+    if "forgot" in r:
+        o = r["forgot"]
+        lines += [
+            "## Forgot-password timing: an address with an account and one without",
+            "",
+            f"{o['pairs']} pairs of requests timed one by one on one keep-alive connection, in "
+            "random order within each pair (ADR 0011; target: medians within 10 %).",
+            "",
+            "| address | p50 ms | p90 ms |",
+            "|---|---:|---:|",
+            f"| with an account | {o['known_p50_ms']:.2f} | {o['known_p90_ms']:.2f} |",
+            f"| without | {o['unknown_p50_ms']:.2f} | {o['unknown_p90_ms']:.2f} |",
+            "",
+            f"Ratio of the medians **{o['ratio']:.3f}**; median of the paired differences "
+            f"{o['paired_difference_p50_ms']:+.3f} ms.",
+            "",
+        ]
     if "soak" in r:
         first, last = r["soak"]["samples"][0], r["soak"]["samples"][-1]
         lines += [
@@ -330,11 +358,14 @@ def write(r: dict[str, Any], out: Path) -> None:
         lines += ["## Profiles (py-spy, one worker)", ""]
         for p in profiles:
             lines += [f"### {p.stem}", "", *profile_summary(p), ""]
-    lines += ["## Plots", "", "![throughput](throughput.png)", "", "![latency](latency.png)", ""]
+    if s:  # a forgot-timing-only run has no wrk scenario to plot
+        lines += ["## Plots", "", "![throughput](throughput.png)", ""]
+        lines += ["![latency](latency.png)", ""]
     if s.get("refresh_steps"):
         lines += ["![latency over offered load](latency_over_load.png)", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    plots(r, out)
+    if s:
+        plots(r, out)
 
 
 def _la(v: Any) -> str:

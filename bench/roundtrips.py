@@ -135,12 +135,23 @@ async def main() -> None:
                     },
                 )
 
+            def forgot(email: str) -> Any:
+                return lambda: client.post("/v1/auth/password/forgot", json={"email": email})
+
             await _measure("login", 10, login, results)
             await _measure("refresh", 50, refresh, results)
             await _measure("me", 50, me, results)
             await _measure("jwks", 50, jwks, results)
             await _measure("health_ready", 50, ready, results)
-            await _measure("register", 5, register, results, expect=201)
+            await _measure("register", 5, register, results, expect=202)
+            # The same round trips for an address with and without an account (ADR 0011).
+            known = f"rt-forgot-{os.getpid()}@example.com"
+            await client.post(
+                "/v1/auth/register", json={"email": known, "password": "Correct-Horse-Battery-9"}
+            )
+            await _measure("forgot_known", 10, forgot(known), results, 202)
+            unknown = f"rt-nobody-{os.getpid()}@example.com"
+            await _measure("forgot_unknown", 10, forgot(unknown), results, 202)
     json.dump(results, sys.stdout)
     print()
 

@@ -10,19 +10,23 @@ BENCH_WORKERS (CPU count), BENCH_SCENARIOS (comma list, default all), BENCH_PROF
 samples, 0), BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_DB (auth_bench),
 BENCH_REDIS (redis://127.0.0.1:6379), BENCH_REDIS_DB (13), BENCH_OUT (results directory),
 BENCH_SERVICE_ENV (extra service settings for experiments, "KEY=VALUE,KEY=VALUE").
+The forgot scenario (``forgot_timing``) runs after the wrk scenarios when selected.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import http.client
 import json
 import os
 import platform
+import random
 import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +56,8 @@ CONFIG_PUBLIC_URL = "https://bench.invalid"
 DEFAULT_TENANT = "00000000-0000-4000-8000-000000000001"
 # Every named limiter raised far above the benchmark's rates: the limiters still run (their
 # Redis round trips are part of the cost measured), they just never say no.
+# Accounts the forgot scenario asks a reset link for (forgot<i>@bench.example).
+FORGOT_USERS = 10_000
 RATE_LIMITS = [
     "LOGIN_PER_IP",
     "LOGIN_PER_ACCOUNT",
@@ -152,12 +158,16 @@ def flush_redis() -> None:
     redis.Redis.from_url(f"{CONFIG.redis}/{CONFIG.redis_db}").flushdb()
 
 
-def seed_users(env: dict[str, str]) -> dict[str, Any]:
+def seed_users(
+    env: dict[str, str], email: str = "user{}@bench.invalid", count: int | None = None
+) -> dict[str, Any]:
     """COPY ``users`` rows sharing ONE precomputed argon2id hash (the benchmark's parameters).
 
     Hashing 100k passwords one by one would take an hour of CPU and measure nothing: login
     verifies one hash per request whatever the hash's salt, so one shared hash is equivalent.
+    ``email`` is formatted with the user's number (``count`` users, default BENCH_USERS).
     """
+    count = CONFIG.users if count is None else count
     from argon2 import PasswordHasher, Type
 
     encoded = PasswordHasher(
@@ -171,9 +181,9 @@ def seed_users(env: dict[str, str]) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC).isoformat()
     start = time.perf_counter()
     rows = "".join(
-        f"{uuid.uuid4()}\tuser{i}@bench.invalid\tUser {i}\t{encoded}\tactive\t{now}\t{now}"
+        f"{uuid.uuid4()}\t{email.format(i)}\tUser {i}\t{encoded}\tactive\t{now}\t{now}"
         f"\t{now}\t{now}\t{DEFAULT_TENANT}\n"
-        for i in range(CONFIG.users)
+        for i in range(count)
     )
     psql(
         "COPY users (id, email, name, password_hash, status, email_verified_at, "
@@ -182,7 +192,7 @@ def seed_users(env: dict[str, str]) -> dict[str, Any]:
         stdin=rows,
     )
     psql("VACUUM ANALYZE", db=CONFIG.db)
-    return {"users": CONFIG.users, "seconds": round(time.perf_counter() - start, 2)}
+    return {"users": count, "seconds": round(time.perf_counter() - start, 2)}
 
 
 # ---- processes -------------------------------------------------------------------------------
@@ -803,6 +813,8 @@ def run() -> dict[str, Any]:
                 server,
                 probe=probe,
             )
+        if want("forgot"):
+            results["forgot"] = forgot_timing(base)
         if cfg.soak:
             results["soak"] = soak(server, base, work)
         results["rss_mib_end"] = server.rss()
@@ -815,6 +827,76 @@ def run() -> dict[str, Any]:
     results["machine"]["loadavg_after"] = os.getloadavg()
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return results
+
+
+def forgot_timing(base: str) -> dict[str, Any]:
+    """Forgot-password for seeded and for unknown addresses, timed one by one (ADR 0011).
+
+    An attacker times single requests, so this does too: one keep-alive connection, requests
+    in pairs (a known and an unknown address, in random order within each pair), for
+    BENCH_DURATION seconds, BENCH_FORGOT_GAP_MS (10) apart so that work a request leaves
+    behind (the queued mail) does not land on the next one. Both kinds see the same machine
+    moment by moment: the drift and noise of a shared machine fall on both alike. Reports
+    both medians, their ratio (target: within 10 %) and the median paired difference.
+    """
+    # Addresses the service accepts: email-validator refuses the reserved .invalid of the
+    # seeded sign-in users, which forgot-password answers before any lookup.
+    seeded = seed_users({}, "forgot{}@bench.example", FORGOT_USERS)
+    log(f"forgot timing: seeded {FORGOT_USERS} accounts in {seeded['seconds']}s")
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    rng = random.Random(20261204)  # picks addresses and orders pairs; no secret
+    headers = {"Content-Type": "application/json"}
+
+    def once(kind: str) -> float:
+        i = rng.randrange(FORGOT_USERS)
+        email = f"forgot{i}@bench.example" if kind == "known" else f"nobody{i}@bench.example"
+        start = time.perf_counter()
+        conn.request("POST", "/v1/auth/password/forgot", json.dumps({"email": email}), headers)
+        response = conn.getresponse()
+        response.read()
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status != 202:
+            raise SystemExit(f"forgot-password answered {response.status} for a {kind} address")
+        return elapsed
+
+    gap = float(os.environ.get("BENCH_FORGOT_GAP_MS") or 10) / 1000
+
+    def spaced(kind: str) -> float:
+        ms = once(kind)
+        time.sleep(gap)
+        return ms
+
+    for _ in range(50):  # warm: connection, prepared statements, caches
+        spaced("known"), spaced("unknown")
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    differences = []
+    end = time.monotonic() + CONFIG.duration
+    while time.monotonic() < end:
+        order = ("known", "unknown") if rng.random() < 0.5 else ("unknown", "known")
+        pair = {kind: spaced(kind) for kind in order}
+        for kind, ms in pair.items():
+            times[kind].append(ms)
+        differences.append(pair["known"] - pair["unknown"])
+    conn.close()
+    known, unknown = (statistics.median(times[kind]) for kind in ("known", "unknown"))
+    ratio = known / unknown
+    result = {
+        "pairs": len(differences),
+        "known_p50_ms": round(known, 3),
+        "unknown_p50_ms": round(unknown, 3),
+        "known_p90_ms": round(statistics.quantiles(times["known"], n=10)[-1], 3),
+        "unknown_p90_ms": round(statistics.quantiles(times["unknown"], n=10)[-1], 3),
+        "ratio": round(ratio, 3),
+        "paired_difference_p50_ms": round(statistics.median(differences), 3),
+        "within_10_percent": abs(ratio - 1) <= 0.10,
+    }
+    log(
+        f"  forgot p50: known {known:.2f} ms, unknown {unknown:.2f} ms, ratio {ratio:.3f} "
+        f"({len(differences)} pairs; median paired difference "
+        f"{result['paired_difference_p50_ms']:+.3f} ms)"
+    )
+    return result
 
 
 def soak(server: Server, base: str, work: Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 # Benchmarks (bench/README.md): production-mode service on local PostgreSQL and Redis, driven
 # by wrk. Not part of `make test`. Knobs: BENCH_DURATION, BENCH_USERS, BENCH_WORKERS,
 # BENCH_SCENARIOS, BENCH_PROFILE, BENCH_SOAK (see bench/run.py).
-.PHONY: bench bench-profile bench-tools
+.PHONY: bench bench-forgot bench-profile bench-tools
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --editable '.[bench]'
@@ -18,3 +18,7 @@ bench: bench-tools ## benchmark into bench/results/<date>/ (~10 min; BENCH_DURAT
 bench-profile: bench-tools ## py-spy profiles of one worker during login, refresh and me
 	BENCH_PROFILE=1 BENCH_SCENARIOS=$${BENCH_SCENARIOS:-me,login,refresh} \
 	  BENCH_OUT=$${BENCH_OUT:-bench/results/profile} $(BIN)/python bench/run.py
+
+bench-forgot: bench-tools ## forgot-password medians, address with/without an account, PostgreSQL (~2 min)
+	BENCH_SCENARIOS=forgot BENCH_USERS=$${BENCH_USERS:-10000} BENCH_DURATION=$${BENCH_DURATION:-60} \
+	  BENCH_OUT=$${BENCH_OUT:-bench/results/forgot} $(BIN)/python bench/run.py

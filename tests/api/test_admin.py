@@ -68,8 +68,10 @@ async def test_list_users_paginates_and_filters(api: Api, admin: dict[str, Any])
 
 async def test_get_user_shows_one_account_as_admins_see_it(api: Api, admin: dict[str, Any]) -> None:
     r = await api.register("Shown@Example.com", "Tr0ub4dor&3-horse", name="Shown")
-    user_id = r.json()["id"]
-    await api.login("shown@example.com", "Tr0ub4dor&3-horse")
+    assert r.status_code == 202
+    login = await api.login("shown@example.com", "Tr0ub4dor&3-horse")
+    me = await api.client.get("/v1/users/me", headers=api.bearer(login.json()["access_token"]))
+    user_id = me.json()["id"]
     r = await api.client.get(f"/v1/admin/users/{user_id}", headers=admin["headers"])
     assert r.status_code == 200, r.text
     body = r.json()

@@ -127,7 +127,7 @@ def test_database_outage_pages_and_resolves(tmp_path: Path, tools: Tools) -> Non
                 with httpx.Client(base_url=server.url, timeout=30) as client:
                     email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
                     body = {"email": email, "password": PASSWORD}
-                    assert client.post("/v1/auth/register", json=body).status_code == 201
+                    assert client.post("/v1/auth/register", json=body).status_code == 202
                     assert client.post("/v1/auth/login", json=body).status_code == 200
                     for _ in range(5):
                         bad = {"email": email, "password": "not-the-password"}

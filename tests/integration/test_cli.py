@@ -6,12 +6,10 @@ Every failure must be one line on stderr and a non-zero exit code, never a trace
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,35 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cli import SCRIPT, cli_environment, run_cli
 from tests.support.net import free_port
 from tests.support.services import BOTH_DATABASES, fresh_postgres_database
 
-SCRIPT = Path(sys.executable).parent / "auth-service"
 PASSWORD = "Tr0ub4dor&3-horse"
-
-
-def _base_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
-    env.update(AUTH_DATA_DIR=str(data_dir), COLUMNS="250", NO_COLOR="1", PYTHONUNBUFFERED="1")
-    return env
-
-
-def _cli(
-    args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(SCRIPT), *args],
-        env=env,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout, result.stdout
-    return result
 
 
 def _cli_many(
@@ -56,7 +30,7 @@ def _cli_many(
 ) -> list[subprocess.CompletedProcess[str]]:
     """Independent invocations side by side: each one pays the full interpreter start-up."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(_cli, args, env, cwd, stdin) for args, env, stdin in calls]
+        futures = [pool.submit(run_cli, args, env, cwd, stdin) for args, env, stdin in calls]
         return [f.result() for f in futures]
 
 
@@ -79,22 +53,22 @@ def fresh_postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=BOTH_DATABASES)
 def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    env = _base_env(tmp_path / "data")
+    env = cli_environment(tmp_path / "data")
     if request.param == "postgresql":
         env["AUTH_DATABASE__URL"] = request.getfixturevalue("fresh_postgres_url")
     return env
 
 
 def test_operator_workflow(cli_env: dict[str, str], tmp_path: Path) -> None:
-    first = _cli(["migrate"], cli_env, tmp_path)
+    first = run_cli(["migrate"], cli_env, tmp_path)
     assert first.returncode == 0, first.stderr
     assert "migrated" in first.stdout
-    again = _cli(["migrate"], cli_env, tmp_path)
+    again = run_cli(["migrate"], cli_env, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "already at" in again.stdout
 
     create = ["users", "create", "--email", "Root@Example.com", "--admin", "--password-stdin"]
-    made = _cli(create, cli_env, tmp_path, stdin=PASSWORD + "\n")
+    made = run_cli(create, cli_env, tmp_path, stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
     assert "created root@example.com" in made.stdout
     assert "admin" in made.stdout
@@ -117,7 +91,7 @@ def test_operator_workflow(cli_env: dict[str, str], tmp_path: Path) -> None:
     assert "weak@example.com" not in listed.stdout
     assert rotated.returncode == 0, rotated.stderr
     kid = rotated.stdout.strip().rsplit(" ", 1)[-1]
-    keys = _cli(["keys", "list"], cli_env, tmp_path)
+    keys = run_cli(["keys", "list"], cli_env, tmp_path)
     assert keys.returncode == 0, keys.stderr
     row = next(line for line in keys.stdout.splitlines() if kid in line)
     assert "active" in row
@@ -126,7 +100,7 @@ def test_operator_workflow(cli_env: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_config_errors_are_one_line(tmp_path: Path) -> None:
-    env = _base_env(tmp_path / "data")
+    env = cli_environment(tmp_path / "data")
     master = secrets.token_urlsafe(32)
     db_password = "Pg-" + secrets.token_hex(8)
     bad_yaml = tmp_path / "broken.yaml"
@@ -164,7 +138,7 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_production_refuses_unsafe_settings_before_binding(tmp_path: Path) -> None:
     base = {
-        **_base_env(tmp_path / "data"),
+        **cli_environment(tmp_path / "data"),
         "AUTH_ENV": "production",
         "AUTH_SERVER__PUBLIC_URL": "https://auth.example.com",
     }
@@ -234,8 +208,8 @@ def _serving(args: list[str], env: dict[str, str], cwd: Path, management: int) -
 
 
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = _base_env(tmp_path / "data")
-    assert _cli(["migrate"], env, tmp_path).returncode == 0
+    env = cli_environment(tmp_path / "data")
+    assert run_cli(["migrate"], env, tmp_path).returncode == 0
     port, management = free_port(), free_port()
     args = ["serve", "--port", str(port), "--management-port", str(management), "--workers", "1"]
     with _serving(args, env, tmp_path, management):
@@ -247,7 +221,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             json={"email": "served@example.com", "password": PASSWORD},
             timeout=10,
         )
-        assert register.status_code == 201, register.text
+        assert register.status_code == 202, register.text
         # The management port is not the public API.
         elsewhere = httpx.get(f"http://127.0.0.1:{management}/v1/users/me", timeout=5)
         assert elsewhere.status_code == 404
@@ -256,10 +230,10 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 def test_serve_flags_reach_every_worker_and_outlast_a_reload(tmp_path: Path) -> None:
     """--port and friends win over the config file in each worker, and a reload (which reads
     the file again) neither loses them nor calls them restart-required."""
-    env = _base_env(tmp_path / "data")
+    env = cli_environment(tmp_path / "data")
     config = tmp_path / "auth.yaml"
     config.write_text("server:\n  port: 8123\n  management_port: 9123\n  workers: 1\n")
-    assert _cli(["--config", str(config), "migrate"], env, tmp_path).returncode == 0
+    assert run_cli(["--config", str(config), "migrate"], env, tmp_path).returncode == 0
     port, management = free_port(), free_port()
     flags = ["--port", str(port), "--management-port", str(management), "--workers", "2"]
     with _serving(["--config", str(config), "serve", *flags], env, tmp_path, management):

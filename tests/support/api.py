@@ -45,6 +45,13 @@ class Api:
             return []
         return [decode_mail(p.read_bytes()) for p in sorted(self.outbox.glob("*.eml"))]
 
+    async def mailed_token(self, marker: str) -> str:
+        """The ``token=`` of the newest mail containing ``marker`` (``reset-password``...)."""
+        mail = next(m for m in reversed(await self.mail()) if marker in m)
+        found = tokens_in_mail(mail)
+        assert found, mail
+        return found[0]
+
     async def register(self, email: str, password: str, name: str | None = None) -> httpx.Response:
         body: dict[str, Any] = {"email": email, "password": password}
         if name is not None:
@@ -60,7 +67,7 @@ class Api:
         """Register and log in a fresh user; return the login body plus email/password."""
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         r = await self.register(email, password)
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
         r = await self.login(email, password)
         assert r.status_code == 200, r.text
         return {**r.json(), "email": email, "password": password}

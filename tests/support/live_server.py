@@ -124,16 +124,20 @@ class LiveServer:
         """Register and log in a fresh user over the JSON API.
 
         The login body (``access_token``, ``refresh_token``, ``session_id``...) plus ``user``
-        (the registration body), ``email`` and ``password``.
+        (``GET /v1/users/me``: registration answers 202 without a body), ``email`` and
+        ``password``.
         """
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         credentials = {"email": email, "password": password}
         with self.client() as http:
             registered = http.post("/v1/auth/register", json=credentials)
-            assert registered.status_code == 201, registered.text
+            assert registered.status_code == 202, registered.text
             login = http.post("/v1/auth/login", json=credentials)
             assert login.status_code == 200, login.text
-        return {**login.json(), "user": registered.json(), **credentials}
+            bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            me = http.get("/v1/users/me", headers=bearer)
+            assert me.status_code == 200, me.text
+        return {**login.json(), "user": me.json(), **credentials}
 
 
 def _redis_url() -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import NoReturn
 
 import structlog
-from sqlalchemy import Update, select, update
+from sqlalchemy import Update, func, select, update
 
 from auth_service.accounts.assurance import PASSWORD_ONLY, Assurance, AuthMethod
 from auth_service.accounts.deps import AccountDeps
@@ -25,6 +25,7 @@ from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.db.base import utcnow
 from auth_service.observability import metrics
+from auth_service.security.lockout import LockKeys
 from auth_service.security.passwords import HashingOverloaded
 from auth_service.security.ratelimit import Limiter
 
@@ -68,24 +69,26 @@ class Credentials:
         guard = deps.guard
         await guard.count(Limiter.ip_login, ctx.ip or "unknown", ctx)
         normalized = lookup_form(email)
-        await guard.count(Limiter.account_login, normalized, ctx)
-        lock_id = guard.lock_id(deps.tenant_id, normalized)
+        keys = guard.lock_keys(deps.tenant_id, normalized, ctx)
+        # Per account *and* client network, like the lockout: an attacker's flood fills
+        # their own window, never the owner's (ADR 0013).
+        await guard.count(Limiter.account_login, keys.network, ctx)
         try:
-            await guard.ensure_unlocked(lock_id)
+            await guard.ensure_unlocked(keys)
         except AccountLocked:
             metrics.LOGINS.labels("locked").inc()
             raise
         if too_long(password, deps.settings.passwords):
             # Refuse before hashing: nobody's password is longer than the policy allows.
-            await self._fail_login(lock_id, None, ctx, "too_long")
+            await self._fail_login(keys, None, ctx, "too_long")
         candidate = await self._identities.login_candidate(deps.tenant_id, normalized)
         if candidate is None or candidate.password_hash is None:
             await deps.hasher.verify_dummy(password)
-            await self._fail_login(lock_id, None, ctx, "unknown_user")
+            await self._fail_login(keys, None, ctx, "unknown_user")
         identity = candidate.identity
         result = await deps.hasher.verify(candidate.password_hash, password)
         if not result.ok:
-            await self._fail_login(lock_id, identity.id, ctx, "bad_password")
+            await self._fail_login(keys, identity.id, ctx, "bad_password")
         if not identity.active:
             metrics.LOGINS.labels("disabled").inc()
             await deps.audit.record(
@@ -96,7 +99,7 @@ class Credentials:
                 details={"reason": "disabled"},
             )
             raise AccountDisabled
-        await guard.reset(lock_id)
+        await guard.succeeded(keys)
         now = utcnow()
         # Every value explicit: ``record`` may run as a CTE, where column defaults and
         # onupdate (updated_at) are not applied.
@@ -121,13 +124,13 @@ class Credentials:
         return verified.identity
 
     async def _fail_login(
-        self, lock_id: str, user_id: uuid.UUID | None, ctx: RequestContext, reason: str
+        self, keys: LockKeys, user_id: uuid.UUID | None, ctx: RequestContext, reason: str
     ) -> NoReturn:
         metrics.LOGINS.labels("bad_credentials").inc()
         await self._deps.audit.record(
             events.LOGIN_FAILED, ctx, outcome="failure", subject=user_id, details={"reason": reason}
         )
-        await self._deps.guard.record_failure(lock_id, user_id, ctx)
+        await self._deps.guard.record_failure(keys, user_id, ctx)
         raise InvalidCredentials
 
     async def confirm_password(
@@ -150,9 +153,9 @@ class Credentials:
         if user is None:
             raise UserNotFound
         guard = deps.guard
-        await guard.count(Limiter.account_login, user.email, ctx)
-        lock_id = guard.lock_id(user.tenant_id, user.email)
-        await guard.ensure_unlocked(lock_id)
+        keys = guard.lock_keys(user.tenant_id, user.email, ctx)
+        await guard.count(Limiter.account_login, keys.network, ctx)
+        await guard.ensure_unlocked(keys)
         if user.password_hash is None or too_long(password, deps.settings.passwords):
             raise InvalidCredentials
         if not (await deps.hasher.verify(user.password_hash, password)).ok:
@@ -163,7 +166,7 @@ class Credentials:
                 subject=user_id,
                 details={"reason": "bad_current_password"},
             )
-            await guard.record_failure(lock_id, user_id, ctx)
+            await guard.record_failure(keys, user_id, ctx)
             raise InvalidCredentials
         return str(user.email)
 
@@ -186,13 +189,22 @@ class Credentials:
         await deps.revoker.revoke_user_sessions(user_id, reason="password_changed", keep=session_id)
         await deps.audit.record(events.PASSWORD_CHANGED, ctx, subject=user_id)
 
-    async def set_password(self, user_id: uuid.UUID, password: str) -> None:
-        """Store a new hash of ``password`` (the policy was checked by the caller)."""
+    async def set_password(
+        self, user_id: uuid.UUID, password: str, *, mailbox_proven: bool = False
+    ) -> None:
+        """Store a new hash of ``password`` (the policy was checked by the caller).
+
+        ``mailbox_proven``: the caller spent a token mailed to the address (a reset link),
+        which verifies the address as a verification link would.
+        """
         password_hash = await self._deps.hasher.hash(password)
         now = utcnow()
+        values: dict[str, object] = {
+            "password_hash": password_hash,
+            "password_changed_at": now,
+            "updated_at": now,
+        }
+        if mailbox_proven:
+            values["email_verified_at"] = func.coalesce(User.email_verified_at, now)
         async with self._deps.db.single() as conn:
-            await conn.execute(
-                update(User)
-                .where(User.id == user_id)
-                .values(password_hash=password_hash, password_changed_at=now, updated_at=now)
-            )
+            await conn.execute(update(User).where(User.id == user_id).values(**values))

@@ -15,7 +15,7 @@ from auth_service.audit.context import RequestContext
 from auth_service.audit.service import AuditService
 from auth_service.config.settings import LockoutSettings
 from auth_service.observability import metrics
-from auth_service.security.lockout import LockoutStore, lockout_key
+from auth_service.security.lockout import LockKeys, LockoutStore, lock_keys
 from auth_service.security.ratelimit import Limiter, RateLimited, RateLimiter
 
 
@@ -30,10 +30,12 @@ class AttemptGuard:
         # The store holds the reloadable lockout settings; reading them here keeps one copy.
         return self._lockout.settings
 
-    @staticmethod
-    def lock_id(tenant_id: uuid.UUID, email: str) -> str:
-        """The lockout key of an account (it exists or not: see security.lockout)."""
-        return lockout_key(str(tenant_id), email)
+    def lock_keys(self, tenant_id: uuid.UUID, email: str, ctx: RequestContext) -> LockKeys:
+        """The lockout counters of an attempt on ``email`` from the client of ``ctx``: this
+        account from this network, and this account from anywhere (it exists or not: see
+        security.lockout). ``keys.network`` also keys the per-account rate limiter, so an
+        attacker fills only their own network's window, never the owner's."""
+        return lock_keys(self._settings, str(tenant_id), email, ctx.ip)
 
     async def count(self, limiter: Limiter, key: str, ctx: RequestContext) -> None:
         """Count one attempt; raise RateLimited (and audit it) when the window is full."""
@@ -45,31 +47,36 @@ class AttemptGuard:
             )
             raise
 
-    async def ensure_unlocked(self, lock_id: str) -> None:
-        """Raise AccountLocked while the account is locked (when lockout is enabled)."""
+    async def ensure_unlocked(self, keys: LockKeys) -> None:
+        """Raise AccountLocked while either counter is locked (when lockout is enabled)."""
         if not self._settings.enabled:
             return
-        remaining = await self._lockout.locked_for(lock_id)
+        remaining = await self._lockout.locked_for(keys)
         if remaining > 0:
             raise AccountLocked(max(1, int(remaining + 0.999)))
 
     async def record_failure(
-        self, lock_id: str, user_id: uuid.UUID | None, ctx: RequestContext
+        self, keys: LockKeys, user_id: uuid.UUID | None, ctx: RequestContext
     ) -> None:
-        """Count a failed check toward the lockout; audit the lock it starts, if any."""
+        """Count a failed check toward both counters; audit each lock it starts."""
         if not self._settings.enabled:
             return
-        locked = await self._lockout.record_failure(lock_id)
-        if locked:
+        for scope, seconds in (await self._lockout.record_failure(keys)).items():
             metrics.LOCKOUTS.inc()
             await self._audit.record(
                 events.ACCOUNT_LOCKED,
                 ctx,
                 outcome="denied",
                 subject=user_id,
-                details={"seconds": int(locked)},
+                details={"seconds": int(seconds), "scope": scope.value},
             )
 
-    async def reset(self, lock_id: str) -> None:
-        """Forget the failures: a successful check, or a password reset."""
-        await self._lockout.reset(lock_id)
+    async def succeeded(self, keys: LockKeys) -> None:
+        """A successful check: forget this network's failures. The account-wide count is
+        kept: an attacker spread over many networks must not get a fresh budget each time
+        the owner signs in (a password reset clears it, ``clear``)."""
+        await self._lockout.reset(keys.network)
+
+    async def clear(self, keys: LockKeys) -> None:
+        """A password reset: forget the account-wide failures and the resetting network's."""
+        await self._lockout.reset(keys.network, keys.account)

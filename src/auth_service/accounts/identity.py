@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, FromClause, Join, Select, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute
 
+from auth_service.accounts.emails import fold
 from auth_service.accounts.models import Role, User, UserRole
 from auth_service.db.engine import Database
 
@@ -159,13 +160,18 @@ class IdentityReader:
         identity = identity_from_rows(rows)
         return LoginCandidate(identity, rows[0].password_hash) if identity else None
 
+    async def by_email(self, tenant_id: uuid.UUID, email: str) -> Identity | None:
+        """The user of the tenant with this (normalised) email."""
+        found = await self.login_candidate(tenant_id, email)
+        return found.identity if found else None
+
     async def page(
         self, tenant_id: uuid.UUID, *, email: str | None, limit: int, offset: int
     ) -> tuple[list[Identity], int]:
         """Users oldest first, optionally those whose email contains ``email``; and the total."""
         users = select(User.id).where(User.tenant_id == tenant_id)
         if email:
-            pattern = escape_like(email.strip().lower())
+            pattern = escape_like(fold(email).strip())
             users = users.where(User.email.like(f"%{pattern}%", escape="\\"))
         window = users.order_by(User.created_at, User.id).limit(limit).offset(offset)
         async with self._db.sessionmaker() as s:

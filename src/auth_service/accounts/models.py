@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth_service.db.base import Base, TenantScoped, utcnow
@@ -60,14 +60,17 @@ class UserRole(TenantScoped, Base):
 
 
 class OneTimeToken(TenantScoped, Base):
-    """Email verification and password reset tokens: stored as SHA-256, single use."""
+    """Email verification and password reset tokens: stored as SHA-256, single use; rows
+    without a user are decoys (accounts.onetime.issue)."""
 
     __tablename__ = "one_time_tokens"
+    # (user_id, expires_at): a user's tokens, and the expired decoys (user_id NULL) as one
+    # range, so dropping them never scans the live ones however many an attack leaves.
+    __table_args__ = (Index("ix_one_time_tokens_user_id_expires_at", "user_id", "expires_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    # NULL for a decoy (onetime.issue): a row no one holds, never spendable.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(32))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

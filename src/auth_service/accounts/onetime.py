@@ -1,4 +1,8 @@
-"""Single-use tokens sent by email (verification and reset links): stored as SHA-256 only."""
+"""Single-use tokens sent by email (verification and reset links): stored as SHA-256 only.
+
+Rows without a user are decoys (``issue``): written so that a flow costs the same whether or
+not an account exists, never spendable.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Delete, Insert, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.accounts.errors import InvalidOneTimeToken
 from auth_service.accounts.models import OneTimeToken, User
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
+from auth_service.mail.service import MailService
+from auth_service.mail.templates import Rendered
 from auth_service.security.random import new_token, token_digest
 
 MAX_TOKEN_LENGTH = 512
@@ -37,37 +43,72 @@ def _well_formed(token: str) -> bool:
     return 0 < len(token) <= MAX_TOKEN_LENGTH
 
 
-async def issue(
-    s: AsyncSession,
+@dataclass(frozen=True)
+class Issued:
+    """A new token and the two writes that store it, for the caller to run with its own
+    writes (``Database.write_together``): one round trip on PostgreSQL."""
+
+    token: str
+    writes: tuple[Delete, Insert]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A mail carrying a one-time link: the writes that store the link's token, and the
+    message, sent once they are stored; ``to`` None for a decoy (nothing is sent)."""
+
+    to: str | None
+    message: Rendered
+    writes: tuple[Delete, Insert]
+
+    def send(self, mail: MailService) -> None:
+        if self.to is not None:
+            mail.send(self.to, self.message.subject, self.message.text)
+
+
+def issue(
     *,
-    user_id: uuid.UUID,
+    user_id: uuid.UUID | None,
     tenant_id: uuid.UUID,
     purpose: Purpose,
     ttl_seconds: int,
-) -> str:
-    """A new token for the user, inside the caller's transaction. Older unused tokens of the
-    same purpose stop working: only the newest link does."""
+) -> Issued:
+    """A new token for the user; older unused tokens of the same purpose stop working (only
+    the newest link does).
+
+    ``user_id`` None issues a *decoy*: a row of no user, which ``consume`` and ``holder``
+    never accept, and whose token is sent to no one. Flows that must not reveal whether an
+    account exists write one where there is no account, so that both answers cost the same
+    statements and the same durable write (ADR 0011). The same DELETE drops expired decoys,
+    so at most the decoys of the last ``ttl_seconds`` are kept.
+    """
     token = new_token()
     now = utcnow()
-    await s.execute(
-        delete(OneTimeToken).where(
-            OneTimeToken.user_id == user_id,
-            OneTimeToken.purpose == purpose.value,
-            OneTimeToken.used_at.is_(None),
+    # A bound NULL never equals anything, so a decoy deletes no user's token; the statement
+    # text is the same either way.
+    owner = bindparam("owner", user_id, type_=OneTimeToken.user_id.type, unique=True)
+    older = delete(OneTimeToken).where(
+        or_(
+            and_(
+                OneTimeToken.user_id == owner,
+                OneTimeToken.purpose == purpose.value,
+                OneTimeToken.used_at.is_(None),
+            ),
+            and_(OneTimeToken.user_id.is_(None), OneTimeToken.expires_at < now),
         )
     )
-    s.add(
-        OneTimeToken(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            user_id=user_id,
-            purpose=purpose.value,
-            token_hash=token_digest(token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+    # Every value explicit: the statement may run as a CTE, where defaults are not applied.
+    new = insert(OneTimeToken).values(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        user_id=user_id,
+        purpose=purpose.value,
+        token_hash=token_digest(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+        used_at=None,
     )
-    return token
+    return Issued(token, (older, new))
 
 
 async def consume(s: AsyncSession, token: str, purpose: Purpose) -> uuid.UUID:
@@ -83,6 +124,7 @@ async def consume(s: AsyncSession, token: str, purpose: Purpose) -> uuid.UUID:
             OneTimeToken.purpose == purpose.value,
             OneTimeToken.used_at.is_(None),
             OneTimeToken.expires_at > now,
+            OneTimeToken.user_id.is_not(None),  # a decoy is never spent
         )
         .values(used_at=now)
         .returning(OneTimeToken.user_id)

@@ -7,12 +7,12 @@ passwords found in a list of common passwords and ones containing the email's lo
 from __future__ import annotations
 
 import gzip
-import unicodedata
 from functools import lru_cache
 from importlib import resources
 
 from auth_service.config.settings import PasswordSettings
 from auth_service.i18n import N_
+from auth_service.security.passwords import normalize_password
 
 
 @lru_cache(maxsize=1)
@@ -20,10 +20,6 @@ def common_passwords() -> frozenset[str]:
     data = resources.files("auth_service.accounts").joinpath("data/common-passwords.txt.gz")
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         return frozenset(line.strip().casefold() for line in fh if line.strip())
-
-
-def normalize_password(password: str) -> str:
-    return unicodedata.normalize("NFKC", password)
 
 
 def too_long(password: str, settings: PasswordSettings) -> bool:

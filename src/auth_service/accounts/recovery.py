@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
 
 from auth_service.accounts import onetime
 from auth_service.accounts.credentials import Credentials
@@ -14,29 +14,36 @@ from auth_service.accounts.errors import (
     InvalidOneTimeToken,
     WeakPassword,
 )
-from auth_service.accounts.identity import UserStatus
-from auth_service.accounts.models import User
+from auth_service.accounts.identity import Identity, IdentityReader
 from auth_service.accounts.policy import TOO_LONG, Reason, too_long
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.mail import templates
+from auth_service.mail.templates import Rendered
 from auth_service.observability import metrics
 from auth_service.security.ratelimit import Limiter
 
 
 class PasswordRecovery:
-    def __init__(self, deps: AccountDeps, credentials: Credentials) -> None:
+    def __init__(
+        self, deps: AccountDeps, credentials: Credentials, identities: IdentityReader
+    ) -> None:
         self._deps = deps
         self._credentials = credentials
+        self._identities = identities
 
     def _require_feature(self) -> None:
         if not self._deps.settings.features.password_reset:
             raise FeatureDisabled("password_reset")
 
     async def forgot_password(self, email: str, ctx: RequestContext) -> None:
-        """Send a reset link if the account exists; behave identically if it does not.
+        """Send a reset link if an active account has this email; otherwise do the same work
+        and send nothing (ADR 0011).
 
-        Raises FeatureDisabled or RateLimited.
+        Both answers run the same statements before the response: the account lookup, then
+        one write of a token row with the audit event (a decoy row, never spendable, when
+        there is no active account), so neither the status nor the time tells whether the
+        account exists. Raises FeatureDisabled or RateLimited.
         """
         self._require_feature()
         deps = self._deps
@@ -47,39 +54,45 @@ class PasswordRecovery:
             return
         await deps.guard.count(Limiter.account_forgot, normalized, ctx)
         metrics.PASSWORD_RESETS.labels("requested").inc()
-        ttl = deps.settings.tokens.password_reset_ttl_seconds
-        async with deps.db.transaction() as s:
-            user = (
-                await s.execute(
-                    select(User.id, User.tenant_id, User.email, User.status, User.locale).where(
-                        User.tenant_id == deps.tenant_id, User.email == normalized
-                    )
-                )
-            ).first()
-            token = None
-            if user is not None and user.status == UserStatus.active:
-                token = await onetime.issue(
-                    s,
-                    user_id=user.id,
-                    tenant_id=user.tenant_id,
-                    purpose=onetime.Purpose.password_reset,
-                    ttl_seconds=ttl,
-                )
-        if user is not None and token is not None:
-            mail = templates.password_reset_email(
-                deps.settings.links_base_url, token, ttl // 60, deps.language(user.locale)
-            )
-            deps.mail.send(user.email, mail.subject, mail.text)
-        await deps.audit.record(
+        user = await self._identities.by_email(deps.tenant_id, normalized)
+        owner = user if user is not None and user.active else None
+        notice = self.reset_link(owner)
+        audit = deps.audit.prepare(
             events.PASSWORD_RESET_REQUESTED,
             ctx,
             subject=user.id if user else None,
-            outcome="success" if token else "ignored",
+            outcome="success" if owner else "ignored",
         )
+        await deps.db.write_together(*notice.writes, audit.insert())
+        deps.audit.emit(audit)
+        notice.send(deps.mail)
+
+    def reset_link(
+        self,
+        owner: Identity | None,
+        template: Callable[[str, str, int, str], Rendered] = templates.password_reset_email,
+    ) -> onetime.Notice:
+        """A reset link for ``owner`` in a mail of ``template`` (a decoy row and no mail for
+        None): its writes, for the caller to run with its own, and the mail to send once
+        they are stored."""
+        deps = self._deps
+        ttl = deps.settings.tokens.password_reset_ttl_seconds
+        issued = onetime.issue(
+            user_id=owner.id if owner else None,
+            tenant_id=deps.tenant_id,
+            purpose=onetime.Purpose.password_reset,
+            ttl_seconds=ttl,
+        )
+        # Rendered for the decoy too: the same work either way.
+        language = deps.language(owner.locale if owner else None)
+        message = template(deps.settings.links_base_url, issued.token, ttl // 60, language)
+        return onetime.Notice(owner.email if owner else None, message, issued.writes)
 
     async def reset_password(self, token: str, new_password: str, ctx: RequestContext) -> None:
-        """Set a new password with a single-use reset token; every session is revoked and
-        the lockout of the account is cleared.
+        """Set a new password with a single-use reset token; every session is revoked, the
+        lockout of the account is cleared, and the address counts as verified (the link
+        proved the mailbox: it also hands a squatted, unverified account to the address's
+        real owner, ADR 0011).
 
         Raises FeatureDisabled, RateLimited, WeakPassword or InvalidOneTimeToken.
         """
@@ -101,8 +114,8 @@ class PasswordRecovery:
             except InvalidOneTimeToken:
                 metrics.PASSWORD_RESETS.labels("invalid").inc()
                 raise
-        await self._credentials.set_password(user_id, new_password)
-        await deps.guard.reset(deps.guard.lock_id(deps.tenant_id, holder.email))
+        await self._credentials.set_password(user_id, new_password, mailbox_proven=True)
+        await deps.guard.clear(deps.guard.lock_keys(deps.tenant_id, holder.email, ctx))
         await deps.revoker.revoke_user_sessions(user_id, reason="password_reset")
         metrics.PASSWORD_RESETS.labels("completed").inc()
         await deps.audit.record(events.PASSWORD_RESET, ctx, subject=user_id)

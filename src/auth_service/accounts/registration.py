@@ -1,32 +1,47 @@
-"""Creating accounts: self-service registration and the operator's ``users create``."""
+"""Creating accounts: self-service registration and the operator's ``users create``.
+
+Self-service registration answers the same whether or not the address has an account
+(ADR 0011); only the operator's path says that an email is taken.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.accounts import onetime
 from auth_service.accounts.deps import AccountDeps
-from auth_service.accounts.emails import normalize_email
+from auth_service.accounts.emails import new_account_email
 from auth_service.accounts.errors import EmailTaken, FeatureDisabled, InvalidEmail, WeakPassword
-from auth_service.accounts.identity import BuiltinRole, Identity, UserStatus
+from auth_service.accounts.identity import BuiltinRole, Identity, IdentityReader, UserStatus
 from auth_service.accounts.models import User, UserRole
+from auth_service.accounts.recovery import PasswordRecovery
 from auth_service.accounts.roles import role_id
 from auth_service.accounts.verification import EmailVerification
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.db.base import utcnow
+from auth_service.db.engine import Backend
+from auth_service.mail import templates
 from auth_service.observability import metrics
 from auth_service.security.ratelimit import Limiter, RateLimited
 
 
 class Registration:
-    def __init__(self, deps: AccountDeps, verification: EmailVerification) -> None:
+    def __init__(
+        self,
+        deps: AccountDeps,
+        identities: IdentityReader,
+        verification: EmailVerification,
+        recovery: PasswordRecovery,
+    ) -> None:
         self._deps = deps
+        self._identities = identities
         self._verification = verification
+        self._recovery = recovery
 
     async def register(
         self,
@@ -36,45 +51,71 @@ class Registration:
         ctx: RequestContext,
         *,
         locale: str | None = None,
-    ) -> Identity:
-        """Create an account and send the verification email (in ``locale``, the language
-        the user registered in, kept for later emails).
+    ) -> None:
+        """Create an account and mail a verification link; or, when the address already has
+        an account, mail its owner instead. The caller cannot tell which (ADR 0011).
+        ``locale``: the language the person registered in, kept for the account's emails.
 
-        Raises FeatureDisabled, InvalidEmail, WeakPassword, EmailTaken or RateLimited.
+        The owner of an existing active account gets a notice that someone tried to register
+        with the address, with a password-reset link (a disabled account gets nothing). Both
+        paths hash the password, look the address up, and run the same writes (the insert of
+        the user, which does nothing when the address is taken; a token row, a decoy for a
+        disabled account; the audit event), so they take the same time.
+
+        The per-IP limit counts only attempts that reach hashing: an address or password the
+        policy refuses costs nothing and counts nothing. The per-address limit of recovery
+        mails (``account.forgot``) counts every attempt that does, whether or not the address
+        has an account, so a flood of registrations cannot flood an owner's mailbox.
+        Raises FeatureDisabled, InvalidEmail, WeakPassword, RateLimited or
+        HashingOverloaded.
         """
         deps = self._deps
         if not deps.settings.features.registration:
             raise FeatureDisabled("registration")
         try:
-            await deps.guard.count(Limiter.ip_register, ctx.ip or "unknown", ctx)
-        except RateLimited:
-            metrics.REGISTRATIONS.labels("rate_limited").inc()
-            raise
-        try:
-            normalized = normalize_email(email)
+            normalized = new_account_email(email)
             deps.enforce_password_policy(password, normalized)
         except (InvalidEmail, WeakPassword):
             metrics.REGISTRATIONS.labels("invalid").inc()
             raise
-        identity = _new_identity(deps.tenant_id, normalized, name, verified=False, locale=locale)
-        password_hash = await deps.hasher.hash(password)
         try:
-            async with deps.db.transaction() as s:
-                await _insert_user(s, identity, password_hash)
-                token = await onetime.issue(
-                    s,
-                    user_id=identity.id,
-                    tenant_id=identity.tenant_id,
-                    purpose=onetime.Purpose.email_verify,
-                    ttl_seconds=deps.settings.tokens.email_verification_ttl_seconds,
-                )
+            await deps.guard.count(Limiter.ip_register, ctx.ip or "unknown", ctx)
+            await deps.guard.count(Limiter.account_forgot, normalized, ctx)
+        except RateLimited:
+            metrics.REGISTRATIONS.labels("rate_limited").inc()
+            raise
+        # Hashed on both paths: an address with an account must not be answered faster.
+        password_hash = await deps.hasher.hash(password)
+        existing = await self._identities.by_email(deps.tenant_id, normalized)
+        identity = _new_identity(deps.tenant_id, normalized, name, verified=False, locale=locale)
+        if existing is None:
+            notice = self._verification.link(identity)
+            audit = deps.audit.prepare(events.USER_REGISTERED, ctx, subject=identity.id)
+        else:
+            owner = existing if existing.active else None
+            notice = self._recovery.reset_link(owner, templates.account_exists_email)
+            audit = deps.audit.prepare(
+                events.REGISTRATION_FOR_EXISTING_ACCOUNT,
+                ctx,
+                outcome="ignored",
+                subject=existing.id,
+                details={"notified": owner is not None},
+            )
+        try:
+            await deps.db.write_together(
+                _insert_user_unless_taken(deps.db.backend, identity, password_hash),
+                *notice.writes,
+                audit.insert(),
+            )
         except IntegrityError:
+            # A concurrent registration of this address won between the lookup and the
+            # insert (the token row then has no user to belong to). Its owner gets the mail;
+            # this one is answered like any taken address, and nothing of it was stored.
             metrics.REGISTRATIONS.labels("conflict").inc()
-            raise EmailTaken from None
-        self._verification.send(normalized, token, locale)
-        metrics.REGISTRATIONS.labels("success").inc()
-        await deps.audit.record(events.USER_REGISTERED, ctx, subject=identity.id)
-        return identity
+            return
+        deps.audit.emit(audit)
+        notice.send(deps.mail)
+        metrics.REGISTRATIONS.labels("success" if existing is None else "conflict").inc()
 
     async def create_user(
         self, email: str, password: str, *, admin: bool, ctx: RequestContext, verified: bool = True
@@ -84,14 +125,14 @@ class Registration:
         Raises InvalidEmail, WeakPassword or EmailTaken.
         """
         deps = self._deps
-        normalized = normalize_email(email)
+        normalized = new_account_email(email)
         deps.enforce_password_policy(password, normalized)
         roles = (BuiltinRole.admin.value,) if admin else ()
         identity = _new_identity(deps.tenant_id, normalized, None, verified=verified, roles=roles)
         password_hash = await deps.hasher.hash(password)
         try:
             async with deps.db.transaction() as s:
-                await _insert_user(s, identity, password_hash)
+                await s.execute(_insert_user(identity, password_hash))
                 for role in roles:
                     await s.execute(
                         insert(UserRole).values(
@@ -133,20 +174,35 @@ def _new_identity(
     )
 
 
-async def _insert_user(s: AsyncSession, identity: Identity, password_hash: str) -> None:
-    """Insert the user row of a new ``identity``; IntegrityError when the email is taken."""
-    await s.execute(
-        insert(User).values(
-            id=identity.id,
-            tenant_id=identity.tenant_id,
-            email=identity.email,
-            name=identity.name,
-            password_hash=password_hash,
-            status=identity.status.value,
-            created_at=identity.created_at,
-            updated_at=identity.created_at,
-            password_changed_at=identity.created_at,
-            email_verified_at=identity.email_verified_at,
-            locale=identity.locale,
-        )
+def _user_row(identity: Identity, password_hash: str) -> dict[str, object]:
+    # Every value explicit: the insert may run as a CTE, where defaults are not applied.
+    return {
+        "id": identity.id,
+        "tenant_id": identity.tenant_id,
+        "email": identity.email,
+        "name": identity.name,
+        "password_hash": password_hash,
+        "status": identity.status.value,
+        "created_at": identity.created_at,
+        "updated_at": identity.created_at,
+        "password_changed_at": identity.created_at,
+        "email_verified_at": identity.email_verified_at,
+        "last_login_at": None,
+        "locale": identity.locale,
+    }
+
+
+def _insert_user(identity: Identity, password_hash: str) -> Insert:
+    """The insert of a new user; IntegrityError when the email is taken."""
+    return insert(User).values(**_user_row(identity, password_hash))
+
+
+def _insert_user_unless_taken(backend: Backend, identity: Identity, password_hash: str) -> Insert:
+    """The insert of a new user that does nothing when the tenant has the email already
+    (``ON CONFLICT DO NOTHING``, on PostgreSQL and SQLite alike)."""
+    dialect_insert = pg_insert if backend is Backend.postgresql else sqlite_insert
+    return (
+        dialect_insert(User)
+        .values(**_user_row(identity, password_hash))
+        .on_conflict_do_nothing(index_elements=[User.tenant_id, User.email])
     )

@@ -21,17 +21,16 @@ router = APIRouter(prefix="/v1")
 
 @router.post(
     "/auth/register",
-    status_code=status.HTTP_201_CREATED,
-    response_model=UserOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     tags=["auth"],
-    responses=problem_responses(403, 409, 422, 429, 503),
+    responses=problem_responses(403, 422, 429, 503),
 )
-async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep) -> UserOut:
-    """Create an account; a verification link (``token=``) is emailed."""
-    identity = await services.accounts.registration.register(
-        body.email, body.password, body.name, ctx
-    )
-    return UserOut.of(identity)
+async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep) -> Response:
+    """Create an account and email a verification link (``token=``). The answer is the same
+    when the address already has an account: its owner is emailed instead (ADR 0011)."""
+    await services.accounts.registration.register(body.email, body.password, body.name, ctx)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.post(

@@ -50,10 +50,12 @@ class AccountService:
             db, settings, hasher, AttemptGuard(limiter, lockout, audit), audit, mail, revoker
         )
         self.identities = IdentityReader(db)
-        self.verification = EmailVerification(self._deps)
-        self.registration = Registration(self._deps, self.verification)
+        self.verification = EmailVerification(self._deps, self.identities)
         self.credentials = Credentials(self._deps, self.identities)
-        self.recovery = PasswordRecovery(self._deps, self.credentials)
+        self.recovery = PasswordRecovery(self._deps, self.credentials, self.identities)
+        self.registration = Registration(
+            self._deps, self.identities, self.verification, self.recovery
+        )
         self.users = UserAdministration(self._deps, self.identities, self.credentials)
 
     @property

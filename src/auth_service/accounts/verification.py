@@ -9,6 +9,7 @@ from sqlalchemy import update
 from auth_service.accounts import onetime
 from auth_service.accounts.deps import AccountDeps
 from auth_service.accounts.errors import InvalidOneTimeToken, UserNotFound
+from auth_service.accounts.identity import Identity, IdentityReader
 from auth_service.accounts.models import User
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
@@ -19,17 +20,28 @@ from auth_service.security.ratelimit import Limiter
 
 
 class EmailVerification:
-    def __init__(self, deps: AccountDeps) -> None:
+    def __init__(self, deps: AccountDeps, identities: IdentityReader) -> None:
         self._deps = deps
+        self._identities = identities
 
-    def send(self, email: str, token: str, locale: str | None) -> None:
-        """Queue the verification email carrying ``token``, in the user's language."""
-        settings = self._deps.settings
-        ttl_hours = settings.tokens.email_verification_ttl_seconds // 3600
-        mail = templates.verification_email(
-            settings.links_base_url, token, ttl_hours, self._deps.language(locale)
+    def link(self, owner: Identity | None) -> onetime.Notice:
+        """A verification link for ``owner`` (a decoy row and no mail for None): its writes,
+        for the caller to run with its own, and the mail to send once they are stored."""
+        deps = self._deps
+        ttl = deps.settings.tokens.email_verification_ttl_seconds
+        issued = onetime.issue(
+            user_id=owner.id if owner else None,
+            tenant_id=owner.tenant_id if owner else deps.tenant_id,
+            purpose=onetime.Purpose.email_verify,
+            ttl_seconds=ttl,
         )
-        self._deps.mail.send(email, mail.subject, mail.text)
+        message = templates.verification_email(
+            deps.settings.links_base_url,
+            issued.token,
+            ttl // 3600,
+            deps.language(owner.locale if owner else None),
+        )
+        return onetime.Notice(owner.email if owner else None, message, issued.writes)
 
     async def verify(self, token: str, ctx: RequestContext) -> None:
         """Spend a verification token and mark the address verified.
@@ -52,22 +64,16 @@ class EmailVerification:
         await self._deps.audit.record(events.EMAIL_VERIFIED, ctx, subject=user_id)
 
     async def resend(self, user_id: uuid.UUID, ctx: RequestContext) -> None:
-        """Send a new link (the older one stops working); nothing when already verified.
+        """Send a new link (the older one stops working); no mail when already verified.
 
+        Verified or not, the same statements run (the lookup, then a token row: a decoy
+        when verified), so the time of the answer says nothing either (ADR 0011).
         Raises RateLimited or UserNotFound.
         """
         await self._deps.guard.count(Limiter.ip_verify, ctx.ip or "unknown", ctx)
-        async with self._deps.db.transaction() as s:
-            user = await s.get(User, user_id)
-            if user is None:
-                raise UserNotFound
-            if user.email_verified_at is not None:
-                return
-            token = await onetime.issue(
-                s,
-                user_id=user.id,
-                tenant_id=user.tenant_id,
-                purpose=onetime.Purpose.email_verify,
-                ttl_seconds=self._deps.settings.tokens.email_verification_ttl_seconds,
-            )
-        self.send(user.email, token, user.locale)
+        user = await self._identities.identity(user_id)
+        if user is None:
+            raise UserNotFound
+        notice = self.link(user if user.email_verified_at is None else None)
+        await self._deps.db.write_together(*notice.writes)
+        notice.send(self._deps.mail)

@@ -1,6 +1,7 @@
 """Audit event types, named once."""
 
 USER_REGISTERED = "user.registered"
+REGISTRATION_FOR_EXISTING_ACCOUNT = "user.registration_for_existing"
 LOGIN_SUCCEEDED = "login.succeeded"
 LOGIN_FAILED = "login.failed"
 ACCOUNT_LOCKED = "account.locked"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from auth_service.cli.common import loaded_settings, out, run_async
+from auth_service.cli.common import fail, loaded_settings, out, run_async
 from auth_service.db.engine import create_engine
-from auth_service.db.migrate import upgrade_to_head
+from auth_service.db.migrate import MigrationRefused, upgrade_to_head
 
 
 def migrate(ctx: typer.Context) -> None:
@@ -18,6 +18,8 @@ def migrate(ctx: typer.Context) -> None:
         engine = create_engine(settings)
         try:
             before, after = await upgrade_to_head(engine)
+        except MigrationRefused as exc:
+            raise fail(str(exc)) from None
         finally:
             await engine.dispose()
         if before == after:

@@ -135,8 +135,17 @@ class RateLimitSettings(Section):
 
 
 class LockoutSettings(Section):
+    """Lockout per account and client network, with an account-wide backstop (ADR 0013)."""
+
     enabled: bool = True
-    threshold: int = Field(5, ge=1, le=1000, description="consecutive failures before a lock")
+    threshold: int = Field(
+        5, ge=1, le=1000, description="failures from one client network before it is locked"
+    )
+    account_threshold: int = Field(
+        50, ge=1, le=100_000, description="failures from all networks before every one is locked"
+    )
+    ipv4_prefix: int = Field(24, ge=8, le=32, description="an IPv4 client network is its /N")
+    ipv6_prefix: int = Field(64, ge=16, le=128, description="an IPv6 client network is its /N")
     base_seconds: float = Field(30.0, gt=0)
     max_seconds: float = Field(15 * 60.0, gt=0)
     reset_after_seconds: float = Field(24 * 3600.0, gt=0, description="failure memory")

@@ -14,6 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
+class MigrationRefused(Exception):
+    """A migration found data it must not change on its own; the message says what to do.
+
+    Raised inside the migration's transaction, so nothing of the upgrade is applied.
+    """
+
+
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

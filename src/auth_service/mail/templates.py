@@ -56,3 +56,29 @@ def password_reset_email(base_url: str, token: str, ttl_minutes: int, language: 
         % {"minutes": ttl_minutes}
         + "\n",
     )
+
+
+def account_exists_email(base_url: str, token: str, ttl_minutes: int, language: str) -> Rendered:
+    """To the owner of an address someone tried to register again (ADR 0011)."""
+    _ = i18n.translations(language).gettext
+    link = _link(base_url, "/reset-password", token)
+    return Rendered(
+        _("Someone tried to create an account with your address"),
+        _("Hello,")
+        + "\n\n"
+        + _(
+            "Someone, maybe you, tried to create a new account with this email address. You "
+            "already have an account, so nothing was created and nothing was changed."
+        )
+        + "\n\n"
+        + _("If it was you, sign in with your password at %(url)s") % {"url": base_url + "/login"}
+        + "\n\n"
+        + _("If you do not remember your password, choose a new one with this link:")
+        + f"\n\n  {link}\n\n"
+        + _(
+            "The link works once and expires in %(minutes)d minutes. If it was not you, "
+            "ignore this message: your account and password stay as they are."
+        )
+        % {"minutes": ttl_minutes}
+        + "\n",
+    )

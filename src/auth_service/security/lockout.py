@@ -1,17 +1,29 @@
-"""Temporary lockout with exponential backoff after consecutive failed logins.
+"""Temporary lockout with exponential backoff after failed credential checks.
 
-Keyed by a digest of (tenant, normalised email), whether or not an account exists, so the
-lockout behaves identically for unknown emails and cannot be used to enumerate accounts.
-Locks are always temporary (capped at ``max_seconds``) and a password reset clears them, so an
-attacker can slow a victim down but never hold the account.
+Every failure counts in two places (ADR 0013):
+
+- the **network** counter of (tenant, normalised email, client network): the client's IPv4
+  /24 or IPv6 /64 (``lockout.ipv4_prefix`` / ``ipv6_prefix``). It locks after
+  ``lockout.threshold`` failures, and only for that network: an attacker who keeps failing
+  locks themselves out, not the owner signing in from elsewhere;
+- the **account** counter of (tenant, normalised email), every network together, with a much
+  higher ``lockout.account_threshold``: the backstop against guessing spread over many
+  networks. A password reset clears it, so even that lock does not need the attacker to stop.
+
+Keys are digests computed whether or not an account exists, so the lockout behaves
+identically for unknown emails and cannot be used to enumerate accounts, and the store holds
+no email address. Locks are always temporary (capped at ``max_seconds``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, cast
 
 import structlog
@@ -23,14 +35,60 @@ from auth_service.observability import metrics
 log = structlog.get_logger(__name__)
 
 
-def lockout_key(tenant_id: str, email: str) -> str:
-    return hashlib.sha256(f"{tenant_id}\x00{email}".encode()).hexdigest()
+class Scope(StrEnum):
+    """Which counter a lock is on (the value is the name in audit details)."""
+
+    network = "network"
+    account = "account"
 
 
-def lock_seconds(settings: LockoutSettings, failures: int) -> float:
-    if failures < settings.threshold:
+@dataclass(frozen=True)
+class LockKeys:
+    """The two counters one attempt is counted in (digests, never the email)."""
+
+    network: str
+    account: str
+
+    def of(self, scope: Scope) -> str:
+        return self.network if scope is Scope.network else self.account
+
+
+def client_network(settings: LockoutSettings, ip: str | None) -> str:
+    """The network a client is counted in: its address cut to the configured prefix (an
+    IPv4-mapped IPv6 address counts as IPv4); ``unknown`` without a usable address."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = settings.ipv4_prefix if address.version == 4 else settings.ipv6_prefix
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def lock_keys(settings: LockoutSettings, tenant_id: str, email: str, ip: str | None) -> LockKeys:
+    """The counters of an attempt on ``email`` from ``ip`` (whether the account exists or not)."""
+    return LockKeys(
+        network=_digest(tenant_id, email, client_network(settings, ip)),
+        account=_digest(tenant_id, email),
+    )
+
+
+def threshold(settings: LockoutSettings, scope: Scope) -> int:
+    return settings.threshold if scope is Scope.network else settings.account_threshold
+
+
+def lock_seconds(settings: LockoutSettings, failures: int, scope: Scope) -> float:
+    """How long ``failures`` on a counter of ``scope`` lock it: nothing below the threshold,
+    then ``base_seconds`` doubling with each further failure, capped at ``max_seconds``."""
+    limit = threshold(settings, scope)
+    if failures < limit:
         return 0.0
-    exponent = min(failures - settings.threshold, 32)
+    exponent = min(failures - limit, 32)
     return float(min(settings.base_seconds * (2**exponent), settings.max_seconds))
 
 
@@ -39,16 +97,16 @@ class LockoutStore(ABC):
         self.settings = settings
 
     @abstractmethod
-    async def locked_for(self, key: str) -> float:
-        """Seconds the key stays locked (0 when not locked)."""
+    async def locked_for(self, keys: LockKeys) -> float:
+        """Seconds until neither counter is locked (0 when none is)."""
 
     @abstractmethod
-    async def record_failure(self, key: str) -> float:
-        """Count a failure; return the seconds of a lock that it started (0 for none)."""
+    async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
+        """Count a failure on both counters; the locks it started, by scope, in seconds."""
 
     @abstractmethod
-    async def reset(self, key: str) -> None:
-        """Forget the failures (successful login, password reset)."""
+    async def reset(self, *keys: str) -> None:
+        """Forget the failures of these counters (a successful check, a password reset)."""
 
 
 class MemoryLockoutStore(LockoutStore):
@@ -68,30 +126,50 @@ class MemoryLockoutStore(LockoutStore):
             return (0, 0.0, 0.0)
         return entry
 
-    async def locked_for(self, key: str) -> float:
-        return max(0.0, self._get(key)[1] - time.monotonic())
+    async def locked_for(self, keys: LockKeys) -> float:
+        until = max(self._get(keys.network)[1], self._get(keys.account)[1])
+        return max(0.0, until - time.monotonic())
 
-    async def record_failure(self, key: str) -> float:
-        failures, locked_until, _ = self._get(key)
-        failures += 1
+    async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
+        started: dict[Scope, float] = {}
         now = time.monotonic()
-        seconds = lock_seconds(self.settings, failures)
-        if seconds:
-            locked_until = now + seconds
-        self._entries[key] = (failures, locked_until, now)
-        self._entries.move_to_end(key)
+        for scope in Scope:
+            key = keys.of(scope)
+            failures, locked_until, _ = self._get(key)
+            failures += 1
+            seconds = lock_seconds(self.settings, failures, scope)
+            if seconds:
+                locked_until = now + seconds
+                started[scope] = seconds
+            self._entries[key] = (failures, locked_until, now)
+            self._entries.move_to_end(key)
         while len(self._entries) > self.MAX_ENTRIES:
             self._entries.popitem(last=False)
-        return seconds
+        return started
 
-    async def reset(self, key: str) -> None:
-        self._entries.pop(key, None)
+    async def reset(self, *keys: str) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
 
 
+# Both counters in one round trip: each hash gets its failure count and a fresh TTL.
 _RECORD_FAILURE = """
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return failures
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('HINCRBY', key, 'failures', 1)
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return counts
+"""
+
+# The later lock end of the counters ('' when none is locked), in one round trip.
+_LOCKED_UNTIL = """
+local latest = ''
+for _, key in ipairs(KEYS) do
+  local ends = redis.call('HGET', key, 'locked_until')
+  if ends and (latest == '' or tonumber(ends) > tonumber(latest)) then latest = ends end
+end
+return latest
 """
 
 
@@ -102,31 +180,44 @@ class RedisLockoutStore(LockoutStore):
         super().__init__(settings)
         self._redis = redis
         self._record = redis.register_script(_RECORD_FAILURE)
+        self._locked_until = redis.register_script(_LOCKED_UNTIL)
 
-    async def locked_for(self, key: str) -> float:
+    def _names(self, keys: LockKeys) -> list[str]:
+        return [self.PREFIX + keys.of(scope) for scope in Scope]
+
+    async def locked_for(self, keys: LockKeys) -> float:
         try:
-            until = await self._redis.hget(self.PREFIX + key, "locked_until")
+            until = await self._locked_until(keys=self._names(keys))
         except Exception as exc:
             return self._outage(exc)
-        if until is None:
+        if not until:
             return 0.0
         return max(0.0, float(until) - time.time())
 
-    async def record_failure(self, key: str) -> float:
-        name = self.PREFIX + key
+    async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
+        names = self._names(keys)
         try:
             ttl_ms = int(self.settings.reset_after_seconds * 1000)
-            failures = int(cast(Any, await self._record(keys=[name], args=[ttl_ms])))
-            seconds = lock_seconds(self.settings, failures)
-            if seconds:
-                await self._redis.hset(name, "locked_until", str(time.time() + seconds))
+            counts = cast(list[Any], await self._record(keys=names, args=[ttl_ms]))
+            started = {
+                scope: seconds
+                for scope, count in zip(Scope, counts, strict=True)
+                if (seconds := lock_seconds(self.settings, int(count), scope))
+            }
+            if started:
+                now = time.time()
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for scope, seconds in started.items():
+                        pipe.hset(self.PREFIX + keys.of(scope), "locked_until", str(now + seconds))
+                    await pipe.execute()
         except Exception as exc:
-            return self._outage(exc)
-        return seconds
+            self._outage(exc)
+            return {}
+        return started
 
-    async def reset(self, key: str) -> None:
+    async def reset(self, *keys: str) -> None:
         try:
-            await self._redis.delete(self.PREFIX + key)
+            await self._redis.delete(*(self.PREFIX + key for key in keys))
         except Exception as exc:
             self._outage(exc)
 

@@ -1,5 +1,9 @@
 """Password hashing: argon2id for new hashes; bcrypt and PBKDF2-SHA256 verified for imports.
 
+Passwords are NFKC-normalised before they are hashed or verified (NIST SP 800-63B section
+5.1.1.2), so the same password typed on any keyboard or system hashes alike. Hashes stored
+before normalisation (of the raw input) still verify: see ``PasswordHasher.verify``.
+
 Hashing is CPU-bound and releases the GIL, so it runs in a bounded thread pool and never on
 the event loop. When more logins wait for a hashing thread than the queue allows, or the wait
 ahead of a new one (queued operations x recent hash time / threads) would exceed
@@ -16,6 +20,7 @@ import hmac
 import os
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +49,16 @@ class HashingOverloaded(ServiceError):
 class VerifyResult:
     ok: bool
     needs_rehash: bool = False
+
+
+def normalize_password(password: str) -> str:
+    """The form a password is hashed in: NFKC (NIST SP 800-63B section 5.1.1.2).
+
+    NFC alone would unify composed and decomposed accents (macOS and Windows type "ü"
+    differently); NFKC also unifies compatibility forms (full-width letters, ligatures) that
+    input methods produce without the user seeing a difference.
+    """
+    return unicodedata.normalize("NFKC", password)
 
 
 def _pbkdf2_verify(password: str, encoded: str) -> bool:
@@ -185,9 +200,23 @@ class PasswordHasher:
             metrics.PASSWORD_HASH_DURATION.labels(operation).observe(time.perf_counter() - start)
 
     async def hash(self, password: str) -> str:
-        return await self._run("hash", lambda: self._argon2.hash(password))
+        """An argon2id hash of the normalised password (``normalize_password``)."""
+        normalized = normalize_password(password)
+        return await self._run("hash", lambda: self._argon2.hash(normalized))
 
     def _verify_sync(self, encoded: str, password: str) -> VerifyResult:
+        normalized = normalize_password(password)
+        result = self._check(encoded, normalized)
+        if result.ok or normalized == password:
+            return result
+        # Hashes stored before normalisation are of the raw input: try it, and have the caller
+        # store a hash of the normalised form. A wrong password costs two checks here, and
+        # verify_dummy spends the same two for unknown accounts.
+        legacy = self._check(encoded, password)
+        return VerifyResult(True, needs_rehash=True) if legacy.ok else legacy
+
+    def _check(self, encoded: str, password: str) -> VerifyResult:
+        """One verification of ``password`` as given against ``encoded``."""
         try:
             if encoded.startswith("$argon2"):
                 try:
@@ -207,7 +236,12 @@ class PasswordHasher:
         return VerifyResult(False)
 
     async def verify(self, encoded: str, password: str) -> VerifyResult:
-        """Check a password against any supported hash; say whether to rehash it."""
+        """Check a password against any supported hash; say whether to rehash it.
+
+        The normalised form is checked first; when it fails and differs from the raw input,
+        the raw input is checked too (a hash stored before normalisation), and a match asks
+        for a rehash, which stores the normalised form.
+        """
         return await self._run("verify", lambda: self._verify_sync(encoded, password))
 
     async def verify_dummy(self, password: str) -> None:

@@ -45,7 +45,7 @@ async def test_feature_flags_switch_flows_off_and_on_without_restart(
     assert (await api.login(user["email"], user["password"])).status_code == 200
     result = await _reload_with(api, tmp_path, {"features": {"registration": True}})
     assert result.result == "applied"
-    assert (await api.register("late@example.com", "Tr0ub4dor&3-horse")).status_code == 201
+    assert (await api.register("late@example.com", "Tr0ub4dor&3-horse")).status_code == 202
 
 
 async def _second_database(database_url: str, tmp_path: Path) -> tuple[str, Any]:

@@ -51,7 +51,7 @@ class Load:
                 )
             except Exception:
                 r = None
-            if r is not None and r.status_code == 201:
+            if r is not None and r.status_code == 202:
                 self.acked.append((time.monotonic(), email))
             else:
                 self.failed += 1

@@ -68,7 +68,7 @@ def test_served_traffic_logs_no_secret(tmp_path: Path, redis_url: str) -> None:
             call(
                 "POST", "/v1/auth/register", json={"email": email, "password": password}
             ).status_code
-            == 201
+            == 202
         )
         assert (
             call(

@@ -47,7 +47,7 @@ def test_two_workers_sum_and_promtool_is_clean(tmp_path: Path, tools: Tools) -> 
                 {"email": f"nobody-{i}@example.com", "password": "wrong-password"}
                 for i in range(BAD_LOGINS)
             ]
-            assert _post_all(f"{server.url}/v1/auth/register", users) == [201] * USERS
+            assert _post_all(f"{server.url}/v1/auth/register", users) == [202] * USERS
             assert _post_all(f"{server.url}/v1/auth/login", users) == [200] * USERS
             assert _post_all(f"{server.url}/v1/auth/login", strangers) == [401] * BAD_LOGINS
 

@@ -37,7 +37,7 @@ def test_login_trace_chain(tmp_path: Path, redis_url: str) -> None:
                 json={"email": email, "password": PASSWORD},
                 timeout=30,
             )
-            assert r.status_code == 201
+            assert r.status_code == 202
             # W3C trace context in: the server continues our trace under our span.
             r = httpx.post(
                 f"{server.url}/v1/auth/login",

@@ -96,7 +96,10 @@ def test_everything_else_is_accepted(password: str) -> None:
 
 # ---- normalize_email ---------------------------------------------------------------------------
 
-_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+# "--" in the 3rd and 4th places is reserved for IDNA (xn--...): email-validator refuses it.
+_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True).filter(
+    lambda label: label[2:4] != "--"
+)
 _ascii_email = st.builds(
     lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
     st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9_+-]{0,20}[A-Za-z0-9])?", fullmatch=True),

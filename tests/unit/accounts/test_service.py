@@ -6,19 +6,18 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from auth_service.accounts.errors import (
     AccountLocked,
-    EmailTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidOneTimeToken,
     WeakPassword,
 )
+from auth_service.accounts.identity import Identity
 from auth_service.accounts.models import OneTimeToken
 from auth_service.audit.context import RequestContext
 from auth_service.db.base import utcnow
@@ -57,8 +56,14 @@ async def _mails(services: Services) -> list[str]:
     return mails
 
 
-async def _register(services: Services, email: str = "ada@example.com") -> Any:
-    return await services.accounts.registration.register(email, PASSWORD, "Ada", CTX)
+async def _register(services: Services, email: str = "ada@example.com") -> Identity:
+    """Register ``email``; the account, read back (registration answers nothing: ADR 0011)."""
+    await services.accounts.registration.register(email, PASSWORD, "Ada", CTX)
+    identity = await services.accounts.identities.by_email(
+        services.accounts.tenant_id, email.strip().lower()
+    )
+    assert identity is not None
+    return identity
 
 
 # ---- registration ------------------------------------------------------------------------------
@@ -67,9 +72,11 @@ async def _register(services: Services, email: str = "ada@example.com") -> Any:
 async def test_register_creates_an_unverified_account_and_mails_a_link(
     services: Services,
 ) -> None:
-    identity = await services.accounts.registration.register(
-        " Ada@Example.COM ", PASSWORD, "Ada", CTX
+    await services.accounts.registration.register(" Ada@Example.COM ", PASSWORD, "Ada", CTX)
+    identity = await services.accounts.identities.by_email(
+        services.accounts.tenant_id, "ada@example.com"
     )
+    assert identity is not None
     assert identity.email == "ada@example.com"
     assert identity.name == "Ada"
     assert identity.status == "active"
@@ -81,16 +88,20 @@ async def test_register_creates_an_unverified_account_and_mails_a_link(
     assert mail_token([mail], "/verify-email")
 
 
-async def test_register_refuses_taken_invalid_and_weak(services: Services) -> None:
+async def test_register_refuses_invalid_and_weak_and_ignores_taken(services: Services) -> None:
     await _register(services)
-    with pytest.raises(EmailTaken):
-        await services.accounts.registration.register("ADA@example.com", PASSWORD, None, CTX)
+    # A taken address: no error and no second account; its owner is mailed (ADR 0011).
+    await services.accounts.registration.register(
+        "ADA@example.com", "another pass phrase", None, CTX
+    )
     with pytest.raises(InvalidEmail):
         await services.accounts.registration.register("not-an-email", PASSWORD, None, CTX)
     with pytest.raises(WeakPassword) as weak:
         await services.accounts.registration.register("bob@example.com", "short", None, CTX)
     assert weak.value.reasons
     assert await services.accounts.identities.count() == 1
+    mails = await _mails(services)
+    assert "Someone tried to create an account with your address" in mails[-1]
 
 
 # ---- credentials and lockout ------------------------------------------------------------------

@@ -137,7 +137,7 @@ async def test_mail_goes_over_starttls(
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         overrides = _starttls(port, smtp_validate_certs=True)
     async with running_api(make_settings(tmp_path, database_url, **overrides)) as api:
-        assert (await api.register("tls-user@example.com", PASSWORD)).status_code == 201
+        assert (await api.register("tls-user@example.com", PASSWORD)).status_code == 202
         await api.services.mail.join()
     assert [m["To"] for m in inbox.messages] == ["tls-user@example.com"]
     assert inbox.tls == [True]
@@ -160,7 +160,7 @@ async def test_no_mail_without_a_trusted_tls_session(
     inbox, port, _ = tls_smtp
     before = _mail_failed()
     async with running_api(make_settings(tmp_path, database_url, **_starttls(port, **mail))) as api:
-        assert (await api.register("tls-user@example.com", PASSWORD)).status_code == 201
+        assert (await api.register("tls-user@example.com", PASSWORD)).status_code == 202
         await api.services.mail.join()
     assert inbox.messages == []
     assert _mail_failed() == before + 1

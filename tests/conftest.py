@@ -54,6 +54,7 @@ LOG_FILE = Path(
 )
 
 USER_TABLES = (
+    "jobs",
     "refresh_tokens",
     "sessions",
     "one_time_tokens",

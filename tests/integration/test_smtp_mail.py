@@ -1,4 +1,5 @@
-"""Mail over real SMTP: an aiosmtpd server on loopback receives the verification mail."""
+"""Mail over real SMTP: an aiosmtpd server on loopback receives the verification mail; one
+that refuses the recipient for good makes the mail job dead at once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from prometheus_client import REGISTRY
 
 from tests.conftest import Api
 
@@ -34,9 +36,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
+class Refusing(Inbox):
+    """Refuses every recipient with a permanent reply (RFC 5321 section 4.2.1: 5yz)."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        return "550 5.1.1 no such mailbox"
+
+
+def _serve(inbox: Inbox) -> Iterator[tuple[Inbox, int]]:
     port = _free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -47,10 +56,21 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    yield from _serve(Inbox())
+
+
+@pytest.fixture
+def refusing_smtp() -> Iterator[tuple[Inbox, int]]:
+    yield from _serve(Refusing())
+
+
+@pytest.fixture
 def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     if hasattr(request, "param"):
         return dict(request.param)
-    smtp: tuple[Inbox, int] = request.getfixturevalue("smtp")
+    server = "refusing_smtp" if "refusing_smtp" in request.fixturenames else "smtp"
+    smtp: tuple[Inbox, int] = request.getfixturevalue(server)
     return {
         "mail": {
             "backend": "smtp",
@@ -112,3 +132,16 @@ async def test_smtp_outage_never_blocks_the_request_and_is_counted(api: Api) -> 
     failed = re.search(r"^auth_mail_failed_total (\S+)$", metrics, re.M)
     assert failed
     assert float(failed.group(1)) >= 1
+
+
+async def test_a_refused_recipient_makes_the_mail_dead_without_retries(
+    api: Api, refusing_smtp: tuple[Inbox, int]
+) -> None:
+    before = REGISTRY.get_sample_value("auth_mail_failed_total") or 0.0
+    r = await api.register("nobody@example.com", "Tr0ub4dor&3-horse")
+    assert r.status_code == 201
+    await api.services.mail.join()
+    (job,), _ = await api.services.job_admin.list(kind="mail")
+    assert (job.state, job.attempts) == ("dead", 1)  # max_attempts is 2: not retried
+    assert job.last_error == "PermanentFailure: SMTP 550"
+    assert REGISTRY.get_sample_value("auth_mail_failed_total") == before + 1

@@ -65,11 +65,10 @@ class PasswordRecovery:
                     purpose=onetime.Purpose.password_reset,
                     ttl_seconds=ttl,
                 )
-        if user is not None and token is not None:
-            mail = templates.password_reset_email(
-                deps.settings.links_base_url, token, ttl // 60, deps.language(user.locale)
-            )
-            deps.mail.send(user.email, mail.subject, mail.text)
+                mail = templates.password_reset_email(
+                    deps.settings.links_base_url, token, ttl // 60, deps.language(user.locale)
+                )
+                await deps.mail.send(user.email, mail.subject, mail.text, session=s)
         await deps.audit.record(
             events.PASSWORD_RESET_REQUESTED,
             ctx,

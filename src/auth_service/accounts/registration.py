@@ -68,10 +68,10 @@ class Registration:
                     purpose=onetime.Purpose.email_verify,
                     ttl_seconds=deps.settings.tokens.email_verification_ttl_seconds,
                 )
+                await self._verification.send(s, normalized, token, locale)
         except IntegrityError:
             metrics.REGISTRATIONS.labels("conflict").inc()
             raise EmailTaken from None
-        self._verification.send(normalized, token, locale)
         metrics.REGISTRATIONS.labels("success").inc()
         await deps.audit.record(events.USER_REGISTERED, ctx, subject=identity.id)
         return identity

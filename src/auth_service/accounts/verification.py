@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.accounts import onetime
 from auth_service.accounts.deps import AccountDeps
@@ -22,14 +23,15 @@ class EmailVerification:
     def __init__(self, deps: AccountDeps) -> None:
         self._deps = deps
 
-    def send(self, email: str, token: str, locale: str | None) -> None:
-        """Queue the verification email carrying ``token``, in the user's language."""
+    async def send(self, s: AsyncSession, email: str, token: str, locale: str | None) -> None:
+        """Queue the verification email carrying ``token``, in the user's language, inside
+        the transaction ``s`` that issued the token."""
         settings = self._deps.settings
         ttl_hours = settings.tokens.email_verification_ttl_seconds // 3600
         mail = templates.verification_email(
             settings.links_base_url, token, ttl_hours, self._deps.language(locale)
         )
-        self._deps.mail.send(email, mail.subject, mail.text)
+        await self._deps.mail.send(email, mail.subject, mail.text, session=s)
 
     async def verify(self, token: str, ctx: RequestContext) -> None:
         """Spend a verification token and mark the address verified.
@@ -70,4 +72,4 @@ class EmailVerification:
                 purpose=onetime.Purpose.email_verify,
                 ttl_seconds=self._deps.settings.tokens.email_verification_ttl_seconds,
             )
-        self.send(user.email, token, user.locale)
+            await self.send(s, user.email, token, user.locale)

@@ -68,11 +68,13 @@ class JobWorker:
         return len(self._running)
 
     def start(self) -> None:
-        """Begin claiming jobs (nothing happens when ``concurrency`` is 0)."""
-        if self.concurrency < 1 or self._dispatcher is not None:
+        """Begin claiming jobs. With ``concurrency`` 0 it claims none and only keeps the
+        upkeep going (the queue's gauges stay on /metrics while `jobs work` runs the jobs)."""
+        if self._dispatcher is not None:
             return
         self._stopping = False
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="jobs-dispatcher")
+        loop = self._dispatch() if self.concurrency > 0 else self._upkeep_only()
+        self._dispatcher = asyncio.create_task(loop, name="jobs-dispatcher")
         log.info("jobs_worker_started", worker=self.name, concurrency=self.concurrency)
 
     async def stop(self, drain_seconds: float) -> None:
@@ -116,6 +118,14 @@ class JobWorker:
             if not self._running:
                 self.idle.set()
             await self.queue.wait(wait)
+
+    async def _upkeep_only(self) -> None:
+        while not self._stopping:
+            try:
+                await self.upkeep.run()
+            except Exception as exc:
+                log.warning("jobs_upkeep_failed", worker=self.name, error=type(exc).__name__)
+            await asyncio.sleep(UPKEEP_INTERVAL_SECONDS)
 
     async def _idle_wait(self) -> float:
         """Until the next job becomes due, at most the poll interval (other processes enqueue

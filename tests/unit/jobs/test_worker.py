@@ -211,3 +211,25 @@ async def test_a_job_whose_lease_was_taken_over_is_abandoned(
 
 async def _state(jobs: QueueFixture, job_id: uuid.UUID, state: str) -> bool:
     return (await jobs.row(job_id)).state == state
+
+
+async def test_without_slots_it_runs_nothing_but_keeps_the_gauges(
+    queue: JobQueue, jobs: QueueFixture
+) -> None:
+    kind = f"test.gauge.{uuid.uuid4().hex[:6]}"
+    queue.register(JobKind(kind, Stuck()))
+    for _ in range(3):
+        await queue.enqueue(kind, {})
+    worker = JobWorker(queue, JobUpkeep(jobs.db, queue), concurrency=0)
+    worker.start()
+    try:
+
+        async def sampled() -> bool:
+            depth = {"kind": kind, "state": "queued"}
+            return REGISTRY.get_sample_value("auth_job_queue_depth", depth) == 3
+
+        await eventually(sampled)
+        assert REGISTRY.get_sample_value("auth_job_oldest_age_seconds", {"kind": kind}) >= 0
+    finally:
+        await worker.stop(drain_seconds=1)
+    assert {r.state for r in await jobs.rows()} == {"queued"}

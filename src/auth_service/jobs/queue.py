@@ -17,6 +17,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -177,6 +178,32 @@ class JobQueue:
         kinds = self.kinds.names()
         if not kinds or limit < 1:
             return []
+        async with self._db.single() as conn:
+            rows = (await conn.execute(self._claiming(kinds, worker, limit))).all()
+        jobs: list[Job] = []
+        for row in rows:
+            job = Job(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                kind=row.kind,
+                key=row.key,
+                payload={},
+                attempt=row.attempts,
+                max_attempts=row.max_attempts,
+                created_at=row.created_at,
+                traceparent=row.traceparent,
+            )
+            try:
+                jobs.append(replace(job, payload=self._open(row)))
+            except MasterKeyError:
+                log.error("job_payload_unreadable", job_id=str(row.id), kind=row.kind)
+                error = "the sealed payload does not open with this master key"
+                await self.fail(job, worker, error, permanent=True)
+        return jobs
+
+    def _claiming(self, kinds: list[str], worker: str, limit: int) -> Update:
+        """The one statement of a claim: lock up to ``limit`` claimable rows (skipping rows
+        other workers are locking), take them for ``worker``, return them."""
         now = self.clock()
         claimable = or_(
             and_(JobRow.state == JobState.queued, JobRow.run_at <= now),
@@ -193,7 +220,7 @@ class JobQueue:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        stmt = (
+        return (
             update(JobRow)
             .where(JobRow.id.in_(picked.scalar_subquery()))
             .values(
@@ -205,36 +232,6 @@ class JobQueue:
             )
             .returning(*_CLAIMED)
         )
-        async with self._db.single() as conn:
-            rows = (await conn.execute(stmt)).all()
-        jobs: list[Job] = []
-        for row in rows:
-            try:
-                payload = self._open(row)
-            except MasterKeyError:
-                job = Job(row.id, row.tenant_id, row.kind, row.key, {}, row.attempts, 0, now)
-                log.error("job_payload_unreadable", job_id=str(row.id), kind=row.kind)
-                await self.fail(
-                    job,
-                    worker,
-                    "the sealed payload does not open with this master key",
-                    permanent=True,
-                )
-                continue
-            jobs.append(
-                Job(
-                    id=row.id,
-                    tenant_id=row.tenant_id,
-                    kind=row.kind,
-                    key=row.key,
-                    payload=payload,
-                    attempt=row.attempts,
-                    max_attempts=row.max_attempts,
-                    created_at=row.created_at,
-                    traceparent=row.traceparent,
-                )
-            )
-        return jobs
 
     def _open(self, row: Any) -> dict[str, Any]:
         if row.sealed is None:

@@ -11,8 +11,17 @@ import pytest
 from sqlalchemy import text
 
 from auth_service.jobs.kinds import JobKind, JobState, UnknownJobKind, backoff_seconds
-from auth_service.jobs.upkeep import LOST_ERROR
-from tests.unit.jobs.conftest import KIND, SEALED, Handled, QueueFixture, make_queue
+from auth_service.jobs.queue import JobQueue
+from auth_service.jobs.upkeep import LOST_ERROR, JobUpkeep
+from auth_service.security.aead import MasterKey
+from tests.unit.jobs.conftest import (
+    JOB_SETTINGS,
+    KIND,
+    SEALED,
+    Handled,
+    QueueFixture,
+    make_queue,
+)
 
 A, B = "worker-a", "worker-b"
 
@@ -177,8 +186,6 @@ async def test_a_job_lost_on_its_last_attempt_is_dead(jobs: QueueFixture) -> Non
     await queue.claim(A)
     jobs.clock.advance(31)
     assert await queue.claim(B) == []  # no attempts left to give it
-    from auth_service.jobs.upkeep import JobUpkeep
-
     assert await JobUpkeep(jobs.db, queue).bury_lost() == 1
     row = await jobs.row(job_id)
     assert (row.state, row.last_error, row.locked_by) == ("dead", LOST_ERROR, None)
@@ -264,3 +271,16 @@ async def test_depth_counts_jobs_by_kind_and_state(jobs: QueueFixture) -> None:
         (SEALED, "queued"): (1, jobs.clock.now),
     }
     await jobs.upkeep.sample()
+
+
+async def test_a_payload_sealed_under_another_master_key_is_dead_at_once(
+    jobs: QueueFixture,
+) -> None:
+    job_id = await jobs.queue.enqueue(SEALED, {"link": "secret"})
+    another_key = MasterKey.from_text(MasterKey.generate_text())
+    other = JobQueue(jobs.db, JOB_SETTINGS, another_key, clock=jobs.clock)
+    other.register(JobKind(SEALED, Handled(), sealed=True))
+    assert await other.claim(A) == []
+    row = await jobs.row(job_id)
+    assert (row.state, row.attempts) == ("dead", 1)
+    assert row.last_error == "the sealed payload does not open with this master key"

@@ -3,6 +3,7 @@ are deleted after their retention in small batches, and the queue's gauges are s
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from auth_service.observability import metrics
 log = structlog.get_logger(__name__)
 
 PURGE_BATCH = 500
+PURGE_INTERVAL_SECONDS = 600.0
 PURGE_MAX_BATCHES = 20
 LOST_ERROR = "the worker was lost (its lease expired) during the last attempt"
 _SAMPLED_STATES = (JobState.queued, JobState.running, JobState.dead)
@@ -35,11 +37,15 @@ class JobUpkeep:
     def __init__(self, db: Database, queue: JobQueue) -> None:
         self._db = db
         self._queue = queue
+        self._next_purge = 0.0
 
     async def run(self) -> None:
-        """One round of every upkeep task (a worker runs it every minute or so)."""
+        """One round of upkeep (each worker runs one every 30 s): bury lost jobs, sample the
+        gauges, and every PURGE_INTERVAL_SECONDS purge (it reads the finished rows)."""
         await self.bury_lost()
-        await self.purge()
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+            await self.purge()
         await self.sample()
 
     async def bury_lost(self) -> int:

@@ -50,6 +50,7 @@ pytest_plugins = (
 
 USER_TABLES = (
     "flows",
+    "jobs",
     "refresh_tokens",
     "sessions",
     "one_time_tokens",

@@ -696,6 +696,46 @@ def dependencies() -> dict[str, Any]:
                 unit="ops",
                 w=8,
             ),
+            row("Jobs (durable queue: mail, webhooks)"),
+            ts(
+                "Job attempts by outcome",
+                [
+                    target(
+                        f"sum by (kind, outcome) (rate(auth_job_runs_total{{{SEL}}}[{RI}]))",
+                        "{{kind}} {{outcome}}",
+                    )
+                ],
+                unit="ops",
+                w=6,
+            ),
+            ts(
+                "Job attempt duration p99",
+                [target(q(0.99, "auth_job_duration_seconds", "kind, "), "{{kind}}")],
+                unit="s",
+                w=6,
+            ),
+            # Sampled from the shared table by every process: max, never sum, across them.
+            ts(
+                "Jobs waiting, running, dead",
+                [
+                    target(
+                        f"max by (kind, state) (auth_job_queue_depth{{{SEL}}})",
+                        "{{kind}} {{state}}",
+                    )
+                ],
+                w=6,
+            ),
+            ts(
+                "Oldest job age",
+                [
+                    target(
+                        f"max by (kind) (auth_job_oldest_age_seconds{{{SEL}}})",
+                        "{{kind}}",
+                    )
+                ],
+                unit="s",
+                w=6,
+            ),
             row("Configuration and scrape"),
             ts(
                 "Config reloads",

@@ -18,6 +18,7 @@ from auth_service.config.settings import Settings
 from auth_service.health.checks import build_monitor
 from auth_service.health.routes import ProbeFastPath
 from auth_service.health.routes import router as health_router
+from auth_service.jobs.routes import router as jobs_router
 from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
 from auth_service.observability import metrics, tracing
@@ -148,7 +149,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.management = management
     app.state.settings = settings
-    for router in (accounts_router, sessions_router, keys_router, admin_router, docs_router):
+    for router in (
+        accounts_router,
+        sessions_router,
+        keys_router,
+        admin_router,
+        jobs_router,
+        docs_router,
+    ):
         app.include_router(router)
     if settings.ui.enabled:
         app.include_router(ui_router)

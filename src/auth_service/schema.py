@@ -6,6 +6,7 @@ from auth_service.accounts.models import OneTimeToken, Role, Tenant, User, UserR
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import Base
 from auth_service.flows.models import FlowRow
+from auth_service.jobs.models import JobRow
 from auth_service.keys.models import SigningKey
 from auth_service.sessions.models import RefreshToken, Session
 
@@ -15,6 +16,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "FlowRow",
+    "JobRow",
     "OneTimeToken",
     "RefreshToken",
     "Role",

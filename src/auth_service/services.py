@@ -16,6 +16,9 @@ from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
 from auth_service.flows.signin import SignIn
 from auth_service.flows.store import FlowStore
+from auth_service.jobs.admin import JobAdmin
+from auth_service.jobs.queue import JobQueue
+from auth_service.jobs.upkeep import JobUpkeep
 from auth_service.keys.service import KeyService
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
@@ -65,6 +68,9 @@ class Services:
     limiter: RateLimiter
     lockout: LockoutStore
     audit: AuditService
+    jobs: JobQueue
+    job_upkeep: JobUpkeep
+    job_admin: JobAdmin
     mail: MailService
     keys: KeyService
     access_tokens: AccessTokenService
@@ -90,7 +96,6 @@ class Services:
             raise StartupError(str(exc)) from None
         await self.keys.ensure_keys()
         await self.hasher.warm_up()
-        self.mail.start()
 
     def register_reload_hooks(self, hooks: ReloadHooks) -> None:
         """Each service takes its part of reloaded settings. All are reference swaps that
@@ -111,7 +116,6 @@ class Services:
         self.settings = new
 
     async def close(self) -> None:
-        await self.mail.stop(drain_seconds=self.settings.server.graceful_shutdown_seconds / 4)
         self.hasher.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -137,7 +141,9 @@ def build_services(settings: Settings) -> Services:
     )
     hasher = PasswordHasher(settings.passwords, workers=settings.server.workers)
     audit = AuditService(db)
-    mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir))
+    # Kinds register on the queue where their handler is built (mail below; webhooks, ...).
+    jobs = JobQueue(db, settings.jobs, master_key)
+    mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir), jobs)
     keys = KeyService(db, master_key, settings.tokens, audit)
     access = AccessTokenService(keys, settings.tokens, settings.issuer)
     revoker = SessionRevoker(db)
@@ -162,6 +168,9 @@ def build_services(settings: Settings) -> Services:
         limiter,
         lockout,
         audit,
+        jobs,
+        JobUpkeep(db, jobs),
+        JobAdmin(db, jobs, audit),
         mail,
         keys,
         access,

@@ -45,6 +45,11 @@ CONTRACT: Final[dict[str, Metric]] = {
     "auth_users": Metric("gauge"),
     "auth_mail_sent_total": Metric("counter"),
     "auth_mail_failed_total": Metric("counter"),
+    # Durable jobs (issue 16)
+    "auth_job_runs_total": Metric("counter", ("kind", "outcome")),
+    "auth_job_duration_seconds": Metric("histogram", ("kind",)),
+    "auth_job_queue_depth": Metric("gauge", ("kind", "state")),
+    "auth_job_oldest_age_seconds": Metric("gauge", ("kind",)),
     # Dependencies
     "auth_db_pool_size": Metric("gauge"),
     "auth_db_pool_checked_out": Metric("gauge"),
@@ -95,6 +100,8 @@ LABEL_VALUES: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("auth_password_hash_duration_seconds", "operation"): frozenset({"hash", "verify"}),
     ("auth_config_reloads_total", "result"): frozenset({"applied", "unchanged", "error"}),
     ("auth_dr_auto_failovers_total", "outcome"): frozenset({"success", "failed"}),
+    ("auth_job_runs_total", "outcome"): frozenset({"success", "retry", "dead", "released", "lost"}),
+    ("auth_job_queue_depth", "state"): frozenset({"queued", "running", "dead"}),
 }
 
 # Buckets of auth_http_request_duration_seconds; SLO thresholds must be one of them.

@@ -105,7 +105,9 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
     services = build_services(settings)
     app = create_app(settings, services)
     try:
-        async with LifespanManager(app):
+        # Generous: on a busy shared machine a start (migration check, keys, warm-up hash)
+        # has taken longer than the 5 s default; a hang still fails the test's own timeout.
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
             transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
             mtransport = httpx.ASGITransport(app=app.state.management)
             async with (

@@ -28,11 +28,20 @@ class Inbox:
         return "250 OK"
 
 
+class Refusing(Inbox):
+    """Refuses every recipient with a permanent reply (RFC 5321 section 4.2.1: 5yz)."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        return "550 5.1.1 no such mailbox"
+
+
 @contextmanager
-def smtp_server(**options: Any) -> Iterator[tuple[Inbox, int]]:
+def smtp_server(inbox: Inbox | None = None, **options: Any) -> Iterator[tuple[Inbox, int]]:
     """aiosmtpd on a free loopback port (``options`` go to its Controller: tls_context,
     require_starttls...); the inbox and the port."""
-    inbox = Inbox()
+    inbox = inbox or Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
@@ -45,4 +54,11 @@ def smtp_server(**options: Any) -> Iterator[tuple[Inbox, int]]:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def refusing_smtp() -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server that refuses every recipient for good."""
+    with smtp_server(Refusing()) as server:
         yield server

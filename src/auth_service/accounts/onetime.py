@@ -61,9 +61,10 @@ class Notice:
     message: Rendered
     writes: tuple[Delete, Insert]
 
-    def send(self, mail: MailService) -> None:
-        if self.to is not None:
-            mail.send(self.to, self.message.subject, self.message.text)
+    def mail_job(self, mail: MailService, tenant_id: uuid.UUID) -> Insert:
+        """The mail's job, to store with ``writes`` (a decoy job, which never runs, when
+        ``to`` is None: both answers write the same rows). ``mail.wake()`` once stored."""
+        return mail.prepare(self.to, self.message.subject, self.message.text, tenant_id=tenant_id)
 
 
 def issue(

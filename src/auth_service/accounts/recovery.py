@@ -63,9 +63,11 @@ class PasswordRecovery:
             subject=user.id if user else None,
             outcome="success" if owner else "ignored",
         )
-        await deps.db.write_together(*notice.writes, audit.insert())
+        await deps.db.write_together(
+            *notice.writes, notice.mail_job(deps.mail, deps.tenant_id), audit.insert()
+        )
         deps.audit.emit(audit)
-        notice.send(deps.mail)
+        deps.mail.wake()
 
     def reset_link(
         self,

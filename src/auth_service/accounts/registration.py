@@ -105,6 +105,7 @@ class Registration:
             await deps.db.write_together(
                 _insert_user_unless_taken(deps.db.backend, identity, password_hash),
                 *notice.writes,
+                notice.mail_job(deps.mail, deps.tenant_id),
                 audit.insert(),
             )
         except IntegrityError:
@@ -114,7 +115,7 @@ class Registration:
             metrics.REGISTRATIONS.labels("conflict").inc()
             return
         deps.audit.emit(audit)
-        notice.send(deps.mail)
+        deps.mail.wake()
         metrics.REGISTRATIONS.labels("success" if existing is None else "conflict").inc()
 
     async def create_user(

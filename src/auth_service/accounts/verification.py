@@ -75,5 +75,6 @@ class EmailVerification:
         if user is None:
             raise UserNotFound
         notice = self.link(user if user.email_verified_at is None else None)
-        await self._deps.db.write_together(*notice.writes)
-        notice.send(self._deps.mail)
+        deps = self._deps
+        await deps.db.write_together(*notice.writes, notice.mail_job(deps.mail, deps.tenant_id))
+        deps.mail.wake()

@@ -14,6 +14,7 @@ from auth_service.cli import (
     db_cmd,
     dr_cmd,
     health_cmd,
+    jobs_cmd,
     keys_cmd,
     serve_cmd,
     users_cmd,
@@ -59,6 +60,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(backup_cmd.app, name="backup")
 app.add_typer(dr_cmd.app, name="dr")
+app.add_typer(jobs_cmd.app, name="jobs")
 
 
 def main() -> None:

@@ -162,9 +162,78 @@ class MailSettings(Section):
     smtp_tls: bool = False
     smtp_validate_certs: bool = True
     smtp_timeout_seconds: float = Field(10.0, gt=0)
-    max_attempts: int = Field(5, ge=1, le=50)
-    retry_base_seconds: float = Field(1.0, gt=0)
-    queue_size: int = Field(1000, ge=1)
+    max_attempts: int = Field(
+        10,
+        ge=1,
+        le=50,
+        description="delivery attempts of one message (a job of kind mail); with the default "
+        "retry_base_seconds, 10 ride out about 5 to 8 minutes of SMTP outage",
+    )
+    retry_base_seconds: float = Field(
+        1.0, gt=0, description="first retry delay of a message; doubles per attempt (jitter)"
+    )
+    queue_size: int = Field(
+        1000,
+        ge=1,
+        description="deprecated, no effect: mail goes through the durable job queue (jobs)",
+    )
+
+
+class JobSettings(Section):
+    """The durable job queue in the service's database (docs/operations/jobs.md)."""
+
+    workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="jobs each serving process runs at once; 0: none (run `auth-service jobs "
+        "work` apart)",
+    )
+    poll_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="how often an idle worker looks for jobs enqueued by other processes",
+    )
+    lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="visibility timeout: a running job whose worker stopped renewing its lease "
+        "for this long is claimable again (renewed every third of it)",
+    )
+    job_timeout_seconds: float = Field(
+        300.0, gt=0, le=24 * 3600, description="an attempt running longer fails (and is retried)"
+    )
+    max_attempts: int = Field(8, ge=1, le=100, description="attempts before a job is dead")
+    backoff_base_seconds: float = Field(
+        2.0, gt=0, le=3600, description="first retry delay; doubles per attempt, with jitter"
+    )
+    backoff_max_seconds: float = Field(
+        3600.0, gt=0, le=7 * 24 * 3600, description="longest delay between two attempts"
+    )
+    drain_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="on shutdown, how long running jobs may finish before they are released "
+        "to another worker",
+    )
+    retention_hours: float = Field(
+        168.0,
+        gt=0,
+        description="how long finished (done, discarded) jobs are kept: the window in which "
+        "an idempotency key is remembered",
+    )
+    dead_retention_days: float = Field(
+        30.0, gt=0, description="how long dead jobs wait for an operator before deletion"
+    )
+
+    @model_validator(mode="after")
+    def _delays(self) -> JobSettings:
+        if self.backoff_base_seconds > self.backoff_max_seconds:
+            raise ValueError("backoff_base_seconds must not exceed backoff_max_seconds")
+        return self
 
 
 class LoggingSettings(Section):
@@ -251,6 +320,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     ui: UiSettings = Field(default_factory=UiSettings)

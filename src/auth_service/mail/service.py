@@ -1,4 +1,5 @@
-"""Outgoing mail: queued, sent in the background with retries; never blocks a request.
+"""Outgoing mail: a durable job (kind ``mail``) enqueued with its cause, delivered by a job
+worker with retries; never blocks a request, survives restarts (ADR 0900).
 
 Transports: SMTP (aiosmtplib, STARTTLS or implicit TLS) in production, ``.eml`` files in
 ``$AUTH_DATA_DIR/outbox`` for the embedded default.
@@ -7,23 +8,27 @@ Transports: SMTP (aiosmtplib, STARTTLS or implicit TLS) in production, ``.eml`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.policy
 import os
-import random
 import ssl
 import time
 import uuid
 from abc import ABC, abstractmethod
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import structlog
+from sqlalchemy import Insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.config.settings import MailSettings
-from auth_service.observability import metrics, tracing
+from auth_service.db.base import DEFAULT_TENANT_ID
+from auth_service.jobs.kinds import Job, JobKind, PermanentFailure
+from auth_service.jobs.queue import JobQueue
+from auth_service.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -82,93 +87,136 @@ def build_transport(settings: MailSettings, outbox: Path) -> Transport:
     return SmtpTransport(settings) if settings.backend == "smtp" else OutboxTransport(outbox)
 
 
+MAIL_KIND = "mail"
+# Message-IDs are uuid5 names of the job's (tenant, kind, idempotency key) in this namespace.
+_MESSAGE_ID_NAMESPACE = uuid.UUID("0a3d8f6e-5c1b-4d7e-9b2a-6f1c3e8d9a40")
+
+
+def message_id(tenant_id: uuid.UUID, key: str, from_address: str) -> str:
+    """The Message-ID of the mail job with idempotency ``key`` (RFC 5322 section 3.6.4):
+    the same for every attempt, so a receiver that deduplicates by Message-ID sees one
+    message even when a retry follows a delivery the worker did not live to record."""
+    local = uuid.uuid5(_MESSAGE_ID_NAMESPACE, f"{tenant_id}/{MAIL_KIND}/{key}").hex
+    domain = parseaddr(from_address)[1].rpartition("@")[2] or "auth-service"
+    return f"<{local}@{domain}>"
+
+
 class MailService:
-    def __init__(self, settings: MailSettings, transport: Transport) -> None:
+    """Sends mail through the job queue: ``send`` enqueues, a worker delivers."""
+
+    def __init__(self, settings: MailSettings, transport: Transport, jobs: JobQueue) -> None:
         self._settings = settings
         self._transport = transport
-        # Each message travels with the trace context of the request that queued it.
-        self._queue: asyncio.Queue[tuple[tuple[str, str, str], tracing.TraceContext]] = (
-            asyncio.Queue(maxsize=settings.queue_size)
+        self._jobs = jobs
+        jobs.register(
+            JobKind(
+                MAIL_KIND,
+                self._deliver,
+                sealed=True,  # bodies carry one-time links
+                max_attempts=settings.max_attempts,
+                backoff_base_seconds=settings.retry_base_seconds,
+                # An SMTP conversation that outlives its own timeouts is stuck.
+                timeout_seconds=settings.smtp_timeout_seconds * 6,
+                on_dead=self._given_up,
+            )
         )
-        self._worker: asyncio.Task[None] | None = None
 
     @property
     def transport(self) -> Transport:
         """How this service delivers; shared by whatever else sends mail (alert e-mails)."""
         return self._transport
 
-    def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._run(), name="mail-worker")
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        session: AsyncSession | None = None,
+        key: str | None = None,
+        tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    ) -> uuid.UUID:
+        """Queue a message; returns its job id at once (delivery happens in a worker).
 
-    async def stop(self, drain_seconds: float = 5.0) -> None:
-        """Give queued mail a moment to go out, then stop the worker."""
-        if self._worker is None:
-            return
-        try:
-            await asyncio.wait_for(self._queue.join(), timeout=drain_seconds)
-        except TimeoutError:
-            log.warning("mail_queue_not_drained", pending=self._queue.qsize())
-        self._worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._worker
-        self._worker = None
-
-    async def join(self) -> None:
-        """Wait until every queued message was delivered or given up (tests, shutdown)."""
-        await self._queue.join()
-
-    def send(self, to: str, subject: str, text: str) -> None:
-        """Queue a message and return at once.
-
-        The message is built by the worker, not here: building one costs about a millisecond,
-        and flows that mail only when an account exists must not answer that much later.
+        ``session``: the caller's transaction, so the mail exists if and only if what caused
+        it commits. ``key``: an idempotency key (sending the same key again sends nothing
+        new); by default each call is a new message. Either way the Message-ID is derived
+        from the job, identical on every attempt.
         """
-        try:
-            self._queue.put_nowait(((to, subject, text), tracing.current_context()))
-        except asyncio.QueueFull:
-            metrics.MAIL_FAILED.inc()
-            log.error("mail_queue_full", subject=subject)
+        job_key = key or uuid.uuid4().hex
+        return await self._jobs.enqueue(
+            MAIL_KIND,
+            self._payload(to, subject, text, job_key, tenant_id),
+            key=job_key,
+            session=session,
+            tenant_id=tenant_id,
+        )
 
-    def _build(self, to: str, subject: str, text: str) -> EmailMessage:
+    def prepare(
+        self, to: str | None, subject: str, text: str, *, tenant_id: uuid.UUID = DEFAULT_TENANT_ID
+    ) -> Insert:
+        """The mail job of a message, for a caller that stores it with its own writes
+        (``Database.write_together``; then ``wake``). ``to`` None: a decoy, the same work
+        and statement for a message that must not go out (ADR 0011)."""
+        job_key = uuid.uuid4().hex
+        payload = self._payload(to or "", subject, text, job_key, tenant_id)
+        return self._jobs.prepare(
+            MAIL_KIND, payload, key=job_key, tenant_id=tenant_id, decoy=to is None
+        )
+
+    def wake(self) -> None:
+        """Tell this process's worker that mail was stored (after ``prepare``)."""
+        self._jobs.wake()
+
+    def _payload(
+        self, to: str, subject: str, text: str, key: str, tenant_id: uuid.UUID
+    ) -> dict[str, Any]:
+        return {
+            "to": to,
+            "subject": subject,
+            "text": text,
+            "date": format_datetime(self._jobs.clock()),
+            "message_id": message_id(tenant_id, key, self._settings.from_address),
+        }
+
+    async def join(self, within: float = 30.0) -> None:
+        """Wait until no mail job is queued or running: delivered, or dead (tests, scripts).
+        TimeoutError after ``within`` seconds (no worker running?)."""
+        async with asyncio.timeout(within):
+            # Polls: the table is the one place that knows, whichever process delivers.
+            while await self._jobs.pending(MAIL_KIND):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+
+    def compose(self, payload: dict[str, Any]) -> EmailMessage:
+        """The message of a mail job: the same headers on every attempt."""
         message = EmailMessage()
         message["From"] = self._settings.from_address
-        message["To"] = to
-        message["Subject"] = subject
-        message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = make_msgid(domain="auth-service")
-        message.set_content(text)
+        message["To"] = payload["to"]
+        message["Subject"] = payload["subject"]
+        message["Date"] = payload["date"]
+        message["Message-ID"] = payload["message_id"]
+        message.set_content(payload["text"])
         return message
 
-    async def _run(self) -> None:
-        while True:
-            queued, trace_context = await self._queue.get()
-            try:
-                with tracing.attached(trace_context), tracing.span("mail.send"):
-                    await self._deliver(self._build(*queued))
-            finally:
-                self._queue.task_done()
+    async def _deliver(self, job: Job) -> None:
+        message = self.compose(job.payload)
+        try:
+            await self._transport.send(message)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
+            codes = _reply_codes(exc)
+            # 5xx: the server refuses this message for good (RFC 5321 section 4.2.1).
+            if codes and all(500 <= code < 600 for code in codes):
+                raise PermanentFailure(f"SMTP {'/'.join(map(str, codes))}") from None
+            raise
+        metrics.MAIL_SENT.inc()
+        log.info("mail_sent", job_id=str(job.id), attempt=job.attempt, subject=message["Subject"])
 
-    async def _deliver(self, message: EmailMessage) -> None:
-        attempts = self._settings.max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                await self._transport.send(message)
-            except Exception as exc:
-                log.warning(
-                    "mail_send_failed",
-                    attempt=attempt,
-                    max_attempts=attempts,
-                    error=type(exc).__name__,
-                    subject=message["Subject"],
-                )
-                if attempt == attempts:
-                    metrics.MAIL_FAILED.inc()
-                    log.error("mail_given_up", subject=message["Subject"])
-                    return
-                delay = self._settings.retry_base_seconds * 2 ** (attempt - 1)
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter only
-            else:
-                metrics.MAIL_SENT.inc()
-                log.info("mail_sent", subject=message["Subject"])
-                return
+    def _given_up(self, job_id: uuid.UUID, error: str) -> None:
+        metrics.MAIL_FAILED.inc()
+        log.error("mail_given_up", job_id=str(job_id), error=error)
+
+
+def _reply_codes(exc: Exception) -> list[int]:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return [r.code for r in exc.recipients]
+    return [exc.code] if isinstance(exc, aiosmtplib.SMTPResponseException) else []

@@ -74,6 +74,29 @@ USERS_TOTAL = Gauge("auth_users", "User accounts (sampled)", multiprocess_mode="
 MAIL_SENT = Counter("auth_mail_sent", "Mail messages delivered")
 MAIL_FAILED = Counter("auth_mail_failed", "Mail messages given up after retries")
 
+# Durable jobs (docs/operations/jobs.md). Outcomes: success, retry, dead, released (given
+# back on shutdown), lost (lease taken over while running).
+JOB_RUNS = Counter("auth_job_runs", "Job attempts by kind and outcome", ["kind", "outcome"])
+JOB_DURATION = Histogram(
+    "auth_job_duration_seconds",
+    "Duration of one job attempt",
+    ["kind"],
+    buckets=(*_LATENCY, 30.0, 60.0, 300.0),
+)
+# Sampled from the jobs table, which every process sees alike.
+JOB_QUEUE_DEPTH = Gauge(
+    "auth_job_queue_depth",
+    "Jobs by kind and state (queued, running, dead; sampled)",
+    ["kind", "state"],
+    multiprocess_mode="mostrecent",
+)
+JOB_OLDEST_AGE = Gauge(
+    "auth_job_oldest_age_seconds",
+    "Age of the oldest queued or running job, by kind (sampled)",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
+
 # Dependencies
 DB_POOL_SIZE = Gauge("auth_db_pool_size", "Database pool size", multiprocess_mode="livesum")
 DB_POOL_CHECKED_OUT = Gauge(

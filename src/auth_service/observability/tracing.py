@@ -8,7 +8,7 @@ Tracing is on when an OTLP endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 propagators (``OTEL_PROPAGATORS``, W3C ``traceparent`` by default) are read by the SDK itself.
 
 Spans: the HTTP server (FastAPI), SQLAlchemy statements, Redis commands, outgoing httpx
-requests, and the manual spans of this module (password hashing, token signing, mail).
+requests, and the manual spans of this module (password hashing, token signing, mail, jobs).
 """
 
 from __future__ import annotations
@@ -281,6 +281,22 @@ TraceContext = otel_context.Context
 def current_context() -> TraceContext:
     """The current trace context, to continue later in a background task (mail queue)."""
     return otel_context.get_current()
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span, to continue the trace in another process
+    (a durable job); None when nothing is traced."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    value = carrier.get("traceparent")
+    return value if value and len(value) <= 64 else None
+
+
+def context_of(traceparent: str | None) -> TraceContext | None:
+    """The trace context a stored ``traceparent`` names (None: start no parent)."""
+    if not traceparent:
+        return None
+    return propagate.extract({"traceparent": traceparent})
 
 
 @contextlib.contextmanager

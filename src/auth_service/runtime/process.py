@@ -1,5 +1,6 @@
-"""One serving process's runtime: monitor, alerter, config reload and drain, started and
-stopped with the HTTP app, and the reload hooks that carry a new configuration into them."""
+"""One serving process's runtime: monitor, alerter, job worker, config reload and drain,
+started and stopped with the HTTP app, and the reload hooks that carry a new configuration
+into them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from auth_service.config.settings import Settings
 from auth_service.health.alerting.alerts import Alerter
 from auth_service.health.checks import build_checks
 from auth_service.health.monitor import HealthMonitor
+from auth_service.jobs.worker import JobWorker
 from auth_service.observability import metrics
 from auth_service.observability.info import record_config
 from auth_service.observability.logging import AccessLog, set_log_level
@@ -55,6 +57,8 @@ class Runtime:
         self.drain = DrainOnTerm(
             self.monitor, lambda: self.services.settings.health.drain_delay_seconds
         )
+        # jobs.workers jobs at a time in this process (0: the jobs run in `jobs work`).
+        self.jobs = JobWorker(self.services.jobs, self.services.job_upkeep)
 
     async def start(self) -> None:
         if self.services.settings.alerting.enabled:
@@ -62,6 +66,7 @@ class Runtime:
         await self.alerter.start()
         await self.monitor.start()
         self.monitor.started = True
+        self.jobs.start()
         if self.reload_enabled:
             self.reloader.start()
             self.drain.install()
@@ -69,6 +74,8 @@ class Runtime:
     async def stop(self) -> None:
         self.monitor.start_draining()
         await self.reloader.stop()
+        # Running jobs finish within jobs.drain_seconds, or go back to the queue.
+        await self.jobs.stop(self.services.settings.jobs.drain_seconds)
         await self.monitor.stop()
         await self.alerter.stop()
         self.drain.uninstall()

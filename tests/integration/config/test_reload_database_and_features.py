@@ -97,6 +97,9 @@ async def test_database_url_swaps_without_restart(
         ready = await api.management.get("/health/ready")
         assert ready.status_code == 200
     finally:
+        # Back to the first database before the second is dropped: the app (its job worker,
+        # the fixture's wait for mail) keeps using the database until it stops.
+        await _reload_with(api, tmp_path, {"database": {"url": database_url}})
         await api.services.db.dispose()
         await cleanup()
 

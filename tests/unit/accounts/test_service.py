@@ -21,6 +21,7 @@ from auth_service.accounts.identity import Identity
 from auth_service.accounts.models import OneTimeToken
 from auth_service.audit.context import RequestContext
 from auth_service.db.base import utcnow
+from auth_service.jobs.worker import JobWorker
 from auth_service.services import Services, build_services
 from tests.support.mail import decode_mail, mail_token, tokens_in_mail
 from tests.support.secrets import remember
@@ -41,9 +42,13 @@ async def services(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Servi
     )
     built = build_services(settings)
     await built.start()
+    # The mail these use cases send is a job: a worker delivers it to the outbox.
+    worker = JobWorker(built.jobs, built.job_upkeep, concurrency=1)
+    worker.start()
     try:
         yield built
     finally:
+        await worker.stop(drain_seconds=5)
         await built.close()
 
 

@@ -20,6 +20,7 @@ from auth_service.health.routes import ProbeFastPath
 from auth_service.health.routes import router as health_router
 from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
+from auth_service.oauth.routes import router as oauth_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
@@ -139,7 +140,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.management = management
     app.state.settings = settings
-    for router in (accounts_router, sessions_router, keys_router, admin_router):
+    for router in (accounts_router, sessions_router, keys_router, admin_router, oauth_router):
         app.include_router(router)
     if settings.ui.enabled:
         app.include_router(ui_router)

@@ -65,7 +65,7 @@ async def client(
     created, secret = await api.services.oauth.clients.create(spec, RequestContext())
     if secret:
         remember(secret)
-    return Registered(created.client_id, secret, redirect_uris[0])
+    return Registered(created.client_id, secret, redirect_uris[0] if redirect_uris else "")
 
 
 def pkce() -> tuple[str, str]:

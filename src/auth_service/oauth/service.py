@@ -111,6 +111,11 @@ class OAuthService:
             scopes=supported_scopes(oauth.scopes),
         )
 
+    async def delete_client(self, client_id: str, ctx: RequestContext) -> None:
+        """Remove a client and end every grant it holds. Raises ClientNotFound."""
+        await self.clients.delete(client_id, ctx)
+        await self.grants.revoke_all_client_grants(client_id, reason="client_deleted")
+
     # ---- client-authenticated endpoints ----------------------------------------------------
 
     async def token(self, request: EndpointRequest) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from typing import Any
 
 import jwt
 
 from auth_service.keys.service import KeyService
-from auth_service.observability import metrics, tracing
+from auth_service.keys.tokens import sign
+
+__all__ = ["JoseError", "half_hash", "sign", "unverified_header", "verify"]
 
 MAX_TOKEN_LENGTH = 8192
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
@@ -31,21 +32,6 @@ class JoseError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-async def sign(keys: KeyService, claims: dict[str, Any], *, algorithm: str | None, typ: str) -> str:
-    """Sign ``claims`` with our active key of ``algorithm`` (default: the access tokens')."""
-    signer = await keys.signer(algorithm)
-    start = time.perf_counter()
-    with tracing.span("token.sign", {"jwt.alg": signer.algorithm, "jwt.kid": signer.kid}):
-        token = jwt.encode(
-            claims,
-            signer.private_key,
-            algorithm=signer.algorithm,
-            headers={"kid": signer.kid, "typ": typ},
-        )
-    metrics.TOKEN_SIGN_DURATION.observe(time.perf_counter() - start)
-    return token
 
 
 def unverified_header(token: str) -> dict[str, Any]:

@@ -50,7 +50,8 @@ async def end_session(
     if confirmed:
         pages.check_form(browser, params.get(CSRF_FIELD))
     elif logout.needs_confirmation(browser.session):
-        return pages.render(browser, "logout_confirm.html", fields=sorted(logout.params().items()))
+        fields = [("confirm", "yes"), *sorted(logout.params().items())]
+        return pages.render(browser, "logout.html", action=END_SESSION, fields=fields)
     return await _signed_out(browser, pages, services, logout)
 
 

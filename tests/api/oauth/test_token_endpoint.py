@@ -22,6 +22,19 @@ async def _code(
     return auth, oauth.callback(await oauth.authorize(api, auth, email=email))["code"]
 
 
+def _exchange(
+    auth: oauth.Authorization, issued: str, registered: oauth.Registered, **change: str
+) -> dict[str, str]:
+    """The token request that redeems the ``issued`` code (with ``change`` applied)."""
+    return {
+        "grant_type": "authorization_code",
+        "code": issued,
+        "redirect_uri": registered.redirect_uri,
+        "code_verifier": auth.verifier,
+        **change,
+    }
+
+
 def _oauth_error(r, status: int, error: str) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -42,12 +55,7 @@ async def _introspect(api: Api, registered: oauth.Registered, token: str) -> dic
 async def test_a_code_is_single_use_and_a_replay_revokes_what_it_issued(api: Api) -> None:
     registered = await oauth.client(api)
     auth, code = await _code(api, registered)
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": registered.redirect_uri,
-        "code_verifier": auth.verifier,
-    }
+    data = _exchange(auth, code, registered)
     first = await oauth.token(api, registered, **data)
     assert first.status_code == 200
     tokens = first.json()
@@ -82,13 +90,7 @@ async def test_the_exchange_refuses_a_mismatch(
 ) -> None:
     registered = await oauth.client(api)
     auth, code = await _code(api, registered)
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": registered.redirect_uri,
-        "code_verifier": auth.verifier,
-        **change,
-    }
+    data = _exchange(auth, code, registered, **change)
     _oauth_error(await oauth.token(api, registered, **data), 400, error)
 
 
@@ -150,12 +152,7 @@ async def test_a_code_of_another_client_is_refused(api: Api) -> None:
     a = await oauth.client(api)
     b = await oauth.client(api)
     auth, code = await _code(api, a)
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": a.redirect_uri,
-        "code_verifier": auth.verifier,
-    }
+    data = _exchange(auth, code, a)
     _oauth_error(await oauth.token(api, b, **data), 400, "invalid_grant")
     assert (await oauth.token(api, a, **data)).status_code == 200  # not spent by b
 

@@ -242,14 +242,18 @@ class Authenticated:
 
 def login_needed(request: AuthorizationRequest, session: Authenticated | None) -> bool:
     """Whether the user must (again) sign in: no session; prompt=login or select_account;
-    or a max_age the last authentication exceeds (OIDC Core 3.1.2.1). A sign-in after the
-    request arrived satisfies all of them."""
+    a max_age the last authentication exceeds (OIDC Core 3.1.2.1); or ``acr_values`` the
+    session's ``acr`` does not reach (a sign-in is the place to step up; the MFA issue makes
+    it able to). A sign-in after the request arrived satisfies all of them: ``acr_values``
+    is a voluntary claim, and the ID token says the ``acr`` reached."""
     if session is None:
         return True
     fresh = session.auth_time >= request.requested
     if fresh:
         return False
     if "login" in request.prompt or "select_account" in request.prompt:
+        return True
+    if request.acr_values and session.acr not in request.acr_values:
         return True
     if request.max_age is not None:
         return utcnow() - session.auth_time > timedelta(seconds=request.max_age)

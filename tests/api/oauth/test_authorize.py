@@ -180,6 +180,28 @@ async def test_max_age_zero_always_signs_in_and_then_completes(api: Api) -> None
     assert oauth.callback(await oauth.follow(api, r, email=email))["code"]
 
 
+async def test_acr_values_beyond_the_session_ask_for_a_sign_in_once(api: Api) -> None:
+    registered = await oauth.client(api)
+    email = await oauth.new_user(api)
+    await oauth.sign_in(api, email)
+    met = oauth.authorization(registered, acr_values="aal1")
+    assert oauth.callback(await _get(api, met.params))["code"]
+    auth = oauth.authorization(registered, acr_values="aal2")
+    r = await _get(api, auth.params)
+    assert r.headers["location"].startswith("/login?flow=")
+    params = oauth.callback(await oauth.follow(api, r, email=email))
+    token = await oauth.token(
+        api,
+        registered,
+        grant_type="authorization_code",
+        code=params["code"],
+        redirect_uri=registered.redirect_uri,
+        code_verifier=auth.verifier,
+    )
+    claims = await oauth.verify_id_token(api, token.json()["id_token"], registered.client_id)
+    assert claims["acr"] == "aal1"  # what the sign-in reached; step-up comes with MFA
+
+
 # ---- consent ---------------------------------------------------------------------------------
 
 

@@ -159,8 +159,10 @@ class KeyService:
         """Hot reload of cache period and retirement window (the algorithm needs a restart)."""
         self._settings = settings
 
-    def _new_row(self, status: KeyStatus, algorithm: SigningAlgorithm) -> SigningKey:
-        private = _generate(algorithm)
+    async def _new_row(self, status: KeyStatus, algorithm: SigningAlgorithm) -> SigningKey:
+        # In a thread: an RSA key takes tens of milliseconds (more under load), which the
+        # event loop must not wait through.
+        private = await asyncio.to_thread(_generate, algorithm)
         jwk = _public_jwk(private.public_key())
         kid = jwk_thumbprint(jwk)
         jwk.update(kid=kid, alg=algorithm.value, use="sig")
@@ -186,20 +188,29 @@ class KeyService:
     async def ensure_keys(self) -> None:
         """Create the active and next keys of each algorithm when missing (first start, a
         newly configured algorithm, or after a purge)."""
-        async with self._db.transaction() as s:
-            rows = (
-                await s.scalars(
-                    select(SigningKey).where(
-                        SigningKey.status.in_((KeyStatus.active.value, KeyStatus.next.value))
-                    )
-                )
-            ).all()
-            present = {(r.algorithm, KeyStatus(r.status)) for r in rows}
-            for algorithm in self.algorithms:
-                for missing in (KeyStatus.active, KeyStatus.next):
-                    if (algorithm.value, missing) not in present:
-                        s.add(self._new_row(missing, algorithm))
+        wanted = [
+            (a, status) for a in self.algorithms for status in (KeyStatus.active, KeyStatus.next)
+        ]
+        missing = [w for w in wanted if (w[0].value, w[1]) not in await self._present()]
+        if missing:
+            # Generated before the transaction, so it holds no lock while keys are made.
+            rows = [await self._new_row(status, algorithm) for algorithm, status in missing]
+            async with self._db.transaction() as s:
+                present = await self._present(s)
+                s.add_all(r for r in rows if (r.algorithm, KeyStatus(r.status)) not in present)
         await self.reload()
+
+    async def _present(self, s: Any = None) -> set[tuple[str, KeyStatus]]:
+        """(algorithm, status) of the active and next keys."""
+        query = select(SigningKey.algorithm, SigningKey.status).where(
+            SigningKey.status.in_((KeyStatus.active.value, KeyStatus.next.value))
+        )
+        if s is not None:
+            rows = (await s.execute(query)).all()
+        else:
+            async with self._db.sessionmaker() as session:
+                rows = (await session.execute(query)).all()
+        return {(r.algorithm, KeyStatus(r.status)) for r in rows}
 
     async def rotate(self, ctx: RequestContext, algorithm: SigningAlgorithm | None = None) -> str:
         """Rotate the keys of ``algorithm`` (default: every algorithm): promote ``next`` to
@@ -214,6 +225,7 @@ class KeyService:
         return kid
 
     async def _rotate_one(self, algorithm: SigningAlgorithm) -> str:
+        next_key = await self._new_row(KeyStatus.next, algorithm)
         now = utcnow()
         # Every token the old key signed must stay verifiable: its lifetime, the leeway we
         # grant on exp, and the time other workers keep signing with it until they reload.
@@ -245,11 +257,11 @@ class KeyService:
                     extra.retired_at = now
                     extra.publish_until = now
             else:
-                new_active = self._new_row(KeyStatus.active, algorithm)
+                new_active = await self._new_row(KeyStatus.active, algorithm)
                 s.add(new_active)
             new_active.status = KeyStatus.active
             new_active.activated_at = now
-            s.add(self._new_row(KeyStatus.next, algorithm))
+            s.add(next_key)
             await s.execute(
                 delete(SigningKey).where(
                     SigningKey.status == KeyStatus.retired.value, SigningKey.publish_until < now

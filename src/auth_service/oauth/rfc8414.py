@@ -40,6 +40,7 @@ def tenant_issuer(base: str, slug: str | None) -> str:
 class Capabilities:
     grant_types: Iterable[str]
     auth_methods: Iterable[str]
+    introspection_auth_methods: Iterable[str]
     id_token_algs: Iterable[str]
     scopes: Iterable[str]
     claims: Iterable[str]
@@ -66,7 +67,7 @@ def metadata(issuer: str, can: Capabilities) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(can.id_token_algs),
         "token_endpoint_auth_methods_supported": methods,
-        "introspection_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_methods_supported": list(can.introspection_auth_methods),
         "revocation_endpoint_auth_methods_supported": methods,
         "code_challenge_methods_supported": list(rfc7636.METHODS_SUPPORTED),
         "claims_supported": list(can.claims),

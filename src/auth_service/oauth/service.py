@@ -24,6 +24,7 @@ from auth_service.oauth.clients import ClientService
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.consent import ConsentStore
 from auth_service.oauth.end_session import EndSession
+from auth_service.oauth.errors import InvalidClient
 from auth_service.oauth.grants import GrantContext
 from auth_service.oauth.id_token import IdTokens
 from auth_service.oauth.issuance import TokenIssuer
@@ -122,7 +123,11 @@ class OAuthService:
         return (await self.token_endpoint.token(request)).body()
 
     async def introspect(self, request: EndpointRequest) -> dict[str, Any]:
+        """RFC 7662 section 2.1: the caller must authenticate; a public client's bare
+        ``client_id`` proves nothing, so only confidential clients may introspect."""
         client = await self.token_endpoint.client(request)
+        if client.public:
+            raise InvalidClient("introspection needs a confidential client")
         return await self.introspection.answer(request, client)
 
     async def revoke(self, request: EndpointRequest) -> None:
@@ -151,6 +156,7 @@ class OAuthService:
             rfc8414.Capabilities(
                 grant_types=self.grant_types,
                 auth_methods=self.auth_methods,
+                introspection_auth_methods=[m for m in self.auth_methods if m != "none"],
                 id_token_algs=[a.value for a in oauth.id_token_signing_alg_values],
                 scopes=supported_scopes(oauth.scopes),
                 claims=claims,

@@ -43,6 +43,19 @@ async def test_introspection_needs_client_authentication(api: Api) -> None:
     assert "active" not in r.json()
 
 
+async def test_public_clients_cannot_introspect(api: Api) -> None:
+    public = await oauth.client(api, client_type="public")
+    tokens = await _tokens(api, public)
+    r = await api.client.post(
+        "/oauth2/introspect",
+        data={"token": tokens["access_token"], "client_id": public.client_id},
+    )
+    assert r.status_code == 401
+    assert r.json()["error"] == "invalid_client"
+    doc = (await api.client.get("/.well-known/openid-configuration")).json()
+    assert "none" not in doc["introspection_endpoint_auth_methods_supported"]
+
+
 async def test_introspection_answers_only_the_owner(api: Api) -> None:
     a = await oauth.client(api)
     b = await oauth.client(api)

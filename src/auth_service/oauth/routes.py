@@ -102,7 +102,9 @@ class OAuthRoute(APIRoute):
         return oauth_handler
 
 
-router = APIRouter(tags=["oauth"], route_class=OAuthRoute)
+# Described by discovery (RFC 8414) and docs/oidc.md, not OpenAPI: their errors are the
+# RFCs', not problem+json (ADR 0700), and their bodies are forms.
+router = APIRouter(tags=["oauth"], route_class=OAuthRoute, include_in_schema=False)
 
 
 async def form_params(request: Request) -> Params:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urljoin
 
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from tests.integration.observability.server import CLI
-from tests.support.live_server import PASSWORD, LiveServer
+from tests.support.live_server import PASSWORD, LiveServer, run_live_server
 from tests.support.pages import form
 from tests.support.secrets import remember
 
@@ -29,6 +30,14 @@ pytestmark = [
 ]
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the test reads the redirect
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of this module only: the session's ``live_server`` would keep its SMTP
+    server (and its log lines) alive through every later test of a run without browsers."""
+    with run_live_server(tmp_path_factory.mktemp("authlib")) as server:
+        yield server
 
 
 def _clients(live: LiveServer, *args: str) -> dict[str, Any]:
@@ -65,8 +74,9 @@ async def _browser_step(live: LiveServer, authorization_url: str, email: str) ->
 
 
 async def test_authlib_completes_code_with_pkce_and_verifies_our_id_token(
-    live_server: LiveServer,
+    provider: LiveServer,
 ) -> None:
+    live_server = provider
     from authlib.common.security import generate_token
     from authlib.integrations.httpx_client import AsyncOAuth2Client
     from authlib.jose import JsonWebKey, jwt

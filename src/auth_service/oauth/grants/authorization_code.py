@@ -41,36 +41,10 @@ class AuthorizationCodeGrant:
         asked = check_resources(params.all("resource"), client)
 
         def check(record: CodeRecord) -> None:
-            wanted = record.request
-            if (wanted["redirect_uri_sent"] or redirect_uri is not None) and (
-                redirect_uri != wanted["redirect_uri"]
-            ):
-                raise InvalidGrant("redirect_uri does not match the authorization request")
-            rfc7636.verify(verifier, wanted.get("code_challenge"))
-            if not set(asked) <= set(wanted.get("resources", ())):
-                raise InvalidTarget("resource was not part of the authorization request")
+            _check(record.request, redirect_uri, verifier, asked)
 
         def open_grant(record: CodeRecord) -> PreparedGrant:
-            wanted = record.request
-            offline = OFFLINE_ACCESS in wanted["scope"].split()
-            refresh = offline and "refresh_token" in client.grant_types
-            return GrantSessions.prepare(
-                GrantRequest(
-                    tenant_id=record.tenant_id,
-                    user_id=record.user_id,
-                    client_id=client.client_id,
-                    scope=wanted["scope"],
-                    resources=tuple(wanted.get("resources", ())),
-                    auth_time=record.auth_time,
-                    amr=tuple(wanted.get("amr", ())),
-                    acr=wanted.get("acr"),
-                    browser_session_id=_uuid(wanted.get("sid")),
-                    lifetime_seconds=self._ctx.settings().oauth.refresh_token_ttl_seconds,
-                    ip=request.context.ip,
-                    user_agent=request.context.user_agent,
-                ),
-                refresh=refresh,
-            )
+            return self._open_grant(record, client, request)
 
         try:
             record, grant = await self._ctx.codes.redeem(code, client.pk, check, open_grant)
@@ -101,6 +75,31 @@ class AuthorizationCodeGrant:
             browser_session_id=_uuid(wanted.get("sid")),
         )
 
+    def _open_grant(
+        self, record: CodeRecord, client: Client, request: EndpointRequest
+    ) -> PreparedGrant:
+        """The grant the code is exchanged for: a refresh token only with offline_access
+        granted and the refresh_token grant allowed."""
+        wanted = record.request
+        offline = OFFLINE_ACCESS in wanted["scope"].split()
+        return GrantSessions.prepare(
+            GrantRequest(
+                tenant_id=record.tenant_id,
+                user_id=record.user_id,
+                client_id=client.client_id,
+                scope=wanted["scope"],
+                resources=tuple(wanted.get("resources", ())),
+                auth_time=record.auth_time,
+                amr=tuple(wanted.get("amr", ())),
+                acr=wanted.get("acr"),
+                browser_session_id=_uuid(wanted.get("sid")),
+                lifetime_seconds=self._ctx.settings().oauth.refresh_token_ttl_seconds,
+                ip=request.context.ip,
+                user_agent=request.context.user_agent,
+            ),
+            refresh=offline and "refresh_token" in client.grant_types,
+        )
+
     async def _replayed(self, exc: CodeReplayed, client: Client, request: EndpointRequest) -> None:
         owner = None
         if exc.grant_id is not None:
@@ -115,6 +114,24 @@ class AuthorizationCodeGrant:
                 "grant_id": str(exc.grant_id) if exc.grant_id else None,
             },
         )
+
+
+def _check(
+    wanted: dict[str, object],
+    redirect_uri: str | None,
+    verifier: str | None,
+    asked: tuple[str, ...],
+) -> None:
+    """The token request matches the authorization request of the code (section 4.1.3)."""
+    if (wanted["redirect_uri_sent"] or redirect_uri is not None) and (
+        redirect_uri != wanted["redirect_uri"]
+    ):
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    challenge = wanted.get("code_challenge")
+    rfc7636.verify(verifier, challenge if isinstance(challenge, str) else None)
+    resources = wanted.get("resources") or ()
+    if not set(asked) <= set(resources if isinstance(resources, list) else ()):
+        raise InvalidTarget("resource was not part of the authorization request")
 
 
 def _uuid(value: object) -> uuid.UUID | None:

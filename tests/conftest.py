@@ -58,6 +58,8 @@ USER_TABLES = (
     "audit_events",
     "signing_keys",
     "users",
+    "oauth_clients",
+    "oauth_revoked_access_tokens",
 )
 
 

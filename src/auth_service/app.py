@@ -21,6 +21,7 @@ from auth_service.health.routes import router as health_router
 from auth_service.jobs.routes import router as jobs_router
 from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
+from auth_service.oauth.routes import router as oauth_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
@@ -155,6 +156,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         keys_router,
         admin_router,
         jobs_router,
+        oauth_router,
         docs_router,
     ):
         app.include_router(router)

@@ -8,17 +8,29 @@ from auth_service.db.base import Base
 from auth_service.flows.models import FlowRow
 from auth_service.jobs.models import JobRow
 from auth_service.keys.models import SigningKey
+from auth_service.oauth.models import (
+    AuthorizationCode,
+    Consent,
+    OAuthClient,
+    OAuthClientSecret,
+    RevokedAccessToken,
+)
 from auth_service.sessions.models import RefreshToken, Session
 
 metadata = Base.metadata
 
 __all__ = [
     "AuditEvent",
+    "AuthorizationCode",
     "Base",
+    "Consent",
     "FlowRow",
     "JobRow",
+    "OAuthClient",
+    "OAuthClientSecret",
     "OneTimeToken",
     "RefreshToken",
+    "RevokedAccessToken",
     "Role",
     "Session",
     "SigningKey",

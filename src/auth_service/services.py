@@ -22,6 +22,7 @@ from auth_service.jobs.upkeep import JobUpkeep
 from auth_service.keys.service import KeyService
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
+from auth_service.oauth.service import OAuthService
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
@@ -78,6 +79,7 @@ class Services:
     sessions: SessionService
     flows: FlowStore
     signin: SignIn
+    oauth: OAuthService
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -107,6 +109,7 @@ class Services:
         hooks.register("access_tokens", lambda new: self.access_tokens.apply_settings(new.tokens))
         hooks.register("sessions", lambda new: self.sessions.apply_settings(new.tokens))
         hooks.register("accounts", self.accounts.apply_settings)
+        hooks.register("oauth", self.oauth.apply_settings)
         hooks.register("settings", self._apply_settings)
 
     def _apply_lockout(self, new: Settings) -> None:
@@ -144,7 +147,9 @@ def build_services(settings: Settings) -> Services:
     # Kinds register on the queue where their handler is built (mail below; webhooks, ...).
     jobs = JobQueue(db, settings.jobs, master_key)
     mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir), jobs)
-    keys = KeyService(db, master_key, settings.tokens, audit)
+    keys = KeyService(
+        db, master_key, settings.tokens, audit, settings.oauth.id_token_signing_alg_values
+    )
     access = AccessTokenService(keys, settings.tokens, settings.issuer)
     revoker = SessionRevoker(db)
     accounts = AccountService(db, settings, hasher, limiter, lockout, audit, mail, revoker)
@@ -159,6 +164,9 @@ def build_services(settings: Settings) -> Services:
     )
     flows = FlowStore(db)
     signin = SignIn(accounts.credentials, sessions, flows, lambda: accounts.tenant_id)
+    oauth = OAuthService(
+        db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
+    )
     return Services(
         settings,
         db,
@@ -178,4 +186,5 @@ def build_services(settings: Settings) -> Services:
         sessions,
         flows,
         signin,
+        oauth,
     )

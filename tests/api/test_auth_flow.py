@@ -441,9 +441,11 @@ async def test_jwks_is_cacheable_and_lists_next_and_active_keys(api: Api) -> Non
     assert r.status_code == 200
     assert "max-age" in r.headers["cache-control"]
     keys = r.json()["keys"]
-    assert len(keys) == 2
-    assert all(k["alg"] == "ES256" and k["use"] == "sig" and k["kid"] for k in keys)
-    assert all("d" not in k for k in keys)  # never the private part
+    # An active and a next key per algorithm: ES256 (access tokens), RS256 and EdDSA (ID
+    # tokens, ADR 0702).
+    assert sorted(k["alg"] for k in keys) == ["ES256", "ES256", "EdDSA", "EdDSA", "RS256", "RS256"]
+    assert all(k["use"] == "sig" and k["kid"] for k in keys)
+    assert all(not {"d", "p", "q", "dp", "dq", "qi"} & set(k) for k in keys)  # never private
 
 
 async def test_security_headers_and_request_id(api: Api) -> None:

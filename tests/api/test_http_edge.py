@@ -121,9 +121,13 @@ async def test_only_the_json_api_refuses_non_json_bodies(api: Api) -> None:
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     r = await api.client.post("/v1/auth/login", content=b"email=a", headers=form)
     assert_problem(r, 415, "unsupported-media-type")
-    # Outside /v1/ (where the hosted pages and OAuth2 endpoints will take form posts) the
-    # route decides: here there is none for POST, so the answer is the route's 405/404.
+    # Outside /v1/ (where the hosted pages and OAuth2 endpoints take form posts) the route
+    # decides: here there is none for POST, so the answer is the route's 405/404.
     r = await api.client.post("/.well-known/jwks.json", content=b"a=b", headers=form)
     assert_problem(r, 405, "method-not-allowed")
-    r = await api.client.post("/oauth2/token", content=b"grant_type=x", headers=form)
+    r = await api.client.post("/no-such-endpoint", content=b"grant_type=x", headers=form)
     assert_problem(r, 404, "not-found")
+    # The token endpoint takes the form and answers in OAuth2's own error format.
+    r = await api.client.post("/oauth2/token", content=b"grant_type=x", headers=form)
+    assert r.status_code == 401
+    assert r.json()["error"] == "invalid_client"

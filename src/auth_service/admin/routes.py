@@ -1,11 +1,11 @@
-"""Admin API: users, audit events, key rotation. Requires the ``admin`` role."""
+"""Admin API: users, audit events, key rotation, OAuth clients. Requires the ``admin`` role."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.admin.schemas import (
@@ -15,6 +15,14 @@ from auth_service.admin.schemas import (
     Rfc3339,
     RotateResponse,
     UserPage,
+)
+from auth_service.oauth.schemas import (
+    ClientIn,
+    ClientOut,
+    ClientPatch,
+    CreatedClient,
+    RotatedSecret,
+    RotateSecretIn,
 )
 from auth_service.security.text import PlainText
 from auth_service.web.deps import AdminPrincipal, ServicesDep
@@ -100,3 +108,74 @@ async def audit_events(
 async def rotate_keys(principal: AdminPrincipal, services: ServicesDep) -> RotateResponse:
     """Promote the published next key to signing; the old key stays published until expiry."""
     return RotateResponse(active_kid=await services.keys.rotate(principal.context))
+
+
+# ---- OAuth clients ------------------------------------------------------------------------
+
+ClientId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.post(
+    "/clients",
+    response_model=CreatedClient,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(422),
+)
+async def create_client(
+    body: ClientIn, principal: AdminPrincipal, services: ServicesDep
+) -> CreatedClient:
+    """Register a client; ``client_secret`` (confidential clients) is in this answer only."""
+    client, secret = await services.oauth.clients.create(body.spec(), principal.context)
+    return CreatedClient(**ClientOut.of(client).model_dump(), client_secret=secret)
+
+
+@router.get("/clients", response_model=list[ClientOut])
+async def list_clients(_: AdminPrincipal, services: ServicesDep) -> list[ClientOut]:
+    return [ClientOut.of(c) for c in await services.oauth.clients.list()]
+
+
+@router.get("/clients/{client_id}", response_model=ClientOut, responses=problem_responses(404))
+async def get_client(client_id: ClientId, _: AdminPrincipal, services: ServicesDep) -> ClientOut:
+    return ClientOut.of(await services.oauth.clients.get(client_id))
+
+
+@router.patch(
+    "/clients/{client_id}", response_model=ClientOut, responses=problem_responses(404, 422)
+)
+async def update_client(
+    client_id: ClientId, body: ClientPatch, principal: AdminPrincipal, services: ServicesDep
+) -> ClientOut:
+    client = await services.oauth.clients.update(client_id, principal.context, **body.changes())
+    return ClientOut.of(client)
+
+
+@router.post(
+    "/clients/{client_id}/rotate-secret",
+    response_model=RotatedSecret,
+    responses=problem_responses(404, 422),
+)
+async def rotate_client_secret(
+    client_id: ClientId, body: RotateSecretIn, principal: AdminPrincipal, services: ServicesDep
+) -> RotatedSecret:
+    """A new secret (shown once); the old ones keep working until ``overlap_seconds``."""
+    rotation = await services.oauth.clients.rotate_secret(
+        client_id, principal.context, overlap_seconds=body.overlap_seconds
+    )
+    return RotatedSecret(
+        client_id=client_id,
+        client_secret=rotation.secret,
+        previous_secret_expires_at=rotation.previous_expires_at,
+    )
+
+
+@router.delete(
+    "/clients/{client_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404),
+)
+async def delete_client(
+    client_id: ClientId, principal: AdminPrincipal, services: ServicesDep
+) -> Response:
+    """Remove a client: its secrets, codes and consents go, and every grant it holds ends."""
+    await services.oauth.delete_client(client_id, principal.context)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

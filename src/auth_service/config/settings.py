@@ -8,6 +8,7 @@ settings object: a ``Settings`` instance is passed to ``create_app``.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -281,6 +282,69 @@ class UiSettings(Section):
         return v.rstrip("/") if v else v
 
 
+class OAuthSettings(Section):
+    """The OAuth 2.1 authorization server and OpenID Connect provider (docs/oidc.md)."""
+
+    authorization_code_ttl_seconds: int = Field(
+        60, ge=10, le=600, description="how long an authorization code may be redeemed"
+    )
+    access_token_ttl_seconds: int = Field(900, ge=30, le=24 * 3600)
+    id_token_ttl_seconds: int = Field(3600, ge=30, le=24 * 3600)
+    refresh_token_ttl_seconds: int = Field(
+        30 * 24 * 3600,
+        ge=60,
+        description="absolute lifetime of a grant's refresh tokens (offline_access); the idle "
+        "limit is tokens.refresh_idle_ttl_seconds",
+    )
+    id_token_signing_alg_values: list[SigningAlgorithm] = Field(
+        default_factory=lambda: [
+            SigningAlgorithm.RS256,
+            SigningAlgorithm.ES256,
+            SigningAlgorithm.EdDSA,
+        ],
+        min_length=1,
+        description="algorithms a client may register for its ID tokens (RS256 is the default "
+        "of OpenID Connect); each gets its own signing keys in the JWKS (restart to change)",
+    )
+    scopes: dict[str, str] = Field(
+        default_factory=dict,
+        description="custom API scopes a client may be allowed: name -> what the consent page "
+        "says it grants",
+    )
+    secret_rotation_overlap_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        le=365 * 24 * 3600,
+        description="how long the old client secret keeps working after `rotate-secret`",
+    )
+    dynamic_registration: bool = Field(
+        False, description="RFC 7591 dynamic client registration at /oauth2/register"
+    )
+    registration_initial_access_token: SecretStr | None = Field(
+        None,
+        description="the bearer token POST /oauth2/register requires (needed when "
+        "dynamic_registration is on)",
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+            if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}", name):
+                raise ValueError(f"scope {name!r} is not a valid scope token")
+        return v
+
+    @model_validator(mode="after")
+    def _registration_protected(self) -> OAuthSettings:
+        if self.dynamic_registration and self.registration_initial_access_token is None:
+            raise ValueError(
+                "dynamic_registration needs registration_initial_access_token (open "
+                "registration is not offered)"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Construct it through ``config.loader.load_settings``.
 
@@ -324,6 +388,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -355,6 +420,7 @@ SECRET_PATHS: tuple[str, ...] = (
     "database.url",
     "redis.url",
     "mail.smtp_password",
+    "oauth.registration_initial_access_token",
     "backup.key",
     "backup.previous_keys",
     "dr.standby_url",

@@ -28,6 +28,9 @@ from auth_service.flows.models import FlowRow
 class FlowKind(StrEnum):
     sign_in = "sign_in"  # credentials, then any further step, then where it came from
     consent = "consent"  # an OAuth2 authorization waiting for the user's decision
+    # A pending OAuth2 authorization request (oauth.authorization): kept server-side while
+    # the browser signs in and consents, never only in the URL.
+    authorization = "authorization"
 
 
 @dataclass
@@ -98,7 +101,7 @@ class FlowStore:
             ).first()
         if row is None:
             raise FlowExpired
-        found: FlowRow = row[0]
+        found = row  # a Core row: the flow's columns by name
         if not hmac.compare_digest(found.binding_hash, _digest(binding)):
             raise FlowExpired
         return Flow(

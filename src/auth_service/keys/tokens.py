@@ -36,6 +36,22 @@ class IssuedToken:
     expires_in: int
 
 
+async def sign(keys: KeyService, claims: dict[str, Any], *, algorithm: str | None, typ: str) -> str:
+    """``claims`` signed with our active key of ``algorithm`` (default: the access tokens'),
+    the ``kid`` and ``typ`` in the header; timed and traced like every signature of ours."""
+    signer = await keys.signer(algorithm)
+    start = time.perf_counter()
+    with tracing.span("token.sign", {"jwt.alg": signer.algorithm, "jwt.kid": signer.kid}):
+        token = jwt.encode(
+            claims,
+            signer.private_key,
+            algorithm=signer.algorithm,
+            headers={"kid": signer.kid, "typ": typ},
+        )
+    metrics.TOKEN_SIGN_DURATION.observe(time.perf_counter() - start)
+    return token
+
+
 class AccessTokenService:
     def __init__(self, keys: KeyService, settings: TokenSettings, issuer: str) -> None:
         self._keys = keys
@@ -49,7 +65,6 @@ class AccessTokenService:
     async def issue(
         self, user_id: uuid.UUID, session_id: uuid.UUID, tenant_id: uuid.UUID, roles: list[str]
     ) -> IssuedToken:
-        signer = await self._keys.signer()
         now = int(time.time())
         ttl = self._settings.access_token_ttl_seconds
         claims: dict[str, Any] = {
@@ -64,16 +79,7 @@ class AccessTokenService:
             "tid": str(tenant_id),
             "roles": sorted(roles),
         }
-        start = time.perf_counter()
-        with tracing.span("token.sign", {"jwt.alg": signer.algorithm, "jwt.kid": signer.kid}):
-            token = jwt.encode(
-                claims,
-                signer.private_key,
-                algorithm=signer.algorithm,
-                headers={"kid": signer.kid, "typ": "at+jwt"},
-            )
-        metrics.TOKEN_SIGN_DURATION.observe(time.perf_counter() - start)
-        return IssuedToken(token, ttl)
+        return IssuedToken(await sign(self._keys, claims, algorithm=None, typ="at+jwt"), ttl)
 
     async def verify(self, token: str) -> AccessClaims:
         """Verify signature, algorithm, ``kid``, issuer, audience and time claims."""

@@ -15,6 +15,7 @@ from auth_service.db.base import Base, TenantScoped, utcnow
 class SessionKind(StrEnum):
     api = "api"  # refresh tokens over the JSON API
     browser = "browser"  # a cookie of the hosted pages
+    oauth = "oauth"  # a grant to an OAuth client: its access and refresh tokens
 
 
 class Session(TenantScoped, Base):
@@ -38,6 +39,12 @@ class Session(TenantScoped, Base):
     auth_time: Mapped[datetime] = mapped_column(default=utcnow)
     amr: Mapped[list[str] | None] = mapped_column(JSON)
     acr: Mapped[str | None] = mapped_column(String(16))
+    # An OAuth grant (kind "oauth"): the client it was issued to, the scope and resources
+    # (RFC 8707) it covers, and the browser session it was granted in (OIDC sid).
+    client_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    scope: Mapped[str | None] = mapped_column(String(2048))
+    resources: Mapped[list[str] | None] = mapped_column(JSON)
+    browser_session_id: Mapped[uuid.UUID | None]
 
 
 def session_usable(

@@ -6,6 +6,12 @@ spent token again means it leaked, so the caller revokes the whole session. A re
 window (``tokens.refresh_reuse_grace_seconds``, off by default) tolerates a client that lost
 the response of an exchange and retries with the same token.
 
+A refresh token belongs to one client: the first-party JSON API (``client_id`` None) or one
+OAuth client (RFC 6749 section 6: "the refresh token was issued to the authenticated
+client"). Presented by anyone else it is treated as unknown: it is neither spent nor rotated,
+and no reuse is detected (the exchange never touches it), so a client cannot spend, or burn
+by replaying, another client's tokens.
+
 PostgreSQL runs the exchange as ONE statement in autocommit (one round trip); SQLite runs
 the same decisions one statement at a time inside a transaction.
 """
@@ -23,6 +29,7 @@ from sqlalchemy import (
     Exists,
     LargeBinary,
     Select,
+    String,
     Uuid,
     and_,
     bindparam,
@@ -53,6 +60,48 @@ from auth_service.sessions.models import RefreshToken, Session, session_usable
 
 
 @dataclass(frozen=True)
+class GrantFacts:
+    """What the session records about how it was granted: an OAuth grant's client, scope,
+    resources and browser session, and the authentication it rests on (OIDC auth_time,
+    amr, acr), so tokens minted on refresh say the same as the first ones."""
+
+    client_id: str | None
+    scope: str | None
+    resources: tuple[str, ...]
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str | None
+    browser_session_id: uuid.UUID | None
+
+
+def _facts(row: Any, prefix: str = "") -> GrantFacts:
+    def get(name: str) -> Any:
+        return getattr(row, prefix + name)
+
+    return GrantFacts(
+        get("client_id"),
+        get("scope"),
+        tuple(get("resources") or ()),
+        get("auth_time"),
+        tuple(get("amr") or ()),
+        get("acr"),
+        get("browser_session_id"),
+    )
+
+
+# The session columns a rotation returns (GrantFacts).
+_FACT_COLUMNS = (
+    Session.client_id,
+    Session.scope,
+    Session.resources,
+    Session.auth_time,
+    Session.amr,
+    Session.acr,
+    Session.browser_session_id,
+)
+
+
+@dataclass(frozen=True)
 class Rotated:
     """A refresh token exchanged: the session's next token and its user, read fresh."""
 
@@ -61,6 +110,7 @@ class Rotated:
     refresh_token: str
     result: str  # metrics label: "success", or "grace" inside the reuse grace window
     identity: Identity | None  # None: the user no longer exists
+    facts: GrantFacts
 
 
 @dataclass(frozen=True)
@@ -88,6 +138,8 @@ class Reused:
 _DIGEST = bindparam("digest", type_=LargeBinary())
 _NOW = bindparam("now", type_=UTCDateTime())
 _GRACE = bindparam("grace", type_=Boolean())
+# Not named "client_id": an UPDATE takes a parameter named like a column as a SET value.
+_CLIENT = bindparam("owner_client_id", type_=String())
 
 
 def _live_session(presented: CTE) -> CTE:
@@ -103,7 +155,7 @@ def _live_session(presented: CTE) -> CTE:
             session_usable(_NOW, bindparam("idle_cutoff", type_=UTCDateTime())),
         )
         .values(last_used_at=_NOW)
-        .returning(Session.id, Session.user_id, Session.tenant_id)
+        .returning(Session.id, Session.user_id, Session.tenant_id, *_FACT_COLUMNS)
         .cte("live")
     )
 
@@ -130,7 +182,8 @@ def _successor(live: CTE, any_spent: Exists) -> CTE:
 def _one_statement_exchange() -> Select[Any]:
     presented = (
         select(RefreshToken.session_id, RefreshToken.used_at)
-        .where(RefreshToken.token_hash == _DIGEST)
+        .join(Session, Session.id == RefreshToken.session_id)
+        .where(RefreshToken.token_hash == _DIGEST, Session.client_id.is_not_distinct_from(_CLIENT))
         .cte("presented")
     )
     live = _live_session(presented)
@@ -154,6 +207,7 @@ def _one_statement_exchange() -> Select[Any]:
         any_spent.label("spent"),
         successor.c.session_id.is_not(None).label("rotated"),
         live.c.user_id.label("session_user_id"),
+        *(live.c[c.key].label("grant_" + c.key) for c in _FACT_COLUMNS),
         *IDENTITY_COLUMNS,
         ROLE_COLUMN,
     ).select_from(
@@ -182,15 +236,20 @@ class RefreshExchange:
         grace = self.settings.refresh_reuse_grace_seconds
         return now - timedelta(seconds=grace) if grace else None
 
-    async def exchange(self, refresh_token: str, now: datetime) -> Rotated | Reused:
-        """Spend ``refresh_token`` and rotate, or report reuse. Exactly one of several
-        concurrent exchanges of one token wins. Raises InvalidRefreshToken."""
+    async def exchange(
+        self, refresh_token: str, now: datetime, client_id: str | None = None
+    ) -> Rotated | Reused:
+        """Spend ``refresh_token`` of ``client_id`` (None: the JSON API) and rotate, or report
+        reuse. Exactly one of several concurrent exchanges of one token wins. A token of
+        another client is unknown here. Raises InvalidRefreshToken."""
         digest = token_digest(refresh_token)
         if self._db.backend is Backend.postgresql:
-            return await self._exchange_one_statement(digest, now)
-        return await self._exchange_in_transaction(digest, now)
+            return await self._exchange_one_statement(digest, now, client_id)
+        return await self._exchange_in_transaction(digest, now, client_id)
 
-    async def _exchange_one_statement(self, digest: bytes, now: datetime) -> Rotated | Reused:
+    async def _exchange_one_statement(
+        self, digest: bytes, now: datetime, client_id: str | None
+    ) -> Rotated | Reused:
         cutoff = self._grace_cutoff(now)
         successor = new_token()
         async with self._db.single() as conn:
@@ -199,6 +258,7 @@ class RefreshExchange:
                     _EXCHANGE_POSTGRESQL,
                     {
                         "digest": digest,
+                        "owner_client_id": client_id,
                         "now": now,
                         "grace": cutoff is not None,
                         "grace_cutoff": cutoff or now,
@@ -219,6 +279,7 @@ class RefreshExchange:
                 successor,
                 "success" if row.spent else "grace",
                 identity_from_rows(rows) if row.id is not None else None,
+                _facts(row, "grant_"),
             )
         in_grace = (
             cutoff is not None and row.token_used_at is not None and row.token_used_at >= cutoff
@@ -243,13 +304,18 @@ class RefreshExchange:
             )
         return used_at is not None
 
-    async def _exchange_in_transaction(self, digest: bytes, now: datetime) -> Rotated | Reused:
+    async def _exchange_in_transaction(
+        self, digest: bytes, now: datetime, client_id: str | None
+    ) -> Rotated | Reused:
         """Portable (SQLite): the same decisions, one statement at a time in a transaction."""
         result = "success"
+        owned = RefreshToken.session_id.in_(
+            select(Session.id).where(Session.client_id.is_not_distinct_from(client_id))
+        )
         async with self._db.transaction() as s:
             session_id = await s.scalar(
                 update(RefreshToken)
-                .where(RefreshToken.token_hash == digest, RefreshToken.used_at.is_(None))
+                .where(RefreshToken.token_hash == digest, RefreshToken.used_at.is_(None), owned)
                 .values(used_at=now)
                 .returning(RefreshToken.session_id)
             )
@@ -257,7 +323,7 @@ class RefreshExchange:
                 spent = (
                     await s.execute(
                         select(RefreshToken.session_id, RefreshToken.used_at).where(
-                            RefreshToken.token_hash == digest
+                            RefreshToken.token_hash == digest, owned
                         )
                     )
                 ).first()
@@ -276,7 +342,7 @@ class RefreshExchange:
                     update(Session)
                     .where(Session.id == session_id, session_usable(now, self._idle_cutoff(now)))
                     .values(last_used_at=now)
-                    .returning(Session.user_id, Session.tenant_id)
+                    .returning(Session.user_id, Session.tenant_id, *_FACT_COLUMNS)
                 )
             ).first()
             if live is None:
@@ -294,4 +360,4 @@ class RefreshExchange:
             )
         # Read outside the transaction: SQLite serialises connections.
         identity = await self._identities.identity(live.user_id)
-        return Rotated(session_id, live.user_id, successor, result, identity)
+        return Rotated(session_id, live.user_id, successor, result, identity, _facts(live))

@@ -30,7 +30,7 @@ from auth_service.security.random import new_token, token_digest
 from auth_service.security.ratelimit import Limiter, RateLimited, RateLimiter
 from auth_service.sessions.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
 from auth_service.sessions.models import RefreshToken, Session, SessionKind, session_usable
-from auth_service.sessions.refresh import RefreshExchange, Reused
+from auth_service.sessions.refresh import RefreshExchange, Reused, Rotated
 from auth_service.sessions.revocation import SessionRevoker
 
 log = structlog.get_logger(__name__)
@@ -226,10 +226,27 @@ class SessionService:
         )
 
     async def refresh(self, refresh_token: str, ctx: RequestContext) -> TokenPair:
-        """Exchange a refresh token for a new pair, spending it (sessions.refresh).
+        """Exchange a refresh token of the JSON API for a new pair, spending it
+        (``rotate_refresh_token``). Raises RateLimited, InvalidRefreshToken or
+        RefreshTokenReused."""
+        outcome = await self.rotate_refresh_token(refresh_token, ctx, client_id=None)
+        identity = outcome.identity
+        assert identity is not None
+        access = await self._access.issue(
+            identity.id, outcome.session_id, identity.tenant_id, list(identity.roles)
+        )
+        metrics.REFRESHES.labels(outcome.result).inc()
+        return TokenPair(access.token, access.expires_in, outcome.refresh_token, outcome.session_id)
 
-        A token spent earlier than the reuse grace window revokes the session
-        (RefreshTokenReused). Raises RateLimited, InvalidRefreshToken or RefreshTokenReused.
+    async def rotate_refresh_token(
+        self, refresh_token: str, ctx: RequestContext, *, client_id: str | None
+    ) -> Rotated:
+        """Spend a refresh token of ``client_id`` (None: the JSON API; else an OAuth client)
+        and return its successor with the session's user, read fresh (sessions.refresh).
+
+        A token of another client is unknown (InvalidRefreshToken, nothing spent). A token
+        spent earlier than the reuse grace window revokes the session (RefreshTokenReused).
+        Raises RateLimited, InvalidRefreshToken or RefreshTokenReused.
         """
         try:
             await self._limiter.hit(Limiter.ip_refresh, ctx.ip or "unknown")
@@ -239,7 +256,7 @@ class SessionService:
         if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH:
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken
-        outcome = await self._exchange.exchange(refresh_token, utcnow())
+        outcome = await self._exchange.exchange(refresh_token, utcnow(), client_id)
         if isinstance(outcome, Reused):
             await self._on_reuse(outcome.session_id, ctx)
             raise RefreshTokenReused
@@ -249,11 +266,7 @@ class SessionService:
             await self._revoker.revoke_user_sessions(outcome.user_id, reason="user_inactive")
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken
-        access = await self._access.issue(
-            identity.id, outcome.session_id, identity.tenant_id, list(identity.roles)
-        )
-        metrics.REFRESHES.labels(outcome.result).inc()
-        return TokenPair(access.token, access.expires_in, outcome.refresh_token, outcome.session_id)
+        return outcome
 
     async def _on_reuse(self, session_id: uuid.UUID, ctx: RequestContext) -> None:
         owner = await self._revoker.revoke(session_id, reason="refresh_reuse")
@@ -374,7 +387,8 @@ class SessionService:
         )
 
     async def list_sessions(self, user_id: uuid.UUID) -> list[SessionInfo]:
-        """The user's usable sessions, newest first."""
+        """The user's usable sessions, newest first; OAuth grants are listed as connected
+        apps instead (the oauth domain)."""
         now = utcnow()
         async with self._db.single() as conn:
             rows = (
@@ -387,7 +401,11 @@ class SessionService:
                         Session.ip,
                         Session.user_agent,
                     )
-                    .where(Session.user_id == user_id, session_usable(now, self._idle_cutoff(now)))
+                    .where(
+                        Session.user_id == user_id,
+                        Session.kind != SessionKind.oauth.value,
+                        session_usable(now, self._idle_cutoff(now)),
+                    )
                     .order_by(Session.created_at.desc())
                 )
             ).all()

@@ -33,12 +33,19 @@ async def _page(
     assert browser.session is not None
     identity = browser.session.identity
     sessions = await services.sessions.list_sessions(identity.id)
+    gettext = pages.gettext(browser)
+    describe = services.oauth.authorize.scope_descriptions
+    apps = [
+        (app, [gettext(text) for _scope, text in describe(app.scopes)])
+        for app in await services.oauth.consents.connected_apps(identity.id)
+    ]
     return pages.render(
         browser,
         "account.html",
         status=status,
         user=identity,
         sessions=sessions,
+        apps=apps,
         current_session=browser.session.id,
         device=devices.describe,
         notice=notice,
@@ -132,6 +139,23 @@ async def revoke_session(
         return pages.redirect(browser, "/login")
     gettext = pages.gettext(browser)
     return await _page(browser, pages, services, notice=gettext(messages.SESSION_ENDED))
+
+
+@router.post("/account/apps/{client_id}/remove")
+async def remove_app(
+    client_id: str,
+    browser: BrowserDep,
+    pages: PagesDep,
+    services: ServicesDep,
+    csrf_token: FormText = "",
+) -> Response:
+    """Withdraw consent from a connected app: it must ask again, and its tokens end."""
+    pages.check_form(browser, csrf_token)
+    if browser.session is None:
+        return _signed_out(browser, pages)
+    await services.oauth.consents.revoke(browser.session.identity.id, client_id, browser.context)
+    gettext = pages.gettext(browser)
+    return await _page(browser, pages, services, notice=gettext(messages.APP_REMOVED))
 
 
 @router.post("/account/delete")

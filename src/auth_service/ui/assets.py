@@ -15,7 +15,7 @@ from auth_service.ui.pages import PAGE_HEADERS, BrowserDep, PageRoute, PagesDep
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-STATIC_FILES = frozenset({"auth.css", "logo.svg"})
+STATIC_FILES = frozenset({"auth.css", "logo.svg", "form_post.js"})
 _ASSET_HEADERS = {
     "Cache-Control": "public, max-age=3600",
     "X-Content-Type-Options": "nosniff",

@@ -16,6 +16,9 @@ GENERIC = N_("Something went wrong. Please try again.")
 PROFILE_SAVED = N_("Your profile is saved.")
 PASSWORD_CHANGED = N_("Your password is changed. Your other sessions are signed out.")
 SESSION_ENDED = N_("That session is signed out.")
+APP_REMOVED = N_(
+    "The app is disconnected. It must ask you again before it can access your account."
+)
 ACCOUNT_DELETED_TITLE = N_("Account deleted")
 ACCOUNT_DELETED = N_("Your account and everything stored about it are deleted.")
 INVALID_NAME = N_("Enter a name of at most %(max)d characters, without special characters.")
@@ -43,6 +46,7 @@ BY_SLUG: dict[str, str] = {
     "user-not-found": N_("This account no longer exists."),
     "session-not-found": N_("That session has already ended."),
     "no-signing-key": N_("The service is not ready yet. Please try again shortly."),
+    "client-not-found": N_("This app is not registered here."),
 }
 
 

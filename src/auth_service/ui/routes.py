@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from auth_service.ui import account, assets, recovery, registration, signin
+from auth_service.ui import (
+    account,
+    assets,
+    consent,
+    end_session,
+    oauth,
+    recovery,
+    registration,
+    signin,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, registration, recovery, account, assets):
+for module in (signin, registration, recovery, account, assets, oauth, consent, end_session):
     router.include_router(module.router)
 
 # Where the body middleware accepts form posts (the /v1 API stays JSON-only).
@@ -20,4 +29,6 @@ FORM_PATHS = (
     "/reset-password",
     "/account",
     "/consent",
+    "/oauth2/authorize",
+    "/oauth2/logout",
 )

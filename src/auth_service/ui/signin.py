@@ -47,6 +47,7 @@ async def login_page(
             pending = await services.signin.flow(flow_id, binding=browser.binding)
         except FlowExpired as exc:
             return pages.error_page(browser, exc)
+        _flow_language(browser, pages, pending)
     if browser.session is not None and not (pending and pending.state.get("force_login")):
         return pages.redirect(browser, _next(pages, pending, return_to))
     hint = pending.state.get("login_hint") if pending else None
@@ -70,6 +71,7 @@ async def login(
         flow_id = flow_id_of(flow)
         if flow_id is not None:
             pending = await services.signin.flow(flow_id, binding=browser.binding)
+            _flow_language(browser, pages, pending)
         if has_control_characters(email) or has_control_characters(password):
             raise InvalidCredentials  # no account has such an email or password
         verified = await services.signin.password(email, password, browser.context)
@@ -91,6 +93,13 @@ async def login(
         )
     pages.sign_in(browser, signed_in.cookie)
     return pages.redirect(browser, _next(pages, pending, return_to))
+
+
+def _flow_language(browser: Browser, pages: Pages, pending: Flow) -> None:
+    """The language an OAuth2 client asked for (``ui_locales``) comes first."""
+    asked = pending.state.get("ui_locales")
+    if asked:
+        browser.language = pages.language(browser.request, str(asked))
 
 
 def _next(pages: Pages, pending: Flow | None, return_to: str | None) -> str:

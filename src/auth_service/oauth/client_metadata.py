@@ -1,0 +1,120 @@
+"""What a client may register (RFC 7591 section 2 names), checked in one place for the CLI,
+the admin API and dynamic registration."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from auth_service.oauth import rfc8252
+from auth_service.oauth.errors import InvalidClientMetadata
+from auth_service.oauth.scopes import parse_scope
+
+MAX_NAME = 200
+MAX_URIS = 20
+
+
+class ClientType(StrEnum):
+    """RFC 6749 section 2.1."""
+
+    confidential = "confidential"  # can keep a secret: a server-side web app
+    public = "public"  # cannot: native and browser apps (PKCE protects them)
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client's registration, as an operator or a registering client states it."""
+
+    name: str
+    client_type: ClientType
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ("authorization_code",)
+    scope: str = "openid"
+    resources: tuple[str, ...] = ()
+    first_party: bool = False
+    token_endpoint_auth_method: str | None = None  # default by type
+    id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
+
+    def with_defaults(self) -> ClientSpec:
+        method = self.token_endpoint_auth_method or (
+            "none" if self.client_type is ClientType.public else "client_secret_basic"
+        )
+        return replace(self, token_endpoint_auth_method=method)
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """What this server supports (from the registries and settings)."""
+
+    grant_types: Collection[str]
+    auth_methods: Collection[str]
+    id_token_algs: Collection[str]
+    scopes: Collection[str]
+    redirect_grants: frozenset[str] = field(
+        default_factory=lambda: frozenset({"authorization_code"})
+    )
+
+    def check(self, spec: ClientSpec) -> ClientSpec:
+        """The spec with its defaults, or InvalidClientMetadata naming the first problem."""
+        spec = spec.with_defaults()
+        name = spec.name.strip()
+        if not name or len(name) > MAX_NAME or any(ch < " " or ch == "\x7f" for ch in name):
+            raise InvalidClientMetadata("client_name", f"1 to {MAX_NAME} printable characters")
+        self._check_grants(spec)
+        self._check_uris(spec)
+        self._check_auth(spec)
+        scopes = parse_scope(spec.scope) if spec.scope else ()
+        unknown = [s for s in scopes if s not in self.scopes]
+        if unknown:
+            raise InvalidClientMetadata("scope", f"unsupported scope {unknown[0]!r}")
+        if spec.id_token_signed_response_alg not in self.id_token_algs:
+            raise InvalidClientMetadata(
+                "id_token_signed_response_alg", "one of " + ", ".join(self.id_token_algs)
+            )
+        for resource in spec.resources:
+            parts = urlsplit(resource)
+            if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
+                raise InvalidClientMetadata("resources", "absolute URIs without a fragment")
+        return replace(spec, name=name, scope=" ".join(scopes))
+
+    def _check_grants(self, spec: ClientSpec) -> None:
+        if not spec.grant_types:
+            raise InvalidClientMetadata("grant_types", "at least one grant type")
+        for grant in spec.grant_types:
+            if grant not in self.grant_types:
+                raise InvalidClientMetadata("grant_types", f"unsupported grant type {grant!r}")
+        if spec.client_type is ClientType.public and "client_credentials" in spec.grant_types:
+            raise InvalidClientMetadata(
+                "grant_types", "client_credentials needs a confidential client"
+            )
+        if "refresh_token" in spec.grant_types and "authorization_code" not in spec.grant_types:
+            raise InvalidClientMetadata("grant_types", "refresh_token needs authorization_code")
+
+    def _check_uris(self, spec: ClientSpec) -> None:
+        needs_redirect = any(g in self.redirect_grants for g in spec.grant_types)
+        if needs_redirect and not spec.redirect_uris:
+            raise InvalidClientMetadata("redirect_uris", "at least one for authorization_code")
+        for field_name, uris in (
+            ("redirect_uris", spec.redirect_uris),
+            ("post_logout_redirect_uris", spec.post_logout_redirect_uris),
+        ):
+            if len(uris) > MAX_URIS:
+                raise InvalidClientMetadata(field_name, f"at most {MAX_URIS}")
+            for uri in uris:
+                problem = rfc8252.registration_problem(uri)
+                if problem:
+                    raise InvalidClientMetadata(field_name, f"{uri[:100]!r} {problem}")
+
+    def _check_auth(self, spec: ClientSpec) -> None:
+        method = spec.token_endpoint_auth_method or ""
+        if method not in self.auth_methods:
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_method", "one of " + ", ".join(self.auth_methods)
+            )
+        if (method == "none") != (spec.client_type is ClientType.public):
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_method", "none for public clients, and only for them"
+            )

@@ -1,0 +1,321 @@
+"""OAuth clients: registration, secrets (hashed, rotatable with overlap), audit.
+
+Secrets are 256-bit random values shown once; only their SHA-256 is stored and a presented
+secret is compared with each live digest in constant time (ADR 0701). A rotation adds a new
+secret and gives the old ones an expiry, so a deployment can roll the new secret out while
+the old one still works.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+
+from auth_service.audit import events
+from auth_service.audit.context import RequestContext
+from auth_service.audit.service import AuditService
+from auth_service.db.base import utcnow
+from auth_service.db.engine import Database
+from auth_service.oauth.client_metadata import ClientPolicy, ClientSpec, ClientType
+from auth_service.oauth.errors import ClientNotFound, InvalidClientMetadata
+from auth_service.oauth.models import OAuthClient, OAuthClientSecret
+from auth_service.security.random import constant_time_equals, new_token, token_digest
+
+MAX_CLIENT_ID_LENGTH = 64
+MAX_SECRET_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered client, as the protocol sees it."""
+
+    pk: uuid.UUID
+    tenant_id: uuid.UUID
+    client_id: str
+    name: str
+    client_type: ClientType
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    resources: tuple[str, ...]
+    first_party: bool
+    token_endpoint_auth_method: str
+    id_token_signed_response_alg: str
+    dynamically_registered: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def public(self) -> bool:
+        return self.client_type is ClientType.public
+
+    def spec(self) -> ClientSpec:
+        return ClientSpec(
+            name=self.name,
+            client_type=self.client_type,
+            redirect_uris=self.redirect_uris,
+            post_logout_redirect_uris=self.post_logout_redirect_uris,
+            grant_types=self.grant_types,
+            scope=" ".join(self.scopes),
+            resources=self.resources,
+            first_party=self.first_party,
+            token_endpoint_auth_method=self.token_endpoint_auth_method,
+            id_token_signed_response_alg=self.id_token_signed_response_alg,
+        )
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    secret: str
+    previous_expires_at: datetime | None
+
+
+def _metadata(spec: ClientSpec) -> dict[str, Any]:
+    return {
+        "redirect_uris": list(spec.redirect_uris),
+        "post_logout_redirect_uris": list(spec.post_logout_redirect_uris),
+        "grant_types": list(spec.grant_types),
+        "scope": spec.scope,
+        "resources": list(spec.resources),
+        "token_endpoint_auth_method": spec.token_endpoint_auth_method,
+        "id_token_signed_response_alg": spec.id_token_signed_response_alg,
+    }
+
+
+def _client(row: OAuthClient) -> Client:
+    meta = row.metadata_
+    return Client(
+        pk=row.id,
+        tenant_id=row.tenant_id,
+        client_id=row.client_id,
+        name=row.name,
+        client_type=ClientType(row.client_type),
+        redirect_uris=tuple(meta.get("redirect_uris", ())),
+        post_logout_redirect_uris=tuple(meta.get("post_logout_redirect_uris", ())),
+        grant_types=tuple(meta.get("grant_types", ())),
+        scopes=tuple(str(meta.get("scope", "")).split()),
+        resources=tuple(meta.get("resources", ())),
+        first_party=row.first_party,
+        token_endpoint_auth_method=str(meta.get("token_endpoint_auth_method", "none")),
+        id_token_signed_response_alg=str(meta.get("id_token_signed_response_alg", "RS256")),
+        dynamically_registered=row.dynamically_registered,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def new_client_id() -> str:
+    """128 random bits, URL-safe (may contain ``-`` and ``_``)."""
+    return secrets.token_urlsafe(16)
+
+
+class ClientService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditService,
+        policy: Callable[[], ClientPolicy],
+        tenant_id: Callable[[], uuid.UUID],
+        overlap_seconds: Callable[[], int],
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._policy = policy
+        self._tenant_id = tenant_id
+        self._overlap_seconds = overlap_seconds
+
+    async def create(
+        self, spec: ClientSpec, ctx: RequestContext, *, dynamically_registered: bool = False
+    ) -> tuple[Client, str | None]:
+        """Register a client; its secret (confidential clients) is returned once, here.
+        Raises InvalidClientMetadata."""
+        spec = self._policy().check(spec)
+        now = utcnow()
+        pk = uuid.uuid4()
+        client_id = new_client_id()
+        tenant_id = self._tenant_id()
+        secret = new_token() if spec.client_type is ClientType.confidential else None
+        row = OAuthClient(
+            id=pk,
+            tenant_id=tenant_id,
+            client_id=client_id,
+            name=spec.name,
+            client_type=spec.client_type.value,
+            metadata_=_metadata(spec),
+            first_party=spec.first_party,
+            dynamically_registered=dynamically_registered,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._db.transaction() as s:
+            s.add(row)
+            await s.flush()
+            if secret is not None:
+                await s.execute(self._insert_secret(pk, tenant_id, secret, now))
+        event = events.OAUTH_CLIENT_REGISTERED if dynamically_registered else None
+        await self._record(event or events.OAUTH_CLIENT_CREATED, ctx, client_id, spec)
+        return _client(row), secret
+
+    @staticmethod
+    def _insert_secret(pk: uuid.UUID, tenant_id: uuid.UUID, secret: str, now: datetime) -> Any:
+        return insert(OAuthClientSecret).values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            client_pk=pk,
+            secret_hash=token_digest(secret),
+            created_at=now,
+            expires_at=None,
+        )
+
+    async def find(self, client_id: str | None) -> Client | None:
+        """The client with this client_id in the tenant, or None."""
+        if not client_id or len(client_id) > MAX_CLIENT_ID_LENGTH:
+            return None
+        async with self._db.sessionmaker() as s:
+            row = await s.scalar(
+                select(OAuthClient).where(
+                    OAuthClient.client_id == client_id,
+                    OAuthClient.tenant_id == self._tenant_id(),
+                )
+            )
+        return _client(row) if row else None
+
+    async def get(self, client_id: str) -> Client:
+        """Raises ClientNotFound."""
+        found = await self.find(client_id)
+        if found is None:
+            raise ClientNotFound
+        return found
+
+    async def by_pk(self, pks: list[uuid.UUID]) -> dict[uuid.UUID, Client]:
+        async with self._db.sessionmaker() as s:
+            rows = (await s.scalars(select(OAuthClient).where(OAuthClient.id.in_(pks)))).all()
+        return {r.id: _client(r) for r in rows}
+
+    async def list(self) -> list[Client]:
+        """Every client of the tenant, oldest first."""
+        async with self._db.sessionmaker() as s:
+            rows = (
+                await s.scalars(
+                    select(OAuthClient)
+                    .where(OAuthClient.tenant_id == self._tenant_id())
+                    .order_by(OAuthClient.created_at, OAuthClient.client_id)
+                )
+            ).all()
+        return [_client(r) for r in rows]
+
+    async def update(self, client_id: str, ctx: RequestContext, **changes: Any) -> Client:
+        """Change registered metadata (``ClientSpec`` fields; the type stays). Raises
+        ClientNotFound or InvalidClientMetadata."""
+        current = await self.get(client_id)
+        changes.pop("client_type", None)
+        spec = self._policy().check(replace(current.spec(), **changes))
+        now = utcnow()
+        async with self._db.single() as conn:
+            await conn.execute(
+                update(OAuthClient)
+                .where(OAuthClient.id == current.pk)
+                .values(
+                    name=spec.name,
+                    metadata_=_metadata(spec),
+                    first_party=spec.first_party,
+                    updated_at=now,
+                )
+            )
+        await self._record(events.OAUTH_CLIENT_UPDATED, ctx, client_id, spec)
+        return await self.get(client_id)
+
+    async def rotate_secret(
+        self, client_id: str, ctx: RequestContext, *, overlap_seconds: int | None = None
+    ) -> SecretRotation:
+        """A new secret (returned once); the current ones keep working for
+        ``overlap_seconds`` (default ``oauth.secret_rotation_overlap_seconds``; 0 ends them
+        now). Raises ClientNotFound, or InvalidClientMetadata for a public client."""
+        client = await self.get(client_id)
+        if client.public:
+            raise InvalidClientMetadata("client_type", "a public client has no secret")
+        overlap = self._overlap_seconds() if overlap_seconds is None else overlap_seconds
+        now = utcnow()
+        until = now + timedelta(seconds=overlap)
+        secret = new_token()
+        async with self._db.transaction() as s:
+            # An earlier, shorter expiry stays: a rotation never extends an old secret.
+            await s.execute(
+                update(OAuthClientSecret)
+                .where(
+                    OAuthClientSecret.client_pk == client.pk,
+                    or_(
+                        OAuthClientSecret.expires_at.is_(None),
+                        OAuthClientSecret.expires_at > until,
+                    ),
+                )
+                .values(expires_at=until)
+            )
+            await s.execute(self._insert_secret(client.pk, client.tenant_id, secret, now))
+            await s.execute(
+                delete(OAuthClientSecret).where(
+                    OAuthClientSecret.client_pk == client.pk, OAuthClientSecret.expires_at <= now
+                )
+            )
+        await self._audit.record(
+            events.OAUTH_CLIENT_SECRET_ROTATED,
+            ctx,
+            details={"client_id": client_id, "previous_valid_until": until.isoformat()},
+        )
+        return SecretRotation(secret, until)
+
+    async def delete(self, client_id: str, ctx: RequestContext) -> Client:
+        """Remove a client with its secrets, codes and consents. Raises ClientNotFound."""
+        client = await self.get(client_id)
+        async with self._db.single() as conn:
+            await conn.execute(delete(OAuthClient).where(OAuthClient.id == client.pk))
+        await self._audit.record(events.OAUTH_CLIENT_DELETED, ctx, details={"client_id": client_id})
+        return client
+
+    async def verify_secret(self, client: Client, secret: str) -> bool:
+        """Whether ``secret`` is one of the client's live secrets (constant time per digest)."""
+        if not secret or len(secret) > MAX_SECRET_LENGTH:
+            return False
+        digest = token_digest(secret)
+        now = utcnow()
+        async with self._db.single() as conn:
+            hashes = (
+                await conn.scalars(
+                    select(OAuthClientSecret.secret_hash).where(
+                        OAuthClientSecret.client_pk == client.pk,
+                        or_(
+                            OAuthClientSecret.expires_at.is_(None),
+                            OAuthClientSecret.expires_at > now,
+                        ),
+                    )
+                )
+            ).all()
+        # Every digest is compared (no early exit): the time says nothing about which matched.
+        found = False
+        for stored in hashes:
+            found |= constant_time_equals(stored, digest)
+        return found
+
+    async def _record(
+        self, event: str, ctx: RequestContext, client_id: str, spec: ClientSpec
+    ) -> None:
+        await self._audit.record(
+            event,
+            ctx,
+            details={
+                "client_id": client_id,
+                "name": spec.name,
+                "client_type": spec.client_type.value,
+                "grant_types": list(spec.grant_types),
+                "scope": spec.scope,
+                "redirect_uris": list(spec.redirect_uris),
+                "first_party": spec.first_party,
+            },
+        )

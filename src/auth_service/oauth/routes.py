@@ -1,0 +1,182 @@
+"""The provider's HTTP face for machines: discovery, token, introspection, revocation,
+userinfo, dynamic registration. The browser-facing endpoints (authorize, consent, logout)
+are hosted pages (``ui.oauth``, ``ui.consent``).
+
+Errors here are answered as their RFCs define them, ``{"error", "error_description"}``,
+not as problem+json (ADR 0700): ``OAuthRoute`` turns any failure of these routes into that
+form, with ``WWW-Authenticate`` where the RFCs require it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+
+from auth_service.oauth import rfc8414
+from auth_service.oauth.client_auth import challenge
+from auth_service.oauth.errors import (
+    InsufficientScope,
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    OAuthError,
+)
+from auth_service.oauth.request import EndpointRequest, Params
+from auth_service.oauth.service import OAuthService
+from auth_service.oauth.userinfo import bearer_token
+from auth_service.problems import ServiceError
+from auth_service.web.deps import get_context
+
+log = structlog.get_logger(__name__)
+
+FORM = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Bearer endpoints (RFC 6750 section 3) answer their errors with this challenge.
+BEARER_PATHS = frozenset({rfc8414.USERINFO, rfc8414.REGISTER})
+MAX_JSON_BODY = 64 * 1024
+
+
+def _oauth(request: Request) -> OAuthService:
+    provider: OAuthService = request.app.state.services.oauth
+    return provider
+
+
+def _realm(request: Request) -> str:
+    return _oauth(request).issuer
+
+
+def oauth_error_response(request: Request, exc: OAuthError) -> JSONResponse:
+    """RFC 6749 section 5.2 (and RFC 6750 section 3 on bearer endpoints)."""
+    headers = dict(NO_STORE)
+    if isinstance(exc, InvalidClient):
+        headers["WWW-Authenticate"] = challenge(_realm(request))
+    elif request.url.path in BEARER_PATHS and isinstance(exc, InvalidToken | InsufficientScope):
+        value = f'Bearer realm="{_realm(request)}"'
+        if exc.description or not isinstance(exc, InvalidToken):
+            value += f', error="{exc.error}"'
+            if exc.description:
+                value += f', error_description="{exc.description}"'
+        headers["WWW-Authenticate"] = value
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _service_failure(request: Request, exc: ServiceError) -> JSONResponse:
+    status = exc.problem.status
+    headers = dict(NO_STORE)
+    if exc.retry_after_seconds is not None:
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    if status in (429, 503):
+        body = {"error": "temporarily_unavailable", "error_description": exc.problem.title}
+        return JSONResponse(body, status_code=status, headers=headers)
+    return oauth_error_response(request, InvalidRequest(exc.problem.title))
+
+
+class OAuthRoute(APIRoute):
+    """Every failure of a protocol endpoint in its RFC's form; an unexpected one is logged
+    and answered ``server_error`` (never a stack trace, never problem+json)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def oauth_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except OAuthError as exc:
+                return oauth_error_response(request, exc)
+            except ServiceError as exc:
+                return _service_failure(request, exc)
+            except RequestValidationError:
+                return oauth_error_response(request, InvalidRequest("malformed request"))
+            except Exception as exc:
+                log.error("unhandled_exception", error=type(exc).__name__, path=request.url.path)
+                body = {"error": "server_error"}
+                return JSONResponse(body, status_code=500, headers=NO_STORE)
+
+        return oauth_handler
+
+
+# Described by discovery (RFC 8414) and docs/oidc.md, not OpenAPI: their errors are the
+# RFCs', not problem+json (ADR 0700), and their bodies are forms.
+router = APIRouter(tags=["oauth"], route_class=OAuthRoute, include_in_schema=False)
+
+
+async def form_params(request: Request) -> Params:
+    """The form body, every pair as sent (duplicates are judged by ``Params``)."""
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != FORM:
+        raise InvalidRequest(f"send the parameters as {FORM}")
+    form = await request.form()
+    pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return Params.of(pairs)
+
+
+async def endpoint_request(request: Request) -> EndpointRequest:
+    return EndpointRequest(
+        await form_params(request),
+        request.headers.get("authorization"),
+        await get_context(request),
+    )
+
+
+@router.get(rfc8414.OPENID_CONFIGURATION)
+@router.get(rfc8414.AUTHORIZATION_SERVER)
+async def discovery(request: Request) -> JSONResponse:
+    """OpenID Provider and authorization server metadata (RFC 8414, OIDC Discovery)."""
+    return JSONResponse(
+        _oauth(request).discovery(), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+@router.post(rfc8414.TOKEN)
+async def token(request: Request) -> JSONResponse:
+    """The token endpoint (RFC 6749 section 3.2): authorization_code, refresh_token,
+    client_credentials."""
+    body = await _oauth(request).token(await endpoint_request(request))
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post(rfc8414.INTROSPECT)
+async def introspect(request: Request) -> JSONResponse:
+    """RFC 7662: client-authenticated; ``active: false`` for anything not the caller's."""
+    body = await _oauth(request).introspect(await endpoint_request(request))
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post(rfc8414.REVOKE)
+async def revoke(request: Request) -> Response:
+    """RFC 7009: 200 whatever the token was, once the client is authenticated."""
+    await _oauth(request).revoke(await endpoint_request(request))
+    return Response(status_code=200, headers=NO_STORE)
+
+
+@router.get(rfc8414.USERINFO)
+@router.post(rfc8414.USERINFO)
+async def userinfo(request: Request) -> JSONResponse:
+    """OIDC Core 5.3: the bearer token in the header, or ``access_token`` in a form body."""
+    body_token = None
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM):
+        body_token = (await form_params(request)).get("access_token")
+    token = bearer_token(request.headers.get("authorization"), body_token)
+    claims = await _oauth(request).userinfo.claims(token)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+@router.post(rfc8414.REGISTER, status_code=201)
+async def register(request: Request) -> JSONResponse:
+    """RFC 7591 dynamic registration (when enabled), with an initial access token."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw and len(raw) <= MAX_JSON_BODY else None
+    except ValueError:
+        body = None
+    answer = await _oauth(request).register(
+        body, request.headers.get("authorization"), await get_context(request)
+    )
+    return JSONResponse(answer, status_code=201, headers=NO_STORE)

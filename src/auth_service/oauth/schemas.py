@@ -1,0 +1,124 @@
+"""API shapes of the clients (admin API ``/v1/admin/clients``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auth_service.oauth.client_metadata import ClientSpec, ClientType
+from auth_service.oauth.clients import Client
+
+UriList = list[str]
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    type: Literal["confidential", "public"]
+    redirect_uris: UriList = Field(default_factory=list, max_length=20)
+    post_logout_redirect_uris: UriList = Field(default_factory=list, max_length=20)
+    grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"], max_length=8)
+    scope: str = Field("openid", max_length=2048)
+    resources: UriList = Field(default_factory=list, max_length=20)
+    first_party: bool = False
+    token_endpoint_auth_method: str | None = Field(None, max_length=64)
+    id_token_signed_response_alg: str = Field("RS256", max_length=16)
+
+    def spec(self) -> ClientSpec:
+        return ClientSpec(
+            name=self.name,
+            client_type=ClientType(self.type),
+            redirect_uris=tuple(self.redirect_uris),
+            post_logout_redirect_uris=tuple(self.post_logout_redirect_uris),
+            grant_types=tuple(self.grant_types),
+            scope=self.scope,
+            resources=tuple(self.resources),
+            first_party=self.first_party,
+            token_endpoint_auth_method=self.token_endpoint_auth_method,
+            id_token_signed_response_alg=self.id_token_signed_response_alg,
+        )
+
+
+class ClientPatch(BaseModel):
+    """Fields to change; the type of a client never changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    redirect_uris: UriList | None = Field(None, max_length=20)
+    post_logout_redirect_uris: UriList | None = Field(None, max_length=20)
+    grant_types: list[str] | None = Field(None, max_length=8)
+    scope: str | None = Field(None, max_length=2048)
+    resources: UriList | None = Field(None, max_length=20)
+    first_party: bool | None = None
+    token_endpoint_auth_method: str | None = Field(None, max_length=64)
+    id_token_signed_response_alg: str | None = Field(None, max_length=16)
+
+    def changes(self) -> dict[str, Any]:
+        """``ClientSpec`` keyword changes of the fields that were sent."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            out[name] = tuple(value) if isinstance(value, list) else value
+        return out
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    type: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    grant_types: list[str]
+    scope: str
+    resources: list[str]
+    first_party: bool
+    token_endpoint_auth_method: str
+    id_token_signed_response_alg: str
+    dynamically_registered: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, client: Client) -> ClientOut:
+        return cls(
+            client_id=client.client_id,
+            name=client.name,
+            type=client.client_type.value,
+            redirect_uris=list(client.redirect_uris),
+            post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+            grant_types=list(client.grant_types),
+            scope=" ".join(client.scopes),
+            resources=list(client.resources),
+            first_party=client.first_party,
+            token_endpoint_auth_method=client.token_endpoint_auth_method,
+            id_token_signed_response_alg=client.id_token_signed_response_alg,
+            dynamically_registered=client.dynamically_registered,
+            created_at=client.created_at,
+            updated_at=client.updated_at,
+        )
+
+
+class CreatedClient(ClientOut):
+    """A new client; ``client_secret`` is shown this once (confidential clients)."""
+
+    client_secret: str | None
+
+
+class RotateSecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_seconds: int | None = Field(
+        None, ge=0, le=365 * 24 * 3600, description="default: oauth.secret_rotation_overlap_seconds"
+    )
+
+
+class RotatedSecret(BaseModel):
+    client_id: str
+    client_secret: str
+    previous_secret_expires_at: datetime | None

@@ -1,0 +1,167 @@
+"""The provider, wired: what the HTTP faces (``oauth.routes``, the pages in ``ui``) and the
+CLI hold. Each attribute is one part; the methods here are the client-authenticated
+endpoints, which share the registries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from auth_service import i18n
+from auth_service.accounts.assurance import Assurance
+from auth_service.audit.context import RequestContext
+from auth_service.audit.service import AuditService
+from auth_service.config.settings import Settings
+from auth_service.db.engine import Database
+from auth_service.flows.store import FlowStore
+from auth_service.keys.service import KeyService
+from auth_service.oauth import client_auth, rfc8414
+from auth_service.oauth.authorization import PendingAuthorizations
+from auth_service.oauth.authorize_steps import AuthorizeSteps
+from auth_service.oauth.client_metadata import ClientPolicy
+from auth_service.oauth.clients import ClientService
+from auth_service.oauth.codes import CodeStore
+from auth_service.oauth.consent import ConsentStore
+from auth_service.oauth.end_session import EndSession
+from auth_service.oauth.errors import InvalidClient
+from auth_service.oauth.grants import GrantContext
+from auth_service.oauth.id_token import IdTokens
+from auth_service.oauth.issuance import TokenIssuer
+from auth_service.oauth.request import EndpointRequest
+from auth_service.oauth.rfc7009 import Revocation, RevokedAccessTokens
+from auth_service.oauth.rfc7591 import Registration
+from auth_service.oauth.rfc7662 import Introspection
+from auth_service.oauth.rfc9068 import AccessTokens
+from auth_service.oauth.scopes import CLAIMS_BY_SCOPE, supported_scopes
+from auth_service.oauth.token_endpoint import TokenEndpoint
+from auth_service.oauth.userinfo import UserInfo
+from auth_service.sessions.grants import GrantSessions
+from auth_service.sessions.revocation import SessionRevoker
+from auth_service.sessions.service import SessionService
+
+
+class OAuthService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        keys: KeyService,
+        sessions: SessionService,
+        revoker: SessionRevoker,
+        flows: FlowStore,
+        audit: AuditService,
+        tenant_id: Callable[[], uuid.UUID],
+    ) -> None:
+        self._settings = settings
+        self.issuer = settings.issuer
+        self.grants = GrantSessions(db, settings.tokens.refresh_idle_ttl_seconds)
+        self.auth_methods = client_auth.registry()
+        self.clients = ClientService(db, audit, self.client_policy, tenant_id, self._secret_overlap)
+        self.consents = ConsentStore(db, self.clients, self.grants, audit)
+        self.access_tokens = AccessTokens(keys, self.issuer)
+        self.id_tokens = IdTokens(keys, self.issuer)
+        codes = CodeStore(db)
+        grant_context = GrantContext(
+            self.settings,
+            TokenIssuer(self.access_tokens, self.id_tokens),
+            codes,
+            self.grants,
+            sessions,
+            revoker,
+            audit,
+        )
+        self.grant_types = grant_context.registry()
+        self.token_endpoint = TokenEndpoint(self.clients, self.auth_methods, self.grant_types)
+        self.authorize = AuthorizeSteps(
+            self.clients,
+            self.consents,
+            codes,
+            PendingAuthorizations(flows),
+            self.settings,
+            self.issuer,
+        )
+        revoked = RevokedAccessTokens(db)
+        leeway = settings.tokens.clock_skew_seconds
+        self.introspection = Introspection(self.access_tokens, revoked, self.grants, leeway)
+        self.revocation = Revocation(
+            self.access_tokens, revoked, self.grants, revoker, audit, leeway
+        )
+        self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
+        self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.grants)
+        self.registration = Registration(self.clients)
+
+    def settings(self) -> Settings:
+        return self._settings
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Hot reload: lifetimes, scopes, registration and the secret overlap apply from the
+        next request; the issuer and signing algorithms need a restart."""
+        self._settings = settings
+        self.grants.idle_seconds = settings.tokens.refresh_idle_ttl_seconds
+
+    def _secret_overlap(self) -> int:
+        return self._settings.oauth.secret_rotation_overlap_seconds
+
+    def client_policy(self) -> ClientPolicy:
+        oauth = self._settings.oauth
+        return ClientPolicy(
+            grant_types=tuple(self.grant_types),
+            auth_methods=tuple(self.auth_methods),
+            id_token_algs=tuple(a.value for a in oauth.id_token_signing_alg_values),
+            scopes=supported_scopes(oauth.scopes),
+        )
+
+    async def delete_client(self, client_id: str, ctx: RequestContext) -> None:
+        """Remove a client and end every grant it holds. Raises ClientNotFound."""
+        await self.clients.delete(client_id, ctx)
+        await self.grants.revoke_all_client_grants(client_id, reason="client_deleted")
+
+    # ---- client-authenticated endpoints ----------------------------------------------------
+
+    async def token(self, request: EndpointRequest) -> dict[str, Any]:
+        return (await self.token_endpoint.token(request)).body()
+
+    async def introspect(self, request: EndpointRequest) -> dict[str, Any]:
+        """RFC 7662 section 2.1: the caller must authenticate; a public client's bare
+        ``client_id`` proves nothing, so only confidential clients may introspect."""
+        client = await self.token_endpoint.client(request)
+        if client.public:
+            raise InvalidClient("introspection needs a confidential client")
+        return await self.introspection.answer(request, client)
+
+    async def revoke(self, request: EndpointRequest) -> None:
+        client = await self.token_endpoint.client(request)
+        await self.revocation.revoke(request, client)
+
+    async def register(
+        self, body: Any, authorization: str | None, ctx: RequestContext
+    ) -> dict[str, Any]:
+        oauth = self._settings.oauth
+        token = oauth.registration_initial_access_token
+        return await self.registration.register(
+            body,
+            authorization,
+            enabled=oauth.dynamic_registration,
+            initial_token=token.get_secret_value() if token else None,
+            ctx=ctx,
+        )
+
+    def discovery(self) -> dict[str, Any]:
+        oauth = self._settings.oauth
+        claims = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"]
+        claims += [c for cs in CLAIMS_BY_SCOPE.values() for c in cs]
+        return rfc8414.metadata(
+            self.issuer,
+            rfc8414.Capabilities(
+                grant_types=self.grant_types,
+                auth_methods=self.auth_methods,
+                introspection_auth_methods=[m for m in self.auth_methods if m != "none"],
+                id_token_algs=[a.value for a in oauth.id_token_signing_alg_values],
+                scopes=supported_scopes(oauth.scopes),
+                claims=claims,
+                ui_locales=i18n.languages(),
+                acr_values=[a.value for a in Assurance],
+                registration=oauth.dynamic_registration,
+            ),
+        )

@@ -77,16 +77,21 @@ def run_async(
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         from sqlalchemy.exc import DBAPIError, OperationalError
 
+        from auth_service.db.errors import DatabaseUnavailable
         from auth_service.services import StartupError
 
         try:
             return asyncio.run(fn(*args, **kwargs))
         except StartupError as exc:
             raise fail(str(exc)) from None
-        except (OperationalError, DBAPIError, OSError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        except (DatabaseUnavailable, OperationalError, DBAPIError, OSError) as exc:
+            # The driver's own message names the host and what failed; DatabaseUnavailable
+            # carries it as its cause.
+            cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
+            reason = str(getattr(cause, "orig", None) or cause or exc).splitlines()[0][:300]
             raise fail(
-                f"cannot reach the database ({reason}); check database.url and that the server runs"
+                f"the database is unavailable ({reason}); check database.url, that the server "
+                "runs and that its disk has space"
             ) from None
         except Exception as exc:
             for expected, line in (errors or {}).items():

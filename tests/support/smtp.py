@@ -29,11 +29,11 @@ class Inbox:
 
 
 @contextmanager
-def smtp_server(**options: Any) -> Iterator[tuple[Inbox, int]]:
-    """aiosmtpd on a free loopback port (``options`` go to its Controller: tls_context,
-    require_starttls...); the inbox and the port."""
+def smtp_server(port: int | None = None, **options: Any) -> Iterator[tuple[Inbox, int]]:
+    """aiosmtpd on ``port`` (default: a free loopback port; ``options`` go to its Controller:
+    tls_context, require_starttls...); the inbox and the port."""
     inbox = Inbox()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:

@@ -7,13 +7,26 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from auth_service.accounts.errors import EmailTaken, InvalidEmail, WeakPassword
+from auth_service.accounts.schemas import AdminUserOut
 from auth_service.audit.context import RequestContext
-from auth_service.cli.common import cli_services, fail, loaded_settings, out, run_async
+from auth_service.cli.common import (
+    FormatOption,
+    ListFormat,
+    cli_services,
+    fail,
+    list_format,
+    loaded_settings,
+    note,
+    out,
+    print_records,
+    run_async,
+)
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+
+USER_COLUMNS = ("id", "email", "status", "email_verified", "roles", "created_at")
 
 CLI_CONTEXT = RequestContext(request_id="cli", user_agent="auth-service cli")
 
@@ -66,25 +79,19 @@ def list_users(
     ctx: typer.Context,
     email: Annotated[str | None, typer.Option(help="filter by email substring")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    format: FormatOption = "table",
 ) -> None:
-    """List accounts, oldest first."""
+    """List accounts, oldest first (JSON: the items of GET /v1/admin/users)."""
+    fmt = list_format(format)
     settings = loaded_settings(ctx).settings
 
     @run_async
     async def _run() -> None:
         async with cli_services(settings) as services:
             users, total = await services.accounts.users.list_users(email=email, limit=limit)
-        table = Table("id", "email", "status", "verified", "roles", "created")
-        for u in users:
-            table.add_row(
-                str(u.id),
-                u.email,
-                u.status,
-                "yes" if u.email_verified_at else "no",
-                ",".join(u.roles),
-                u.created_at.isoformat(timespec="seconds"),
-            )
-        out.print(table)
-        out.print(f"{len(users)} of {total} users")
+        records = [AdminUserOut.of(u).model_dump(mode="json") for u in users]
+        print_records(records, USER_COLUMNS, fmt)
+        if fmt is ListFormat.table:
+            note(f"{len(users)} of {total} users")
 
     _run()

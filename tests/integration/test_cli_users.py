@@ -10,9 +10,8 @@ use cases, audited; a refusal is one line on stderr and a non-zero exit saying w
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,23 +19,18 @@ from typing import Any
 
 import pytest
 
+from auth_service.accounts.schemas import AdminUserOut
+from tests.support.api import running_api
+from tests.support.cli import cli_environment, one_line_error, run_cli
+from tests.support.mail import decode_mail, mail_token
 from tests.support.services import BOTH_DATABASES, fresh_postgres_database
-from tests.support.settings import PASSWORD, TEST_MASTER_KEY
+from tests.support.settings import PASSWORD, TEST_MASTER_KEY, make_settings
 
-SCRIPT = Path(sys.executable).parent / "auth-service"
 # Longer than rich's 80 columns on its own: any cut or wrap would show.
 ROOT = "root.administrator.of.this.installation@operations.subdomain.example.com"
 ADA = "ada.lovelace.analytical.engine@mathematics.department.example.org"
-USER_KEYS = {
-    "id",
-    "email",
-    "email_verified",
-    "name",
-    "created_at",
-    "status",
-    "roles",
-    "last_login_at",
-}
+# The items of GET /v1/admin/users, the same keys.
+USER_KEYS = set(AdminUserOut.model_fields)
 KEY_KEYS = {"kid", "algorithm", "status", "created_at", "activated_at", "publish_until"}
 
 
@@ -44,14 +38,12 @@ KEY_KEYS = {"kid", "algorithm", "status", "created_at", "activated_at", "publish
 def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The environment of an operator's shell: no COLUMNS (a pipe is 80 columns to rich), the
     suite's master key (so the in-process app can read what the CLI wrote)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_") and k != "COLUMNS"}
+    env = cli_environment(tmp_path / "data")
+    del env["COLUMNS"]
     env.update(
-        AUTH_DATA_DIR=str(tmp_path / "data"),
         AUTH_MASTER_KEY=TEST_MASTER_KEY,
         AUTH_PASSWORDS__ARGON2_MEMORY_COST_KIB="1024",
         AUTH_PASSWORDS__ARGON2_TIME_COST="1",
-        NO_COLOR="1",
-        PYTHONUNBUFFERED="1",
     )
     if request.param == "postgresql":
         with fresh_postgres_database("auth_cli_") as url:
@@ -63,18 +55,7 @@ def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
 def _cli(
     env: dict[str, str], *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(SCRIPT), *args],
-        env=env,
-        cwd=env["AUTH_DATA_DIR"].rsplit("/", 1)[0],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    return result
+    return run_cli(list(args), env, Path(env["AUTH_DATA_DIR"]).parent, stdin)
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -94,16 +75,6 @@ def _many(env: dict[str, str], *calls: Call) -> list[subprocess.CompletedProcess
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(_cli, env, *args, stdin=stdin) for args, stdin in calls]
         return [f.result() for f in futures]
-
-
-def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode != 0, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def _audit(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -162,5 +133,69 @@ def test_lists_print_whole_ids_and_emails_and_json(cli_env: dict[str, str]) -> N
         assert any(line.startswith(key["kid"] + "\t") for line in key_lines), key["kid"]
         assert len(key["kid"]) == 43
 
-    _one_line_error(wrong, "--format must be table or json")
+    one_line_error(wrong, "--format must be table or json")
     assert wrong.returncode == 2
+
+
+async def test_manage_existing_accounts(cli_env: dict[str, str], tmp_path: Path) -> None:
+    _setup(cli_env)
+    # The last administrator is never demoted or disabled; an unknown email says so.
+    chosen = "An0ther-long-passphrase"
+    last, also_last, unknown, weak = _many(
+        cli_env,
+        _call("users", "demote", "--email", ROOT),
+        _call("users", "disable", "--email", ROOT.upper()),
+        _call("users", "enable", "--email", "nobody@example.com"),
+        _call("users", "reset", "--email", ADA, "--password-stdin", stdin="short\n"),
+    )
+    one_line_error(last, "last active administrator", "users promote")
+    one_line_error(also_last, "last active administrator")
+    one_line_error(unknown, "no account with email 'nobody@example.com'", "users list")
+    one_line_error(weak, "password refused")
+
+    promoted = _cli(cli_env, "users", "promote", "--email", ADA)
+    assert _ok(promoted).strip() == f"{ADA} is now an administrator"
+    [event] = _audit(promoted)
+    assert (event["event"], event["roles"]) == ("admin.user_updated", ["admin"])
+
+    again, disabled, direct = _many(
+        cli_env,
+        _call("users", "promote", "--email", ADA),
+        _call("users", "disable", "--email", ROOT),
+        _call("users", "reset", "--email", ADA, "--password-stdin", stdin=chosen + "\n"),
+    )
+    assert _ok(again).strip() == f"{ADA} is already an administrator"
+    assert _audit(again) == []
+    assert _ok(disabled).strip() == f"disabled {ROOT}; every session of it has ended"
+    assert [e["status"] for e in _audit(disabled)] == ["disabled"]
+    assert "every session of it ended" in _ok(direct)
+    assert [e["event"] for e in _audit(direct)] == ["admin.password_set"]
+    assert chosen not in direct.stdout + direct.stderr
+    refused = _cli(cli_env, "users", "reset", "--email", ROOT)
+    one_line_error(refused, "is disabled and gets no reset link", "users enable")
+
+    assert _ok(_cli(cli_env, "users", "enable", "--email", ROOT)).strip() == f"enabled {ROOT}"
+    demoted, mailed = _many(
+        cli_env, _call("users", "demote", "--email", ROOT), _call("users", "reset", "--email", ROOT)
+    )
+    assert _ok(demoted).strip() == f"{ROOT} is no longer an administrator"
+    # reset without --password-stdin: the forgot-password mail, with its link.
+    assert re.match(rf"reset link mailed to {re.escape(ROOT)}; it works once", _ok(mailed))
+    assert [e["event"] for e in _audit(mailed)] == ["admin.password_reset_sent"]
+    listed = json.loads(_ok(_cli(cli_env, "users", "list", "--format", "json")))
+    users = {u["email"]: u for u in listed}
+    assert (users[ROOT]["status"], users[ROOT]["roles"]) == ("active", [])
+    assert (users[ADA]["status"], users[ADA]["roles"]) == ("active", ["admin"])
+
+    # What the commands did, seen through the API on the same database.
+    outbox = Path(cli_env["AUTH_DATA_DIR"]) / "outbox"
+    mails = [decode_mail(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]
+    token = mail_token([m for m in mails if ROOT in m], "/reset-password")
+    url = cli_env.get("AUTH_DATABASE__URL") or f"sqlite+aiosqlite:///{outbox.parent}/auth.db"
+    async with running_api(make_settings(tmp_path / "api", url)) as api:
+        body = {"token": token, "new_password": "Chosen-by-the-link-1"}
+        reset = await api.client.post("/v1/auth/password/reset", json=body)
+        assert reset.status_code == 204, reset.text
+        assert (await api.login(ROOT, "Chosen-by-the-link-1")).status_code == 200
+        assert (await api.login(ADA, chosen)).status_code == 200
+        assert (await api.login(ADA, PASSWORD)).status_code == 401

@@ -7,21 +7,14 @@ from typing import Any
 
 import pytest
 
-from auth_service.audit.context import RequestContext
+from tests.support.admin import ADMIN_PASSWORD, signed_in_admin
 from tests.support.api import Api
 from tests.support.problems import assert_problem
-
-ADMIN_PASSWORD = "admin pass phrase 42"
 
 
 @pytest.fixture
 async def admin(api: Api) -> dict[str, Any]:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    await api.services.accounts.registration.create_user(
-        email, ADMIN_PASSWORD, admin=True, ctx=RequestContext()
-    )
-    body = (await api.login(email, ADMIN_PASSWORD)).json()
-    return {**body, "email": email, "headers": api.bearer(body["access_token"])}
+    return await signed_in_admin(api)
 
 
 async def test_non_admins_get_403_and_anonymous_401(api: Api) -> None:

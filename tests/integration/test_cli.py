@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cli import SCRIPT, cli_environment, run_cli
+from tests.support.cli import SCRIPT, cli_environment, one_line_error, run_cli
 from tests.support.net import free_port
 from tests.support.services import BOTH_DATABASES, fresh_postgres_database
 
@@ -32,16 +32,6 @@ def _cli_many(
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(run_cli, args, env, cwd, stdin) for args, env, stdin in calls]
         return [f.result() for f in futures]
-
-
-def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode != 0, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 @pytest.fixture
@@ -84,8 +74,8 @@ def test_operator_workflow(cli_env: dict[str, str], tmp_path: Path) -> None:
         ],
         tmp_path,
     )
-    _one_line_error(duplicate, "already exists")
-    _one_line_error(refused, "password refused", "too common")
+    one_line_error(duplicate, "already exists")
+    one_line_error(refused, "password refused", "too common")
     assert listed.returncode == 0, listed.stderr
     assert "root@example.com" in listed.stdout
     assert "weak@example.com" not in listed.stdout
@@ -125,12 +115,12 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
         assert secret not in shown.stdout + shown.stderr
 
     assert unknown.returncode == 2
-    _one_line_error(unknown, "AUTH_DATABASE__URLL")
+    one_line_error(unknown, "AUTH_DATABASE__URLL")
 
     assert broken.returncode == 2
-    _one_line_error(broken, "broken.yaml")
+    one_line_error(broken, "broken.yaml")
 
-    line = _one_line_error(unreachable, "database")
+    line = one_line_error(unreachable, "database")
     for secret in (master, db_password):
         assert secret not in unreachable.stderr + unreachable.stdout
     assert "127.0.0.1" in line
@@ -158,7 +148,7 @@ def test_production_refuses_unsafe_settings_before_binding(tmp_path: Path) -> No
         args = ["serve", "--port", str(held.getsockname()[1]), "--management-port", "0"]
         results = _cli_many([(args, {**base, **extra}, None) for extra, _ in cases], tmp_path)
     for (_, reason), result in zip(cases, results, strict=True):
-        line = _one_line_error(result, reason, "production")
+        line = one_line_error(result, reason, "production")
         assert "cannot listen" not in line
         assert master not in result.stderr
 

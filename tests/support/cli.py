@@ -35,3 +35,15 @@ def run_cli(
     assert "Traceback" not in result.stderr, result.stderr
     assert "Traceback" not in result.stdout, result.stdout
     return result
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """``result`` failed with exactly one line on stderr, ``error: ...``, holding every one of
+    ``needles``; that line."""
+    assert result.returncode != 0, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]

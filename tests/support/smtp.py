@@ -38,11 +38,14 @@ class Refusing(Inbox):
 
 
 @contextmanager
-def smtp_server(inbox: Inbox | None = None, **options: Any) -> Iterator[tuple[Inbox, int]]:
-    """aiosmtpd on a free loopback port (``options`` go to its Controller: tls_context,
-    require_starttls...); the inbox and the port."""
+def smtp_server(
+    inbox: Inbox | None = None, port: int | None = None, **options: Any
+) -> Iterator[tuple[Inbox, int]]:
+    """aiosmtpd on ``port`` (default: a free loopback port; ``options`` go to its Controller:
+    tls_context, require_starttls...); ``inbox`` receives (default: a plain Inbox). The inbox
+    and the port."""
     inbox = inbox or Inbox()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 
 from auth_service.accounts.credentials import Credentials
 from auth_service.accounts.deps import AccountDeps
+from auth_service.accounts.emails import lookup_form
 from auth_service.accounts.errors import LastAdmin, UserNotFound
 from auth_service.accounts.identity import Identity, IdentityReader, UserStatus
 from auth_service.accounts.models import User, UserRole
@@ -28,6 +29,14 @@ class UserAdministration:
     async def get(self, user_id: uuid.UUID) -> Identity:
         """The user, read fresh. Raises UserNotFound."""
         found = await self._identities.identity(user_id)
+        if found is None:
+            raise UserNotFound
+        return found
+
+    async def find(self, email: str) -> Identity:
+        """The tenant's user with this email (compared in its normal form, as at sign-in).
+        Raises UserNotFound."""
+        found = await self._identities.by_email(self._deps.tenant_id, lookup_form(email))
         if found is None:
             raise UserNotFound
         return found

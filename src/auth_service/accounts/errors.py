@@ -86,6 +86,12 @@ class UserNotFound(AccountError):
     """Admin routes: no user with this id."""
 
 
+@problem(409, "user-disabled", "The user is disabled")
+class UserDisabled(AccountError):
+    """Admin `POST /v1/admin/users/{id}/reset` (and CLI `users reset`) for a disabled user: a
+    disabled account gets no reset link; enable it first."""
+
+
 @problem(409, "last-admin", "The change would leave no active administrator")
 class LastAdmin(AccountError):
     """The change would leave the tenant without an active administrator."""

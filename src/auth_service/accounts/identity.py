@@ -174,7 +174,7 @@ class IdentityReader:
             pattern = escape_like(fold(email).strip())
             users = users.where(User.email.like(f"%{pattern}%", escape="\\"))
         window = users.order_by(User.created_at, User.id).limit(limit).offset(offset)
-        async with self._db.sessionmaker() as s:
+        async with self._db.session() as s:
             total = await s.scalar(select(func.count()).select_from(users.subquery()))
             rows = (
                 await s.execute(

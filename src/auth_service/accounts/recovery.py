@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+
+from sqlalchemy.exc import IntegrityError
 
 from auth_service.accounts import onetime
 from auth_service.accounts.credentials import Credentials
@@ -12,6 +15,8 @@ from auth_service.accounts.errors import (
     FeatureDisabled,
     InvalidEmail,
     InvalidOneTimeToken,
+    UserDisabled,
+    UserNotFound,
     WeakPassword,
 )
 from auth_service.accounts.identity import Identity, IdentityReader
@@ -121,3 +126,42 @@ class PasswordRecovery:
         await deps.revoker.revoke_user_sessions(user_id, reason="password_reset")
         metrics.PASSWORD_RESETS.labels("completed").inc()
         await deps.audit.record(events.PASSWORD_RESET, ctx, subject=user_id)
+
+    async def send_reset_link(self, user_id: uuid.UUID, ctx: RequestContext) -> None:
+        """Mail the user the reset link of ``forgot_password`` because an operator asked
+        (admin API, CLI), without its rate limits. Older unused links stop working.
+
+        Raises FeatureDisabled, UserNotFound or UserDisabled (a disabled account gets no
+        link, as with forgot-password: enable it first).
+        """
+        self._require_feature()
+        deps = self._deps
+        user = await self._identities.identity(user_id)
+        if user is None:
+            raise UserNotFound
+        if not user.active:
+            raise UserDisabled
+        notice = self.reset_link(user)
+        audit = deps.audit.prepare(events.ADMIN_PASSWORD_RESET_SENT, ctx, subject=user_id)
+        try:
+            await deps.db.write_together(
+                *notice.writes, notice.mail_job(deps.mail, deps.tenant_id), audit.insert()
+            )
+        except IntegrityError:
+            raise UserNotFound from None  # deleted since it was read: its token has no owner
+        deps.audit.emit(audit)
+        deps.mail.wake()
+        metrics.PASSWORD_RESETS.labels("requested").inc()
+
+    async def set_password(self, user: Identity, new_password: str, ctx: RequestContext) -> None:
+        """An operator sets the password directly (CLI ``users reset --password-stdin``):
+        the policy applies, and as after a reset by link every session is revoked and the
+        account-wide lockout cleared. Raises WeakPassword."""
+        deps = self._deps
+        if too_long(new_password, deps.settings.passwords):
+            raise WeakPassword([Reason(TOO_LONG, max=deps.settings.passwords.max_length)])
+        deps.enforce_password_policy(new_password, user.email)
+        await self._credentials.set_password(user.id, new_password)
+        await deps.guard.clear(deps.guard.lock_keys(deps.tenant_id, user.email, ctx))
+        await deps.revoker.revoke_user_sessions(user.id, reason="password_set")
+        await deps.audit.record(events.ADMIN_PASSWORD_SET, ctx, subject=user.id)

@@ -119,18 +119,30 @@ class Registration:
         metrics.REGISTRATIONS.labels("success" if existing is None else "conflict").inc()
 
     async def create_user(
-        self, email: str, password: str, *, admin: bool, ctx: RequestContext, verified: bool = True
+        self,
+        email: str,
+        password: str | None,
+        *,
+        admin: bool,
+        ctx: RequestContext,
+        verified: bool = True,
+        name: str | None = None,
     ) -> Identity:
-        """Operator path (CLI): no rate limits, no mail; the password policy still applies.
+        """Operator path (CLI, admin API): no rate limits, no mail; the password policy still
+        applies. Without a password the account has none until its user follows a reset
+        link (``PasswordRecovery.send_reset_link``), so password reset must be switched on.
 
-        Raises InvalidEmail, WeakPassword or EmailTaken.
+        Raises InvalidEmail, WeakPassword, EmailTaken or FeatureDisabled.
         """
         deps = self._deps
         normalized = new_account_email(email)
-        deps.enforce_password_policy(password, normalized)
+        if password is None and not deps.settings.features.password_reset:
+            raise FeatureDisabled("password_reset")
+        if password is not None:
+            deps.enforce_password_policy(password, normalized)
         roles = (BuiltinRole.admin.value,) if admin else ()
-        identity = _new_identity(deps.tenant_id, normalized, None, verified=verified, roles=roles)
-        password_hash = await deps.hasher.hash(password)
+        identity = _new_identity(deps.tenant_id, normalized, name, verified=verified, roles=roles)
+        password_hash = await deps.hasher.hash(password) if password is not None else None
         try:
             async with deps.db.transaction() as s:
                 await s.execute(_insert_user(identity, password_hash))
@@ -145,8 +157,11 @@ class Registration:
                     )
         except IntegrityError:
             raise EmailTaken from None
+        # Not "password": audit details drop keys that name secrets (audit.service).
+        credential = "password" if password is not None else "none"
+        details = {"admin": admin, "verified": verified, "credential": credential}
         await deps.audit.record(
-            events.USER_CREATED_BY_CLI, ctx, subject=identity.id, details={"admin": admin}
+            events.ADMIN_USER_CREATED, ctx, subject=identity.id, details=details
         )
         return identity
 
@@ -175,7 +190,7 @@ def _new_identity(
     )
 
 
-def _user_row(identity: Identity, password_hash: str) -> dict[str, object]:
+def _user_row(identity: Identity, password_hash: str | None) -> dict[str, object]:
     # Every value explicit: the insert may run as a CTE, where defaults are not applied.
     return {
         "id": identity.id,
@@ -193,7 +208,7 @@ def _user_row(identity: Identity, password_hash: str) -> dict[str, object]:
     }
 
 
-def _insert_user(identity: Identity, password_hash: str) -> Insert:
+def _insert_user(identity: Identity, password_hash: str | None) -> Insert:
     """The insert of a new user; IntegrityError when the email is taken."""
     return insert(User).values(**_user_row(identity, password_hash))
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.admin.schemas import (
+    AdminUserCreate,
     AdminUserPatch,
     AuditEventOut,
     AuditPage,
@@ -28,7 +29,8 @@ from auth_service.security.text import PlainText
 from auth_service.web.deps import AdminPrincipal, ServicesDep
 from auth_service.web.openapi import problem_responses
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
+# Every admin route reads the database: 503 database-unavailable while it cannot serve.
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403, 503))
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -47,6 +49,48 @@ async def list_users(
     return UserPage(
         items=[AdminUserOut.of(u) for u in users], total=total, limit=limit, offset=offset
     )
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AdminUserOut,
+    responses=problem_responses(409, 422),
+)
+async def create_user(
+    body: AdminUserCreate, principal: AdminPrincipal, services: ServicesDep, response: Response
+) -> AdminUserOut:
+    """Create an account (no rate limits; the password policy applies). Without `password`
+    it has none and its user is mailed a reset link to choose one: 403 `feature-disabled`
+    when password reset is switched off."""
+    identity = await services.accounts.registration.create_user(
+        body.email,
+        body.password,
+        admin="admin" in body.roles,
+        ctx=principal.context,
+        verified=body.email_verified,
+        name=body.name,
+    )
+    if body.password is None:
+        await services.accounts.recovery.send_reset_link(identity.id, principal.context)
+    response.headers["Location"] = f"{router.prefix}/users/{identity.id}"
+    return AdminUserOut.of(identity)
+
+
+@router.post(
+    "/users/{user_id}/reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    responses=problem_responses(404, 409),
+)
+async def send_password_reset(
+    user_id: uuid.UUID, principal: AdminPrincipal, services: ServicesDep
+) -> Response:
+    """Mail the user a password-reset link: the forgot-password mail, without its rate
+    limits. 409 `user-disabled` for a disabled account, 403 `feature-disabled` when password
+    reset is switched off."""
+    await services.accounts.recovery.send_reset_link(user_id, principal.context)
+    return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.get("/users/{user_id}", response_model=AdminUserOut, responses=problem_responses(404))

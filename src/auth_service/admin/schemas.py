@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from auth_service.accounts.identity import UserStatus
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.audit.service import AuditEntry
-from auth_service.security.text import NameText
+from auth_service.security.text import EmailText, NameText, PasswordText
 
 _RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
 
@@ -45,6 +45,19 @@ class AdminUserPatch(BaseModel):
     status: UserStatus | None = None
     roles: list[Literal["admin"]] | None = Field(None, max_length=16)
     name: NameText | None = None
+
+
+class AdminUserCreate(BaseModel):
+    """A new account made by an administrator. Without ``password`` it has none, and its
+    user is mailed a reset link to choose one (an invitation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailText
+    password: PasswordText | None = None
+    name: NameText | None = None
+    roles: list[Literal["admin"]] = Field(default_factory=list, max_length=16)
+    email_verified: bool = False
 
 
 class AuditEventOut(BaseModel):

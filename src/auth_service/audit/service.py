@@ -148,7 +148,7 @@ class AuditService:
             stmt = stmt.where(AuditEvent.occurred_at >= since)
         if until is not None:
             stmt = stmt.where(AuditEvent.occurred_at < until)
-        async with self._db.sessionmaker() as s:
+        async with self._db.session() as s:
             total = await s.scalar(select(func.count()).select_from(stmt.subquery()))
             rows = (
                 await s.scalars(

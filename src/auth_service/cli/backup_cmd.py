@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import shlex
 import signal
 import sys
@@ -23,7 +22,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 
 from auth_service.backup import engines, observe, pgtools
 from auth_service.backup.catalog import Catalog
@@ -33,10 +31,13 @@ from auth_service.backup.manifest import BackupKind
 from auth_service.cli.common import (
     EXIT_ERROR,
     ErrorLines,
+    FormatOption,
     err,
     fail,
+    list_format,
     loaded_settings,
     out,
+    print_records,
     run_async,
 )
 from auth_service.config.settings import Settings
@@ -45,6 +46,9 @@ app = typer.Typer(help="Encrypted backups, WAL archiving, restore and verificati
 
 # Backup errors say what went wrong and what to do: they are the error line as they are.
 BACKUP_ERRORS: ErrorLines = {BackupError: str}
+
+# The columns of `backup list`'s table; --format json has every key of the manifest summary.
+BACKUP_COLUMNS = ("id", "kind", "engine", "stop_time", "stored_bytes", "schema_revision", "key_id")
 
 
 def say(message: str) -> None:
@@ -121,31 +125,15 @@ def run_backup(
 
 
 @app.command("list")
-def list_backups(
-    ctx: typer.Context,
-    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
-) -> None:
+def list_backups(ctx: typer.Context, format: FormatOption = "table") -> None:
     """Backups in the primary destination, oldest first."""
+    fmt = list_format(format)
     settings = _settings(ctx)
     catalog = _catalog(settings)
 
     async def show_backups() -> None:
         manifests = await catalog.manifests()
-        if format == "json":
-            out.print_json(json.dumps([m.summary() for m in manifests]))
-            return
-        table = Table("id", "kind", "engine", "finished", "stored", "schema", "key")
-        for m in manifests:
-            table.add_row(
-                m.id,
-                m.kind,
-                m.engine,
-                m.stop_time.isoformat() if m.stop_time else "-",
-                str(m.stored_bytes),
-                m.schema_revision or "-",
-                m.key_id,
-            )
-        out.print(table)
+        print_records([m.summary() for m in manifests], BACKUP_COLUMNS, fmt)
 
     run_async(show_backups, errors=BACKUP_ERRORS)()
 

@@ -1,16 +1,20 @@
-"""Shared CLI plumbing: settings loading and one-line errors with non-zero exit codes."""
+"""Shared CLI plumbing: settings loading, one-line errors with non-zero exit codes, and the
+output of list commands."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from auth_service.config.loader import ConfigError, LoadedSettings, load_settings
 from auth_service.config.settings import Settings
@@ -22,10 +26,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# soft_wrap: a long line (an email, an id) stays one line; rich would break it at 80 columns
+# when stdout is a pipe.
+out = Console(highlight=False, soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
+EXIT_USAGE = 2
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -77,16 +84,21 @@ def run_async(
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         from sqlalchemy.exc import DBAPIError, OperationalError
 
+        from auth_service.db.errors import DatabaseUnavailable
         from auth_service.services import StartupError
 
         try:
             return asyncio.run(fn(*args, **kwargs))
         except StartupError as exc:
             raise fail(str(exc)) from None
-        except (OperationalError, DBAPIError, OSError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        except (DatabaseUnavailable, OperationalError, DBAPIError, OSError) as exc:
+            # The driver's own message names the host and what failed; DatabaseUnavailable
+            # carries it as its cause.
+            cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
+            reason = str(getattr(cause, "orig", None) or cause or exc).splitlines()[0][:300]
             raise fail(
-                f"cannot reach the database ({reason}); check database.url and that the server runs"
+                f"the database is unavailable ({reason}); check database.url, that the server "
+                "runs and that its disk has space"
             ) from None
         except Exception as exc:
             for expected, line in (errors or {}).items():
@@ -95,3 +107,68 @@ def run_async(
             raise
 
     return wrapper
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="table (tab-separated lines with a header when stdout is not a terminal) or json",
+    ),
+]
+
+
+def list_format(value: str) -> ListFormat:
+    """The ``--format`` of a list command; a one-line error for anything else."""
+    try:
+        return ListFormat(value.lower())
+    except ValueError:
+        raise fail(f"--format must be table or json, not {value!r}", EXIT_USAGE) from None
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "-"
+    # A tab or line break inside a value would split a record of the plain output.
+    return " ".join(str(value).split()) or "-"
+
+
+def print_records(
+    records: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: ListFormat
+) -> None:
+    """A list command's records on stdout, every id and email whole.
+
+    ``json``: one JSON array of the records, their keys as given (scripts rely on them).
+    ``table``: the ``columns`` of each record, headed by the column names: a rich table on a
+    terminal (a long cell wraps, it is never cut), otherwise tab-separated lines, one record
+    per line, for grep, cut and awk: rich would cut cells to 80 columns in a pipe.
+    """
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps(list(records), indent=2, default=str))
+        return
+    rows = [[_cell(record.get(column)) for column in columns] for record in records]
+    if not out.is_terminal:
+        for row in [list(columns), *rows]:
+            typer.echo("\t".join(row))
+        return
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table, soft_wrap=False)
+
+
+def note(message: str) -> None:
+    """A remark beside a command's output (counts, hints): on stderr, so that stdout stays
+    the data a pipe reads."""
+    err.print(message, soft_wrap=True)

@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from auth_service.audit.context import RequestContext
-from auth_service.cli.common import cli_services, loaded_settings, out, run_async
+from auth_service.cli.common import (
+    FormatOption,
+    ListFormat,
+    cli_services,
+    list_format,
+    loaded_settings,
+    note,
+    out,
+    print_records,
+    run_async,
+)
 from auth_service.config.settings import SigningAlgorithm
 
 app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 
+KEY_COLUMNS = ("kid", "algorithm", "status", "created_at", "activated_at", "publish_until")
+
 
 @app.command("list")
-def list_keys(ctx: typer.Context) -> None:
-    """Show signing keys and their state (next, active, retired)."""
+def list_keys(ctx: typer.Context, format: FormatOption = "table") -> None:
+    """Show signing keys and their state (next, active, retired), oldest first."""
+    fmt = list_format(format)
     settings = loaded_settings(ctx).settings
 
     @run_async
     async def _run() -> None:
         async with cli_services(settings) as services:
             keys = await services.keys.list_keys()
-        table = Table("kid", "alg", "status", "created", "activated", "published until")
-        for k in keys:
-            table.add_row(
-                k.kid,
-                k.algorithm,
-                k.status,
-                k.created_at,
-                k.activated_at or "-",
-                k.publish_until or "-",
-            )
-        out.print(table)
-        if not keys:
-            out.print(
-                "no keys yet: they are created when the server first starts (or by `keys rotate`)"
-            )
+        print_records([dataclasses.asdict(k) for k in keys], KEY_COLUMNS, fmt)
+        if not keys and fmt is ListFormat.table:
+            note("no keys yet: they are created when the server first starts (or by `keys rotate`)")
 
     _run()
 

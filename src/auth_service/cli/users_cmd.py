@@ -4,18 +4,53 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from auth_service.accounts.errors import EmailTaken, InvalidEmail, WeakPassword
+from auth_service.accounts.errors import (
+    EmailTaken,
+    FeatureDisabled,
+    InvalidEmail,
+    LastAdmin,
+    UserDisabled,
+    UserNotFound,
+    WeakPassword,
+)
+from auth_service.accounts.identity import BuiltinRole, Identity, UserStatus
+from auth_service.accounts.schemas import AdminUserOut
 from auth_service.audit.context import RequestContext
-from auth_service.cli.common import cli_services, fail, loaded_settings, out, run_async
+from auth_service.cli.common import (
+    ErrorLines,
+    FormatOption,
+    ListFormat,
+    cli_services,
+    fail,
+    list_format,
+    loaded_settings,
+    note,
+    out,
+    print_records,
+    run_async,
+)
+from auth_service.jobs.worker import JobWorker
+from auth_service.observability import metrics
+
+if TYPE_CHECKING:
+    from auth_service.services import Services
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 
+USER_COLUMNS = ("id", "email", "status", "email_verified", "roles", "created_at")
+
 CLI_CONTEXT = RequestContext(request_id="cli", user_agent="auth-service cli")
+
+EmailOption = Annotated[str, typer.Option(help="email address of the account")]
+
+# How long `users reset` waits for its mail to leave (retries included) before it exits.
+MAIL_WAIT_SECONDS = 60.0
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -66,25 +101,190 @@ def list_users(
     ctx: typer.Context,
     email: Annotated[str | None, typer.Option(help="filter by email substring")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    format: FormatOption = "table",
 ) -> None:
-    """List accounts, oldest first."""
+    """List accounts, oldest first (JSON: the items of GET /v1/admin/users)."""
+    fmt = list_format(format)
     settings = loaded_settings(ctx).settings
 
     @run_async
     async def _run() -> None:
         async with cli_services(settings) as services:
             users, total = await services.accounts.users.list_users(email=email, limit=limit)
-        table = Table("id", "email", "status", "verified", "roles", "created")
-        for u in users:
-            table.add_row(
-                str(u.id),
-                u.email,
-                u.status,
-                "yes" if u.email_verified_at else "no",
-                ",".join(u.roles),
-                u.created_at.isoformat(timespec="seconds"),
-            )
-        out.print(table)
-        out.print(f"{len(users)} of {total} users")
+        records = [AdminUserOut.of(u).model_dump(mode="json") for u in users]
+        print_records(records, USER_COLUMNS, fmt)
+        if fmt is ListFormat.table:
+            note(f"{len(users)} of {total} users")
 
     _run()
+
+
+def _user_errors(email: str) -> ErrorLines:
+    """The one-line errors of the commands that change an existing account, with what to do."""
+    return {
+        UserNotFound: lambda _: (
+            f"no account with email {email!r}; `auth-service users list --email PART` "
+            "shows which exist"
+        ),
+        LastAdmin: lambda _: (
+            f"{email} is the last active administrator; promote another account first "
+            "(`auth-service users promote --email OTHER`)"
+        ),
+        UserDisabled: lambda _: (
+            f"{email} is disabled and gets no reset link; enable it first "
+            f"(`auth-service users enable --email {email}`)"
+        ),
+        FeatureDisabled: lambda _: (
+            "password reset is switched off (features.password_reset): switch it on, or set "
+            "the password with --password-stdin"
+        ),
+        WeakPassword: lambda exc: "password refused: it " + "; it ".join(exc.reasons),
+    }
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One of the changes of `disable`, `enable`, `promote`, `demote`."""
+
+    done: Callable[[Identity], bool]  # the account is already in the wanted state
+    changes: Callable[[Identity], dict[str, Any]]  # admin_update's arguments
+    changed: str  # the message afterwards ({email} is filled in)
+    unchanged: str  # the message when there was nothing to do
+    help: str  # the command's help
+
+
+def _roles(user: Identity, *, admin: bool) -> dict[str, Any]:
+    others = [r for r in user.roles if r != BuiltinRole.admin]
+    return {"roles": [*others, BuiltinRole.admin.value] if admin else others}
+
+
+CHANGES = {
+    "disable": _Change(
+        lambda u: u.status is UserStatus.disabled,
+        lambda _: {"status": UserStatus.disabled},
+        "disabled {email}; every session of it has ended",
+        "{email} is already disabled",
+        "Disable an account: it can no longer sign in and every session of it ends now.",
+    ),
+    "enable": _Change(
+        lambda u: u.status is UserStatus.active,
+        lambda _: {"status": UserStatus.active},
+        "enabled {email}",
+        "{email} is already active",
+        "Enable a disabled account again.",
+    ),
+    "promote": _Change(
+        lambda u: BuiltinRole.admin in u.roles,
+        lambda u: _roles(u, admin=True),
+        "{email} is now an administrator",
+        "{email} is already an administrator",
+        "Grant the admin role.",
+    ),
+    "demote": _Change(
+        lambda u: BuiltinRole.admin not in u.roles,
+        lambda u: _roles(u, admin=False),
+        "{email} is no longer an administrator",
+        "{email} is not an administrator",
+        "Take the admin role away (never from the last active administrator).",
+    ),
+}
+
+
+def _change(ctx: typer.Context, email: str, name: str) -> None:
+    change = CHANGES[name]
+    settings = loaded_settings(ctx).settings
+
+    async def apply() -> None:
+        async with cli_services(settings) as services:
+            users = services.accounts.users
+            user = await users.find(email)
+            if change.done(user):
+                out.print(change.unchanged.format(email=user.email), markup=False)
+                return
+            # admin_update audits the change (admin.user_updated) and keeps the last admin.
+            await users.admin_update(user.id, CLI_CONTEXT, **change.changes(user))
+        out.print(change.changed.format(email=user.email), markup=False)
+
+    run_async(apply, errors=_user_errors(email))()
+
+
+def _change_command(name: str, change: _Change) -> None:
+    def command(ctx: typer.Context, email: EmailOption) -> None:
+        _change(ctx, email, name)
+
+    command.__doc__ = change.help
+    app.command(name)(command)
+
+
+for _name, _change_spec in CHANGES.items():
+    _change_command(_name, _change_spec)
+
+
+@app.command("reset")
+def reset(
+    ctx: typer.Context,
+    email: EmailOption,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(help="set the new password read from stdin instead of mailing a link"),
+    ] = False,
+) -> None:
+    """Mail a reset link (the forgot-password mail) or, with --password-stdin, set the password."""
+    # Either way the account's sessions end once the new password is set, and the sign-in
+    # lockout of its address is cleared (as after any password reset).
+    settings = loaded_settings(ctx).settings
+    password = _read_password(True) if password_stdin else None
+
+    async def send() -> None:
+        async with cli_services(settings) as services:
+            user = await services.accounts.users.find(email)
+            if password is not None:
+                await services.accounts.recovery.set_password(user, password, CLI_CONTEXT)
+                out.print(f"password of {user.email} set; every session of it ended", markup=False)
+                return
+            await _mail_reset_link(services, user)
+
+    run_async(send, errors=_user_errors(email))()
+
+
+async def _mail_reset_link(services: Services, user: Identity) -> None:
+    """Queue the link and deliver it from here: a job worker runs until the mail has left
+    (or was given up), so the command says what happened without a server running."""
+    failed = _mail_failures()
+    await services.accounts.recovery.send_reset_link(user.id, CLI_CONTEXT)
+    worker = JobWorker(services.jobs, services.job_upkeep, concurrency=1)
+    worker.start()
+    try:
+        await services.mail.join(within=MAIL_WAIT_SECONDS)
+    except TimeoutError:
+        raise fail(
+            f"the reset mail to {user.email} is still not sent after {MAIL_WAIT_SECONDS:.0f}s; "
+            "check the mail settings (mail.*) and the relay, then run this again"
+        ) from None
+    finally:
+        await worker.stop(drain_seconds=5)
+    if _mail_failures() > failed:
+        raise fail(
+            f"the reset mail to {user.email} could not be sent (see the log above); check the "
+            "mail settings (mail.*) and the relay, or set a password with --password-stdin"
+        )
+    minutes = services.settings.tokens.password_reset_ttl_seconds // 60
+    where = (
+        f" (development outbox: {services.settings.outbox_dir})"
+        if services.settings.mail.backend == "outbox"
+        else ""
+    )
+    out.print(
+        f"reset link mailed to {user.email}; it works once, for {minutes} minutes{where}",
+        markup=False,
+    )
+
+
+def _mail_failures() -> float:
+    """Messages this process's mail queue gave up on so far."""
+    return sum(
+        sample.value
+        for family in metrics.MAIL_FAILED.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )

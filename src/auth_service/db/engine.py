@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from auth_service.config.settings import Settings
+from auth_service.db.errors import unavailable
 from auth_service.observability.db import instrument_engine
 
 
@@ -110,8 +111,26 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@asynccontextmanager
+async def _outages_translated() -> AsyncIterator[None]:
+    # An outage surfaces wherever the driver notices it: connecting, a statement, COMMIT or
+    # the ROLLBACK after another error. Whichever it is, callers see DatabaseUnavailable.
+    try:
+        yield
+    except Exception as exc:
+        outage = unavailable(exc)
+        if outage is None or outage is exc:
+            raise
+        raise outage from exc
+
+
 class Database:
-    """Owns the engine; hands out sessions and transactions."""
+    """Owns the engine; hands out sessions and transactions.
+
+    ``session``, ``transaction``, ``single`` and ``write_together`` raise
+    ``DatabaseUnavailable`` (a 503 problem) when the database cannot serve (db.errors); every
+    other error passes unchanged. Use them rather than ``engine`` or ``sessionmaker``.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -133,9 +152,16 @@ class Database:
         return old
 
     @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for several reads (it begins a transaction on first use and rolls it
+        back at the end); writes belong in ``transaction``."""
+        async with _outages_translated(), self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessionmaker() as session, session.begin():
+        async with _outages_translated(), self.sessionmaker() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -146,12 +172,13 @@ class Database:
         statement, one network round trip instead of three. SQLite keeps its usual transaction
         (its writers must queue on BEGIN IMMEDIATE, see _configure_sqlite).
         """
-        if self.backend is Backend.postgresql:
-            async with self._autocommit.connect() as conn:
-                yield conn
-        else:
-            async with self.engine.begin() as conn:
-                yield conn
+        async with _outages_translated():
+            if self.backend is Backend.postgresql:
+                async with self._autocommit.connect() as conn:
+                    yield conn
+            else:
+                async with self.engine.begin() as conn:
+                    yield conn
 
     async def write_together(self, *statements: Insert | Update | Delete) -> None:
         """Run independent writes atomically, in one round trip on PostgreSQL.
@@ -165,14 +192,15 @@ class Database:
         explicitly. SQLite has no DML in CTEs: the statements run in order inside one
         transaction.
         """
-        if self.backend is Backend.postgresql:
-            ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]
-            async with self._autocommit.connect() as conn:
-                await conn.execute(select(literal_column("1")).add_cte(*ctes))
-            return
-        async with self.engine.begin() as conn:
-            for stmt in statements:
-                await conn.execute(stmt)
+        async with _outages_translated():
+            if self.backend is Backend.postgresql:
+                ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]
+                async with self._autocommit.connect() as conn:
+                    await conn.execute(select(literal_column("1")).add_cte(*ctes))
+                return
+            async with self.engine.begin() as conn:
+                for stmt in statements:
+                    await conn.execute(stmt)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

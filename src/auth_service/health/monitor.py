@@ -193,6 +193,16 @@ class HealthMonitor:
             if check.critical
         )
 
+    def not_up(self, *, critical: bool) -> list[str]:
+        """Names of the critical (or the other) checks whose status is not up, sorted."""
+        return sorted(
+            name
+            for name, state in self.states.items()
+            if state.status is not Status.up
+            and name in self.checks
+            and self.checks[name].critical is critical
+        )
+
     def overall(self) -> Status:
         statuses = [s.status for s in self.states.values()]
         if not self.ready:

@@ -37,11 +37,20 @@ def live_state(_monitor: HealthMonitor) -> tuple[bool, str]:
 
 
 def ready_state(monitor: HealthMonitor) -> tuple[bool, str]:
+    """Ready when started, not draining and no critical check is down. The detail names the
+    checks that are not up, so the probe says why (``a critical check is down: database``,
+    or ``ready; redis down`` while a non-critical dependency is out)."""
     if monitor.draining:
         return False, "draining"
     if not monitor.started:
         return False, "starting"
-    return monitor.ready, "ready" if monitor.ready else "a critical check is down"
+    if not monitor.ready:
+        down = [n for n in monitor.not_up(critical=True) if monitor.states[n].status == "down"]
+        return False, "a critical check is down: " + ", ".join(down)
+    others = monitor.not_up(critical=False) + monitor.not_up(critical=True)
+    if not others:
+        return True, "ready"
+    return True, "ready; " + ", ".join(f"{n} {monitor.states[n].status}" for n in sorted(others))
 
 
 def started_state(monitor: HealthMonitor) -> tuple[bool, str]:

@@ -273,7 +273,7 @@ class KeyService:
         """Re-read keys from the database (other workers and replicas may have rotated)."""
         async with self._lock:
             now = utcnow()
-            async with self._db.sessionmaker() as s:
+            async with self._db.session() as s:
                 rows = (await s.scalars(select(SigningKey))).all()
             published: dict[str, PublishedKey] = {}
             signers: dict[str, ActiveSigner] = {}
@@ -336,7 +336,7 @@ class KeyService:
         return self._document
 
     async def list_keys(self) -> list[KeyInfo]:
-        async with self._db.sessionmaker() as s:
+        async with self._db.session() as s:
             rows = (await s.scalars(select(SigningKey).order_by(SigningKey.created_at))).all()
         return [
             KeyInfo(

@@ -30,7 +30,7 @@ import structlog
 from redis.asyncio import Redis
 
 from auth_service.config.settings import LockoutSettings
-from auth_service.observability import metrics
+from auth_service.security.fallback import SharedWithFallback
 
 log = structlog.get_logger(__name__)
 
@@ -174,6 +174,9 @@ return latest
 
 
 class RedisLockoutStore(LockoutStore):
+    """Lockout state in Redis, shared by every worker and replica; counted in this process
+    while Redis is unreachable (security.fallback, ADR 0014)."""
+
     PREFIX = "auth:lockout:"
 
     def __init__(self, settings: LockoutSettings, redis: Redis) -> None:
@@ -181,49 +184,55 @@ class RedisLockoutStore(LockoutStore):
         self._redis = redis
         self._record = redis.register_script(_RECORD_FAILURE)
         self._locked_until = redis.register_script(_LOCKED_UNTIL)
+        self._local_store = MemoryLockoutStore(settings)
+        self._shared = SharedWithFallback("lockout", on_recovery=self._forget_local)
 
     def _names(self, keys: LockKeys) -> list[str]:
         return [self.PREFIX + keys.of(scope) for scope in Scope]
 
+    def _local(self) -> MemoryLockoutStore:
+        # Hot reload replaces ``settings`` on this store; the stand-in follows.
+        self._local_store.settings = self.settings
+        return self._local_store
+
+    async def _forget_local(self) -> None:
+        self._local_store = MemoryLockoutStore(self.settings)
+
     async def locked_for(self, keys: LockKeys) -> float:
-        try:
-            until = await self._locked_until(keys=self._names(keys))
-        except Exception as exc:
-            return self._outage(exc)
+        return await self._shared.run(
+            lambda: self._shared_locked_for(keys), lambda: self._local().locked_for(keys)
+        )
+
+    async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
+        return await self._shared.run(
+            lambda: self._shared_record_failure(keys),
+            lambda: self._local().record_failure(keys),
+        )
+
+    async def reset(self, *keys: str) -> None:
+        await self._local().reset(*keys)
+        await self._shared.shared_only(
+            lambda: self._redis.delete(*(self.PREFIX + key for key in keys))
+        )
+
+    async def _shared_locked_for(self, keys: LockKeys) -> float:
+        until = await self._locked_until(keys=self._names(keys))
         if not until:
             return 0.0
         return max(0.0, float(until) - time.time())
 
-    async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
-        names = self._names(keys)
-        try:
-            ttl_ms = int(self.settings.reset_after_seconds * 1000)
-            counts = cast(list[Any], await self._record(keys=names, args=[ttl_ms]))
-            started = {
-                scope: seconds
-                for scope, count in zip(Scope, counts, strict=True)
-                if (seconds := lock_seconds(self.settings, int(count), scope))
-            }
-            if started:
-                now = time.time()
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for scope, seconds in started.items():
-                        pipe.hset(self.PREFIX + keys.of(scope), "locked_until", str(now + seconds))
-                    await pipe.execute()
-        except Exception as exc:
-            self._outage(exc)
-            return {}
+    async def _shared_record_failure(self, keys: LockKeys) -> dict[Scope, float]:
+        ttl_ms = int(self.settings.reset_after_seconds * 1000)
+        counts = cast(list[Any], await self._record(keys=self._names(keys), args=[ttl_ms]))
+        started = {
+            scope: seconds
+            for scope, count in zip(Scope, counts, strict=True)
+            if (seconds := lock_seconds(self.settings, int(count), scope))
+        }
+        if started:
+            now = time.time()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for scope, seconds in started.items():
+                    pipe.hset(self.PREFIX + keys.of(scope), "locked_until", str(now + seconds))
+                await pipe.execute()
         return started
-
-    async def reset(self, *keys: str) -> None:
-        try:
-            await self._redis.delete(*(self.PREFIX + key for key in keys))
-        except Exception as exc:
-            self._outage(exc)
-
-    @staticmethod
-    def _outage(exc: Exception) -> float:
-        # Fail open like the rate limiter: see ratelimit.RateLimiter.hit.
-        metrics.REDIS_ERRORS.inc()
-        log.warning("lockout_storage_error", error=type(exc).__name__)
-        return 0.0

@@ -1,7 +1,8 @@
 """Named rate limiters (``ip.login``, ``account.login``...) over the `limits` library.
 
 Moving windows in Redis when it is configured (shared by every worker and replica), in memory
-for the embedded default. Limits are checked before any password is hashed.
+for the embedded default, and in this process's memory while Redis is unreachable
+(security.fallback, ADR 0014). Limits are checked before any password is hashed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -20,8 +20,9 @@ from limits.storage import storage_from_string
 from auth_service.config.settings import RateLimitSettings
 from auth_service.observability import metrics
 from auth_service.problems import ServiceError, problem
+from auth_service.security.fallback import SharedWithFallback
 
-log = structlog.get_logger(__name__)
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class Limiter(StrEnum):
@@ -84,6 +85,17 @@ class RateLimiter:
     def __post_init__(self) -> None:
         self._items = parse_limits(self.settings)
         self._strategy = MovingWindowRateLimiter(self.storage)
+        # Redis outages: the windows are counted in this process meanwhile (ADR 0014).
+        self._local_storage = MemoryStorage()
+        self._local = MovingWindowRateLimiter(self._local_storage)
+        self._shared = (
+            None
+            if isinstance(self.storage, MemoryStorage)
+            else SharedWithFallback("rate_limits", on_recovery=self._forget_local)
+        )
+
+    async def _forget_local(self) -> None:
+        await self._local_storage.reset()
 
     @classmethod
     def create(cls, settings: RateLimitSettings, redis_url: str | None) -> RateLimiter:
@@ -92,7 +104,14 @@ class RateLimiter:
             if not redis_url:
                 raise ValueError("rate_limits.storage is redis but redis.url is not set")
             scheme, _, rest = redis_url.partition("://")
-            built = storage_from_string(f"async+{scheme}://{rest}", implementation="redispy")
+            # Timeouts as on the service's own Redis client: an unreachable Redis must fail
+            # fast enough for the in-process fallback to answer instead.
+            built = storage_from_string(
+                f"async+{scheme}://{rest}",
+                implementation="redispy",
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
             assert isinstance(built, Storage)
             storage = built
         else:
@@ -111,32 +130,41 @@ class RateLimiter:
     async def hit(self, limiter: Limiter, key: str) -> None:
         """Count one attempt; raise RateLimited when the window is full.
 
-        When the shared store is unreachable we fail open (and count it): refusing every login
-        because Redis is down would turn a cache outage into an identity outage. The per-account
-        lockout and argon2 cost still bound guessing.
+        While Redis is unreachable the window is counted in this process instead (ADR 0014):
+        refusing every login because a cache is down would turn a cache outage into an
+        identity outage, and letting every attempt through would leave guessing unbounded.
         """
         if not self.settings.enabled:
             return
         item = self._items[limiter]
-        try:
-            allowed = await self._strategy.hit(item, limiter.value, key)
-            if allowed:
-                return
-            stats = await self._strategy.get_window_stats(item, limiter.value, key)
-        except Exception as exc:  # storage outage: see docstring
-            metrics.REDIS_ERRORS.inc()
-            log.warning("rate_limit_storage_error", limiter=limiter.value, error=type(exc).__name__)
-            return
-        metrics.RATE_LIMITED.labels(limiter.value).inc()
-        retry = max(1, math.ceil(stats.reset_time - time.time()))
-        raise RateLimited(limiter, retry)
+        if self._shared is None:
+            retry = await _count(self._strategy, item, limiter, key)
+        else:
+            retry = await self._shared.run(
+                lambda: _count(self._strategy, item, limiter, key),
+                lambda: _count(self._local, item, limiter, key),
+            )
+        if retry is not None:
+            metrics.RATE_LIMITED.labels(limiter.value).inc()
+            raise RateLimited(limiter, retry)
 
     async def clear(self, limiter: Limiter, key: str) -> None:
-        try:
-            await self._strategy.clear(self._items[limiter], limiter.value, key)
-        except Exception as exc:
-            metrics.REDIS_ERRORS.inc()
-            log.warning("rate_limit_storage_error", limiter=limiter.value, error=type(exc).__name__)
+        item = self._items[limiter]
+        await self._local.clear(item, limiter.value, key)
+        if self._shared is not None:
+            await self._shared.shared_only(lambda: self._strategy.clear(item, limiter.value, key))
 
     async def reset_all(self) -> None:
+        await self._local_storage.reset()
         await self.storage.reset()
+
+
+async def _count(
+    strategy: MovingWindowRateLimiter, item: RateLimitItem, limiter: Limiter, key: str
+) -> int | None:
+    """Count one hit in ``strategy``'s storage; the seconds until a slot frees when the
+    window is full, None when the hit was allowed."""
+    if await strategy.hit(item, limiter.value, key):
+        return None
+    stats = await strategy.get_window_stats(item, limiter.value, key)
+    return max(1, math.ceil(stats.reset_time - time.time()))

@@ -15,8 +15,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from auth_service.db.errors import unavailable
 from auth_service.problems import PROBLEM_BASE, Problem, ServiceError, define
 
 log = structlog.get_logger(__name__)
@@ -270,8 +272,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(INTERNAL, request.url.path)
 
+    async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+        # Database work goes through db.Database, which already raises DatabaseUnavailable;
+        # this catches an outage met by code that uses the engine directly.
+        outage = unavailable(exc)
+        if outage is None:
+            return await unhandled(request, exc)
+        return await service_error_handler(request, outage)
+
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(ApiProblem, api_problem_handler)
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(StarletteHTTPException, http_handler)
+    app.add_exception_handler(SQLAlchemyError, database_error_handler)
     app.add_exception_handler(Exception, unhandled)

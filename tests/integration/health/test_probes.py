@@ -52,7 +52,7 @@ async def test_a_critical_check_down_fails_readiness(api: Api) -> None:
     state.status = Status.down
     r = await api.management.get("/health/ready")
     assert r.status_code == 503
-    assert r.json()["detail"] == "a critical check is down"
+    assert r.json()["detail"] == "a critical check is down: database"
     full = await api.management.get("/health")
     assert full.status_code == 503
     assert full.json()["status"] == "down"

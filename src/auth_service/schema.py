@@ -7,6 +7,7 @@ from auth_service.audit.models import AuditEvent
 from auth_service.db.base import Base
 from auth_service.flows.models import FlowRow
 from auth_service.keys.models import SigningKey
+from auth_service.mfa.models import MfaEnrolmentGrace, PasskeyCredential, RecoveryCode, TotpSecret
 from auth_service.sessions.models import RefreshToken, Session
 
 metadata = Base.metadata
@@ -15,12 +16,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "FlowRow",
+    "MfaEnrolmentGrace",
     "OneTimeToken",
+    "PasskeyCredential",
+    "RecoveryCode",
     "RefreshToken",
     "Role",
     "Session",
     "SigningKey",
     "Tenant",
+    "TotpSecret",
     "User",
     "UserRole",
     "metadata",

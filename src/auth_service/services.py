@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
+from auth_service.accounts.guard import AttemptGuard
 from auth_service.accounts.service import AccountService, UnknownTenant
 from auth_service.audit.service import AuditService
 from auth_service.config.hooks import ReloadHooks
@@ -19,6 +20,7 @@ from auth_service.flows.store import FlowStore
 from auth_service.keys.service import KeyService
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
+from auth_service.mfa.service import MfaService
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
@@ -72,6 +74,7 @@ class Services:
     sessions: SessionService
     flows: FlowStore
     signin: SignIn
+    mfa: MfaService
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -102,6 +105,7 @@ class Services:
         hooks.register("access_tokens", lambda new: self.access_tokens.apply_settings(new.tokens))
         hooks.register("sessions", lambda new: self.sessions.apply_settings(new.tokens))
         hooks.register("accounts", self.accounts.apply_settings)
+        hooks.register("mfa", self.mfa.apply_settings)
         hooks.register("settings", self._apply_settings)
 
     def _apply_lockout(self, new: Settings) -> None:
@@ -152,7 +156,18 @@ def build_services(settings: Settings) -> Services:
         revoker,
     )
     flows = FlowStore(db)
-    signin = SignIn(accounts.credentials, sessions, flows, lambda: accounts.tenant_id)
+    # The same limiter and lockout stores as the password: one count for every door.
+    guard = AttemptGuard(limiter, lockout, audit)
+    mfa = MfaService(db, settings, master_key, audit, mail, guard, accounts.identities)
+    signin = SignIn(
+        accounts.credentials,
+        accounts.identities,
+        sessions,
+        flows,
+        mfa,
+        lambda: mfa.settings,
+        lambda: accounts.tenant_id,
+    )
     return Services(
         settings,
         db,
@@ -169,4 +184,5 @@ def build_services(settings: Settings) -> Services:
         sessions,
         flows,
         signin,
+        mfa,
     )

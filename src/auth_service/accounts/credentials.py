@@ -196,3 +196,22 @@ class Credentials:
                 .where(User.id == user_id)
                 .values(password_hash=password_hash, password_changed_at=now, updated_at=now)
             )
+
+    async def resume(
+        self, user_id: uuid.UUID, *, amr: tuple[AuthMethod, ...], acr: Assurance
+    ) -> VerifiedLogin:
+        """A sign-in finished by another check (a second factor, a passkey): the user read
+        fresh, and the statement recording the login. Raises InvalidCredentials (the user
+        is gone) or AccountDisabled."""
+        identity = await self._identities.identity(user_id)
+        if identity is None:
+            raise InvalidCredentials
+        if not identity.active:
+            raise AccountDisabled
+        now = utcnow()
+        return VerifiedLogin(
+            replace(identity, last_login_at=now),
+            update(User).where(User.id == user_id).values(last_login_at=now, updated_at=now),
+            amr,
+            acr,
+        )

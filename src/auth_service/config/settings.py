@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from auth_service.config.backup import BackupSettings, DrSettings
+from auth_service.config.mfa import MfaSettings
 from auth_service.config.sections import AlertingSettings, HealthSettings, Section
 
 
@@ -245,6 +246,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    mfa: MfaSettings = Field(default_factory=MfaSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

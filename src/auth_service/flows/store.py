@@ -98,7 +98,8 @@ class FlowStore:
             ).first()
         if row is None:
             raise FlowExpired
-        found: FlowRow = row[0]
+        # A Core connection returns the table's columns, not a FlowRow: read them by name.
+        found = row
         if not hmac.compare_digest(found.binding_hash, _digest(binding)):
             raise FlowExpired
         return Flow(

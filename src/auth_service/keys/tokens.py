@@ -28,6 +28,11 @@ class AccessClaims:
     roles: tuple[str, ...]
     jti: str
     expires_at: int
+    # How the session authenticated (RFC 8176 amr, SP 800-63B level as acr, OIDC auth_time):
+    # what step-up rules read without a database round trip.
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+    auth_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,15 @@ class AccessTokenService:
         self._settings = settings
 
     async def issue(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, tenant_id: uuid.UUID, roles: list[str]
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        roles: list[str],
+        *,
+        amr: list[str] | None = None,
+        acr: str | None = None,
+        auth_time: int | None = None,
     ) -> IssuedToken:
         signer = await self._keys.signer()
         now = int(time.time())
@@ -64,6 +77,12 @@ class AccessTokenService:
             "tid": str(tenant_id),
             "roles": sorted(roles),
         }
+        if amr:
+            claims["amr"] = list(amr)
+        if acr:
+            claims["acr"] = acr
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
         start = time.perf_counter()
         with tracing.span("token.sign", {"jwt.alg": signer.algorithm, "jwt.kid": signer.kid}):
             token = jwt.encode(
@@ -122,6 +141,23 @@ class AccessTokenService:
                 roles=tuple(roles),
                 jti=str(claims["jti"]),
                 expires_at=int(claims["exp"]),
+                amr=_strings(claims.get("amr", [])),
+                acr=str(claims["acr"]) if isinstance(claims.get("acr"), str) else None,
+                auth_time=_int_or_none(claims.get("auth_time")),
             )
         except (ValueError, TypeError):
             raise InvalidToken("bad subject claims") from None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidToken("bad amr claim")
+    return tuple(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidToken("bad auth_time claim")
+    return value

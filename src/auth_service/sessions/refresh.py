@@ -61,6 +61,10 @@ class Rotated:
     refresh_token: str
     result: str  # metrics label: "success", or "grace" inside the reuse grace window
     identity: Identity | None  # None: the user no longer exists
+    # How the session authenticated, for the new access token (amr, acr, auth_time claims).
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+    auth_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,14 @@ def _live_session(presented: CTE) -> CTE:
             session_usable(_NOW, bindparam("idle_cutoff", type_=UTCDateTime())),
         )
         .values(last_used_at=_NOW)
-        .returning(Session.id, Session.user_id, Session.tenant_id)
+        .returning(
+            Session.id,
+            Session.user_id,
+            Session.tenant_id,
+            Session.amr,
+            Session.acr,
+            Session.auth_time,
+        )
         .cte("live")
     )
 
@@ -154,6 +165,9 @@ def _one_statement_exchange() -> Select[Any]:
         any_spent.label("spent"),
         successor.c.session_id.is_not(None).label("rotated"),
         live.c.user_id.label("session_user_id"),
+        live.c.amr.label("session_amr"),
+        live.c.acr.label("session_acr"),
+        live.c.auth_time.label("session_auth_time"),
         *IDENTITY_COLUMNS,
         ROLE_COLUMN,
     ).select_from(
@@ -219,6 +233,9 @@ class RefreshExchange:
                 successor,
                 "success" if row.spent else "grace",
                 identity_from_rows(rows) if row.id is not None else None,
+                tuple(row.session_amr or ()),
+                row.session_acr,
+                row.session_auth_time,
             )
         in_grace = (
             cutoff is not None and row.token_used_at is not None and row.token_used_at >= cutoff
@@ -276,7 +293,13 @@ class RefreshExchange:
                     update(Session)
                     .where(Session.id == session_id, session_usable(now, self._idle_cutoff(now)))
                     .values(last_used_at=now)
-                    .returning(Session.user_id, Session.tenant_id)
+                    .returning(
+                        Session.user_id,
+                        Session.tenant_id,
+                        Session.amr,
+                        Session.acr,
+                        Session.auth_time,
+                    )
                 )
             ).first()
             if live is None:
@@ -294,4 +317,13 @@ class RefreshExchange:
             )
         # Read outside the transaction: SQLite serialises connections.
         identity = await self._identities.identity(live.user_id)
-        return Rotated(session_id, live.user_id, successor, result, identity)
+        return Rotated(
+            session_id,
+            live.user_id,
+            successor,
+            result,
+            identity,
+            tuple(live.amr or ()),
+            live.acr,
+            live.auth_time,
+        )

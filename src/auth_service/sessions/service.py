@@ -156,7 +156,13 @@ class SessionService:
             audit.insert(),
         )
         access = await self._access.issue(
-            identity.id, session_id, identity.tenant_id, list(identity.roles)
+            identity.id,
+            session_id,
+            identity.tenant_id,
+            list(identity.roles),
+            amr=[m.value for m in verified.amr],
+            acr=verified.acr.value,
+            auth_time=int(now.timestamp()),
         )
         metrics.LOGINS.labels("success").inc()
         self._audit.emit(audit)
@@ -250,7 +256,13 @@ class SessionService:
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken
         access = await self._access.issue(
-            identity.id, outcome.session_id, identity.tenant_id, list(identity.roles)
+            identity.id,
+            outcome.session_id,
+            identity.tenant_id,
+            list(identity.roles),
+            amr=list(outcome.amr),
+            acr=outcome.acr,
+            auth_time=int(outcome.auth_time.timestamp()) if outcome.auth_time else None,
         )
         metrics.REFRESHES.labels(outcome.result).inc()
         return TokenPair(access.token, access.expires_in, outcome.refresh_token, outcome.session_id)

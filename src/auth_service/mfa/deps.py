@@ -1,0 +1,67 @@
+"""What every MFA use case shares, and how a caller tells how its session authenticated."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from auth_service.accounts.guard import AttemptGuard
+from auth_service.accounts.identity import Identity, IdentityReader
+from auth_service.audit.service import AuditService
+from auth_service.config.settings import Settings
+from auth_service.db.engine import Database
+from auth_service.mail.service import MailService
+from auth_service.mfa import mails
+from auth_service.mfa.ceremonies import RelyingParty
+from auth_service.security.aead import MasterKey
+
+
+@dataclass(frozen=True)
+class SessionAuth:
+    """How and when the caller's session authenticated (the session row's acr, auth_time)."""
+
+    acr: str | None
+    auth_time: datetime
+
+
+@dataclass
+class MfaDeps:
+    db: Database
+    settings: Settings  # replaced by hot reload
+    master_key: MasterKey
+    audit: AuditService
+    mail: MailService
+    guard: AttemptGuard
+    identities: IdentityReader
+
+    @property
+    def rp(self) -> RelyingParty:
+        return RelyingParty.of(self.settings)
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.mfa.issuer or self.settings.ui.product_name
+
+    def totp_aad(self, user_id: uuid.UUID) -> bytes:
+        # The sealed secret is bound to its user: a row copied to another user fails to open.
+        return b"mfa-totp\x00" + user_id.bytes
+
+    def notify(self, identity: Identity, rendered: mails.Rendered) -> None:
+        """Mail the user (queued; never blocks or fails the change)."""
+        self.mail.send(identity.email, rendered.subject, rendered.text)
+
+    def language(self, identity: Identity) -> str:
+        return identity.locale or self.settings.ui.default_locale
+
+    def lock_ids(self, identity: Identity) -> tuple[str, str]:
+        """The account's lockout key (shared with the password) and the second step's own.
+
+        A right password resets the account's counter; the second step's survives it, so
+        guessing codes behind a known password still backs off (see verification).
+        """
+        guard = self.guard
+        return (
+            guard.lock_id(identity.tenant_id, identity.email),
+            guard.lock_id(identity.tenant_id, "mfa\x00" + identity.email),
+        )

@@ -88,3 +88,25 @@ def list_users(
         out.print(f"{len(users)} of {total} users")
 
     _run()
+
+
+@app.command("reset-mfa")
+def reset_mfa(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option(help="email address of the account")],
+) -> None:
+    """Remove every second factor and passkey of an account (audited; the user is mailed)."""
+    settings = loaded_settings(ctx).settings
+
+    @run_async
+    async def _run() -> None:
+        async with cli_services(settings) as services:
+            users, _ = await services.accounts.users.list_users(email=email, limit=200)
+            found = [u for u in users if u.email == email.strip().lower()]
+            if not found:
+                raise fail(f"no account with email {email!r}")
+            services.mail.start()  # the user's notice; closing the services drains it
+            await services.mfa.reset(found[0], CLI_CONTEXT)
+        out.print(f"reset the second factors of {found[0].email} ({found[0].id})")
+
+    _run()

@@ -46,6 +46,7 @@ RELOADABLE: tuple[str, ...] = (
     "rate_limits.refresh_per_ip",
     "rate_limits.verify_per_ip",
     "lockout.",
+    "mfa.",
     "tokens.access_token_ttl_seconds",
     "tokens.refresh_absolute_ttl_seconds",
     "tokens.refresh_idle_ttl_seconds",

@@ -159,7 +159,6 @@ class Factors:
             subject=identity.id,
             details={"count": len(codes)},
         )
-        self._notify_added(identity, mails.RECOVERY_CODES)
         return codes
 
     async def recovery_codes_left(self, user_id: uuid.UUID) -> int:

@@ -15,7 +15,6 @@ from auth_service.i18n import N_
 
 TOTP = N_("an authenticator app")
 PASSKEY = N_("a passkey")
-RECOVERY_CODES = N_("new recovery codes")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from auth_service.ui import account, assets, recovery, registration, signin
+from auth_service.ui import account, assets, mfa, recovery, registration, security, signin
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, registration, recovery, account, assets):
+for module in (signin, mfa, registration, recovery, account, security, assets):
     router.include_router(module.router)
 
 # Where the body middleware accepts form posts (the /v1 API stays JSON-only).

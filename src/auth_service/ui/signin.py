@@ -47,6 +47,11 @@ async def login_page(
             pending = await services.signin.flow(flow_id, binding=browser.binding)
         except FlowExpired as exc:
             return pages.error_page(browser, exc)
+    if browser.session is not None and pending is not None and _wants_aal2(pending, browser):
+        # A signed-in browser asked for more (OIDC acr_values): the second step, no password.
+        step = await services.signin.step_up(browser.session, pending)
+        if step is not None:
+            return pages.redirect(browser, "/login/mfa", flow=str(pending.id))
     if browser.session is not None and not (pending and pending.state.get("force_login")):
         return pages.redirect(browser, _next(pages, pending, return_to))
     hint = pending.state.get("login_hint") if pending else None
@@ -73,6 +78,14 @@ async def login(
         if has_control_characters(email) or has_control_characters(password):
             raise InvalidCredentials  # no account has such an email or password
         verified = await services.signin.password(email, password, browser.context)
+        step = await services.signin.second_step_due(
+            verified,
+            binding=browser.binding,
+            pending=pending,
+            state={"return_to": pages.return_to(return_to) or ""},
+        )
+        if step is not None:
+            return pages.redirect(browser, "/login/mfa", flow=str(step.flow.id))
         signed_in = await services.signin.browser_session(
             verified, browser.context, replacing=browser.session
         )
@@ -91,6 +104,14 @@ async def login(
         )
     pages.sign_in(browser, signed_in.cookie)
     return pages.redirect(browser, _next(pages, pending, return_to))
+
+
+def _wants_aal2(pending: Flow, browser: Browser) -> bool:
+    """The flow asks for aal2 (``require_acr``) and this browser's session has less."""
+    session = browser.session
+    return (
+        pending.state.get("require_acr") == "aal2" and session is not None and session.acr != "aal2"
+    )
 
 
 def _next(pages: Pages, pending: Flow | None, return_to: str | None) -> str:

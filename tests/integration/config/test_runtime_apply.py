@@ -46,6 +46,7 @@ async def test_the_database_swap_is_the_first_reload_hook(api: Api, tmp_path: Pa
         "access_tokens",
         "sessions",
         "accounts",
+        "mfa",
         "settings",
         "cors",
         "logging",

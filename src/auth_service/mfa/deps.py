@@ -17,6 +17,12 @@ from auth_service.mfa.ceremonies import RelyingParty
 from auth_service.security.aead import MasterKey
 
 
+def totp_aad(user_id: uuid.UUID) -> bytes:
+    """The associated data of a user's sealed TOTP secret: the seal is bound to its user, so
+    a row copied to another user fails to open."""
+    return b"mfa-totp\x00" + user_id.bytes
+
+
 @dataclass(frozen=True)
 class SessionAuth:
     """How and when the caller's session authenticated (the session row's acr, auth_time)."""
@@ -44,8 +50,7 @@ class MfaDeps:
         return self.settings.mfa.issuer or self.settings.ui.product_name
 
     def totp_aad(self, user_id: uuid.UUID) -> bytes:
-        # The sealed secret is bound to its user: a row copied to another user fails to open.
-        return b"mfa-totp\x00" + user_id.bytes
+        return totp_aad(user_id)
 
     def notify(self, identity: Identity, rendered: mails.Rendered) -> None:
         """Mail the user (queued; never blocks or fails the change)."""

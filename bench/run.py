@@ -711,7 +711,8 @@ def run() -> dict[str, Any]:
                 "login", [Wrk("login", "login.lua", base, 8, 2, D)], server, profile=cfg.profile
             )
         if want("login_totp"):
-            # One connection per thread: each alternates the password and the code request.
+            # One connection per thread: each alternates the password and the code request, so
+            # twice login's connections keep as many passwords waiting for the hash threads.
             scenarios["login_totp"] = measure(
                 "login_totp",
                 [
@@ -719,10 +720,10 @@ def run() -> dict[str, Any]:
                         "login + TOTP",
                         "login_totp.lua",
                         base,
-                        8,
-                        8,
+                        16,
+                        16,
                         D,
-                        {**mfa.wrk_env(TOTP_USERS, D), "BENCH_THREADS": "8"},
+                        {**mfa.wrk_env(TOTP_USERS, D), "BENCH_THREADS": "16"},
                     )
                 ],
                 server,

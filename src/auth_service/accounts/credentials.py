@@ -198,12 +198,18 @@ class Credentials:
             )
 
     async def resume(
-        self, user_id: uuid.UUID, *, amr: tuple[AuthMethod, ...], acr: Assurance
+        self,
+        user_id: uuid.UUID,
+        *,
+        amr: tuple[AuthMethod, ...],
+        acr: Assurance,
+        identity: Identity | None = None,
     ) -> VerifiedLogin:
-        """A sign-in finished by another check (a second factor, a passkey): the user read
-        fresh, and the statement recording the login. Raises InvalidCredentials (the user
-        is gone) or AccountDisabled."""
-        identity = await self._identities.identity(user_id)
+        """A sign-in finished by another check (a second factor, a passkey): the user (read
+        fresh unless the caller read it in this request), and the statement recording the
+        login. Raises InvalidCredentials (the user is gone) or AccountDisabled."""
+        if identity is None or identity.id != user_id:
+            identity = await self._identities.identity(user_id)
         if identity is None:
             raise InvalidCredentials
         if not identity.active:

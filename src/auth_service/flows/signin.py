@@ -169,6 +169,8 @@ class SignIn:
         methods = (
             [Factor.totp] if enrol else summary.methods(passkeys_enabled=settings.mfa.passkeys)
         )
+        if not methods:
+            return None  # only passkeys, and the operator switched them off
         step_state = {
             "step": STEP_ENROL if enrol else STEP_MFA,
             "amr": [m.value for m in verified.amr],
@@ -251,7 +253,8 @@ class SignIn:
         flow.state["signed_in"] = True
         await self._flows.finish(flow)  # FlowExpired for the loser of a race: used once
         amr, acr = assurance([*flow.state.get("amr", []), *added])
-        return await self._credentials.resume(identity.id, amr=amr, acr=acr)
+        # The user was read fresh by pending_step in this request.
+        return await self._credentials.resume(identity.id, amr=amr, acr=acr, identity=identity)
 
     async def _check_factor(
         self,
@@ -268,7 +271,8 @@ class SignIn:
             await self.mfa.factors.confirm_totp(identity, code, ctx)
             return (AuthMethod.otp,)
         if factor is Factor.webauthn:
-            challenge = flow.state.pop("challenge", None)
+            # Kept for a retry within the flow's attempts; the flow ends at the first success.
+            challenge = flow.state.get("challenge")
             if not isinstance(challenge, str) or credential is None:
                 raise InvalidFactor
             return await self.mfa.verify_passkey(identity, credential, unb64url(challenge), ctx)

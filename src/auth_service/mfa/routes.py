@@ -121,7 +121,11 @@ async def register_passkey(
     return PasskeyOut.of(info)
 
 
-@router.patch("/passkeys/{passkey_id}", response_model=None, responses=problem_responses(404, 422))
+@router.patch(
+    "/passkeys/{passkey_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 422),
+)
 async def rename_passkey(
     passkey_id: uuid.UUID,
     body: PasskeyRenameRequest,

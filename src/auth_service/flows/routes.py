@@ -72,13 +72,13 @@ async def enrol_during_sign_in(
     return JSONResponse(out.model_dump(), headers=_NO_STORE)
 
 
-@router.post("/passkey/options", responses=problem_responses(403, 422))
-async def passkey_options(services: ServicesDep) -> JSONResponse:
+@router.post("/passkey/options", responses=problem_responses(403, 429))
+async def passkey_options(services: ServicesDep, ctx: ContextDep) -> JSONResponse:
     """Start a passwordless, usernameless sign-in: options for
     ``navigator.credentials.get()`` (any discoverable credential, user verification
     required) and the flow id to send back with the assertion."""
     secret = new_token()
-    flow, options = await services.signin.start_passkey(binding=API_BINDING + secret)
+    flow, options = await services.signin.start_passkey(ctx, binding=API_BINDING + secret)
     body = {
         "flow_id": f"{flow.id}.{secret}",
         "expires_in": services.settings.mfa.flow_ttl_seconds,

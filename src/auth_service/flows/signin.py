@@ -281,9 +281,12 @@ class SignIn:
     # ---- passwordless ------------------------------------------------------------------------
 
     async def start_passkey(
-        self, *, binding: str, state: dict[str, Any] | None = None
+        self, ctx: RequestContext, *, binding: str, state: dict[str, Any] | None = None
     ) -> tuple[Flow, dict[str, Any]]:
-        """A usernameless passkey sign-in: a flow holding the challenge, and the options."""
+        """A usernameless passkey sign-in: a flow holding the challenge, and the options.
+        Anyone may ask, so it counts toward ``ip.login`` (each one writes a flow row).
+        Raises RateLimited or FactorDisabled."""
+        await self.mfa.throttle(ctx)
         flow = await self._flows.create(
             FlowKind.sign_in,
             binding=binding,

@@ -70,7 +70,7 @@ class Passkeys:
         self._deps = deps
         self._factors = factors
 
-    def _require_enabled(self) -> None:
+    def require_enabled(self) -> None:
         if not (self._deps.settings.mfa.enabled and self._deps.settings.mfa.passkeys):
             raise FactorDisabled
 
@@ -108,7 +108,7 @@ class Passkeys:
         carries their challenge back: sealed under the master key with the user and an
         expiry, so enrolment keeps no server state (a replayed attestation could only
         register the same credential again, which is refused)."""
-        self._require_enabled()
+        self.require_enabled()
         options, challenge = ceremonies.registration_options(
             self._deps.rp,
             identity.id,
@@ -147,7 +147,7 @@ class Passkeys:
     ) -> PasskeyInfo:
         """Verify the attestation (W3C WebAuthn section 7.1) and keep the credential.
         Raises FactorDisabled, InvalidPasskeyName or InvalidFactor."""
-        self._require_enabled()
+        self.require_enabled()
         deps = self._deps
         existing = await self.of_user(identity.id)
         label = clean_name(name, f"Passkey {len(existing) + 1}")
@@ -246,7 +246,7 @@ class Passkeys:
         """Options for ``navigator.credentials.get()``: the user's credentials as a second
         factor; none (any discoverable credential, user verification required) for a
         passwordless sign-in."""
-        self._require_enabled()
+        self.require_enabled()
         allowed = await self._descriptors(user_id) if user_id is not None else []
         return ceremonies.authentication_options(self._deps.rp, allowed, require_uv=user_id is None)
 
@@ -262,7 +262,7 @@ class Passkeys:
         """Check an assertion (section 7.2). ``user_id`` None: a usernameless sign-in, whose
         user is the credential's owner, and whose user handle must name that owner.
         Raises FactorDisabled or InvalidFactor (a regressed sign count is audited first)."""
-        self._require_enabled()
+        self.require_enabled()
         deps = self._deps
         parsed = ceremonies.parse_assertion(credential)
         async with deps.db.single() as conn:

@@ -169,6 +169,12 @@ class MfaService:
             raise
         return use, (passkey_method(use.device_type), AuthMethod.mfa)
 
+    async def throttle(self, ctx: RequestContext) -> None:
+        """Count an unauthenticated request that costs a write (a passkey sign-in's options)
+        toward ``ip.login``; checks that passkeys are on. Raises RateLimited, FactorDisabled."""
+        self.passkeys.require_enabled()
+        await self._deps.guard.count(Limiter.ip_login, ctx.ip or "unknown", ctx)
+
     async def _totp_ok(self, user_id: uuid.UUID, code: str) -> bool:
         secret = await self.factors.confirmed_secret(user_id)
         if secret is None:

@@ -158,7 +158,9 @@ async def passkey_options(
     if flow_id is not None:
         pending = await services.signin.flow(flow_id, binding=browser.binding)
         state.update({k: v for k, v in pending.state.items() if k == "continue_to"})
-    started, options = await services.signin.start_passkey(binding=browser.binding, state=state)
+    started, options = await services.signin.start_passkey(
+        browser.context, binding=browser.binding, state=state
+    )
     return JSONResponse({"flow": str(started.id), "publicKey": options}, headers=PAGE_HEADERS)
 
 

@@ -196,3 +196,31 @@ async def test_the_second_step_in_german(api: Api) -> None:
     found = parse(page.text)
     assert "Bestätigungscode" in found.labels
     assert "Bestätigen" in found.buttons
+
+
+@MFA
+async def test_a_flow_asking_for_aal2_steps_up_a_signed_in_browser(api: Api) -> None:
+    """What OIDC acr_values=aal2 will do: a signed-in aal1 browser goes to the second step,
+    without the password, and continues with a new aal2 session."""
+    user = await api.user()
+    await sign_in(api, user["email"], user["password"])  # aal1: no factor yet
+    secret = await enrol_totp(api, user["access_token"])
+    cookie = api.client.cookies["auth_session"]
+    before = await api.services.sessions.browser_session(cookie)
+    assert before is not None
+    assert before.acr == "aal1"
+    pending = await api.services.signin.start_flow(
+        binding="s:" + cookie,
+        ttl_seconds=600,
+        state={"continue_to": "/oauth/authorize?acr=1", "require_acr": "aal2"},
+    )
+    r = await api.client.get(f"/login?flow={pending.id}")
+    assert r.status_code == 303
+    assert flow_of(r.headers["location"]) == str(pending.id)
+    r = await submit(api.client, r.headers["location"], "/login/mfa", {"code": code_at(secret)})
+    assert r.headers["location"] == "/oauth/authorize?acr=1"
+    after = await api.services.sessions.browser_session(api.client.cookies["auth_session"])
+    assert after is not None
+    assert after.acr == "aal2"
+    assert list(after.amr) == ["pwd", "otp", "mfa"]
+    assert await api.services.sessions.browser_session(cookie) is None  # replaced

@@ -122,7 +122,7 @@ async def register_passkey(
 
 
 @router.patch(
-    "/passkeys/{passkey_id}",
+    "/passkeys/{passkey_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404, 422),
 )
@@ -139,7 +139,7 @@ async def rename_passkey(
 
 
 @router.delete(
-    "/passkeys/{passkey_id}",
+    "/passkeys/{passkey_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404),
 )

@@ -159,7 +159,9 @@ async def test_a_forged_form_is_refused_with_an_explanation(
     await page.goto(f"{live_server.url}/login")
     await page.get_by_label("Email").fill(user["email"])
     await page.get_by_label("Password").fill(user["password"])
-    await page.locator("input[name=csrf_token]").evaluate("(input) => input.value = 'forged'")
+    await page.locator('form[action="/login"] input[name=csrf_token]').evaluate(
+        "(input) => input.value = 'forged'"
+    )
     await page.get_by_role("button", name="Sign in", exact=True).click()
     await expect(page.get_by_role("alert")).to_contain_text("did not come from this site")
     await accessible(page)

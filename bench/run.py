@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import procstat, report
+from bench import mfa, procstat, report
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -54,6 +54,9 @@ ARGON2 = {"memory_kib": 7168, "time_cost": 5, "parallelism": 1}
 PASSWORD = "bench-Password-1234"
 CONFIG_PUBLIC_URL = "https://bench.invalid"
 DEFAULT_TENANT = "00000000-0000-4000-8000-000000000001"
+# Users with an authenticator app for login_totp: more than a run's sign-ins (each signs in
+# once per run, see bench/mfa.py).
+TOTP_USERS = 20_000
 # Every named limiter raised far above the benchmark's rates: the limiters still run (their
 # Redis round trips are part of the cost measured), they just never say no.
 # Accounts the forgot scenario asks a reset link for (forgot<i>@bench.example).
@@ -634,6 +637,10 @@ def run() -> dict[str, Any]:
         subprocess.run([str(BIN / "auth-service"), "migrate"], env=env, check=True, cwd=ROOT)
         results["seed"] = seed_users(env)
         log(f"seeded {cfg.users} users in {results['seed']['seconds']}s")
+        if cfg.wants("login_totp"):
+            results["seed_totp"] = mfa.seed_totp_users(
+                psql, cfg.db, env, TOTP_USERS, DEFAULT_TENANT
+            )
 
         results["baselines"] = {"argon2": argon2_baseline()}
         if cfg.wants("baseline_trivial"):
@@ -712,6 +719,24 @@ def run() -> dict[str, Any]:
         if want("login"):
             scenarios["login"] = measure(
                 "login", [Wrk("login", "login.lua", base, 8, 2, D)], server, profile=cfg.profile
+            )
+        if want("login_totp"):
+            # One connection per thread: each alternates the password and the code request, so
+            # twice login's connections keep as many passwords waiting for the hash threads.
+            scenarios["login_totp"] = measure(
+                "login_totp",
+                [
+                    Wrk(
+                        "login + TOTP",
+                        "login_totp.lua",
+                        base,
+                        16,
+                        16,
+                        D,
+                        {**mfa.wrk_env(TOTP_USERS, D), "BENCH_THREADS": "16"},
+                    )
+                ],
+                server,
             )
         if want("login_page"):
             scenarios["login_page"] = measure(

@@ -70,17 +70,18 @@ def updated(language: str, template: Catalog) -> Catalog:
     catalog.language_team = language
     if language == SOURCE_LANGUAGE:
         for message in catalog:
-            if message.id and not message.string:
+            if message.id and _empty(message.string):
                 message.string = message.id
     return catalog
 
 
+def _empty(string: str | tuple[str, ...]) -> bool:
+    """No translation: an empty msgstr, or a plural entry with any form missing."""
+    return not string or (isinstance(string, tuple) and not all(string))
+
+
 def untranslated(catalog: Catalog) -> list[str]:
-    return [
-        str(m.id)
-        for m in catalog
-        if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))
-    ]
+    return [str(m.id) for m in catalog if m.id and _empty(m.string)]
 
 
 def main() -> int:

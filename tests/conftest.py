@@ -49,6 +49,10 @@ pytest_plugins = (
 )
 
 USER_TABLES = (
+    "mfa_enrolment_grace",
+    "mfa_passkeys",
+    "mfa_recovery_codes",
+    "mfa_totp",
     "flows",
     "jobs",
     "refresh_tokens",

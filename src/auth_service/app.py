@@ -15,12 +15,14 @@ from auth_service import __version__
 from auth_service.accounts.routes import router as accounts_router
 from auth_service.admin.routes import router as admin_router
 from auth_service.config.settings import Settings
+from auth_service.flows.routes import router as flows_router
 from auth_service.health.checks import build_monitor
 from auth_service.health.routes import ProbeFastPath
 from auth_service.health.routes import router as health_router
 from auth_service.jobs.routes import router as jobs_router
 from auth_service.keys.routes import JWKS_PATH, JwksFastPath
 from auth_service.keys.routes import router as keys_router
+from auth_service.mfa.routes import router as mfa_router
 from auth_service.oauth.routes import router as oauth_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
@@ -153,6 +155,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (
         accounts_router,
         sessions_router,
+        flows_router,
+        mfa_router,
         keys_router,
         admin_router,
         jobs_router,

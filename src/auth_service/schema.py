@@ -8,6 +8,7 @@ from auth_service.db.base import Base
 from auth_service.flows.models import FlowRow
 from auth_service.jobs.models import JobRow
 from auth_service.keys.models import SigningKey
+from auth_service.mfa.models import MfaEnrolmentGrace, PasskeyCredential, RecoveryCode, TotpSecret
 from auth_service.oauth.models import (
     AuthorizationCode,
     Consent,
@@ -26,15 +27,19 @@ __all__ = [
     "Consent",
     "FlowRow",
     "JobRow",
+    "MfaEnrolmentGrace",
     "OAuthClient",
     "OAuthClientSecret",
     "OneTimeToken",
+    "PasskeyCredential",
+    "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",
     "Role",
     "Session",
     "SigningKey",
     "Tenant",
+    "TotpSecret",
     "User",
     "UserRole",
     "metadata",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
+from auth_service.accounts.guard import AttemptGuard
 from auth_service.accounts.service import AccountService, UnknownTenant
 from auth_service.audit.service import AuditService
 from auth_service.config.hooks import ReloadHooks
@@ -22,6 +23,7 @@ from auth_service.jobs.upkeep import JobUpkeep
 from auth_service.keys.service import KeyService
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
+from auth_service.mfa.service import MfaService
 from auth_service.oauth.service import OAuthService
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
@@ -80,6 +82,7 @@ class Services:
     flows: FlowStore
     signin: SignIn
     oauth: OAuthService
+    mfa: MfaService
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -110,6 +113,7 @@ class Services:
         hooks.register("sessions", lambda new: self.sessions.apply_settings(new.tokens))
         hooks.register("accounts", self.accounts.apply_settings)
         hooks.register("oauth", self.oauth.apply_settings)
+        hooks.register("mfa", self.mfa.apply_settings)
         hooks.register("settings", self._apply_settings)
 
     def _apply_lockout(self, new: Settings) -> None:
@@ -163,7 +167,18 @@ def build_services(settings: Settings) -> Services:
         revoker,
     )
     flows = FlowStore(db)
-    signin = SignIn(accounts.credentials, sessions, flows, lambda: accounts.tenant_id)
+    # The same limiter and lockout stores as the password: one count for every door.
+    guard = AttemptGuard(limiter, lockout, audit)
+    mfa = MfaService(db, settings, master_key, audit, mail, guard, accounts.identities)
+    signin = SignIn(
+        accounts.credentials,
+        accounts.identities,
+        sessions,
+        flows,
+        mfa,
+        lambda: mfa.settings,
+        lambda: accounts.tenant_id,
+    )
     oauth = OAuthService(
         db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
     )
@@ -187,4 +202,5 @@ def build_services(settings: Settings) -> Services:
         flows,
         signin,
         oauth,
+        mfa,
     )

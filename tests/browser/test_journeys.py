@@ -45,7 +45,7 @@ async def sign_in(page: Page, server: LiveServer, email: str, password: str = PA
     await page.goto(f"{server.url}/login")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 async def mail_link(server: LiveServer, to: str, path: str) -> str:
@@ -159,8 +159,10 @@ async def test_a_forged_form_is_refused_with_an_explanation(
     await page.goto(f"{live_server.url}/login")
     await page.get_by_label("Email").fill(user["email"])
     await page.get_by_label("Password").fill(user["password"])
-    await page.locator("input[name=csrf_token]").evaluate("(input) => input.value = 'forged'")
-    await page.get_by_role("button", name="Sign in").click()
+    await page.locator('form[action="/login"] input[name=csrf_token]').evaluate(
+        "(input) => input.value = 'forged'"
+    )
+    await page.get_by_role("button", name="Sign in", exact=True).click()
     await expect(page.get_by_role("alert")).to_contain_text("did not come from this site")
     await accessible(page)
     await page.goto(f"{live_server.url}/account")
@@ -184,7 +186,7 @@ async def test_return_to_cannot_send_the_browser_elsewhere(
     await page.goto(f"{live_server.url}/login?return_to={return_to}")
     await page.get_by_label("Email").fill(user["email"])
     await page.get_by_label("Password").fill(user["password"])
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign in", exact=True).click()
     await expect(page).to_have_url(f"{live_server.url}/account")
     assert urlsplit(page.url).netloc == urlsplit(live_server.url).netloc
 
@@ -225,13 +227,13 @@ async def test_german_end_to_end(browser: Browser, live_server: LiveServer) -> N
         await page.goto(f"{live_server.url}/login")
         await page.get_by_label("E-Mail").fill(email)
         await page.get_by_label("Passwort").fill("falsch, ganz falsch")
-        await page.get_by_role("button", name="Anmelden").click()
+        await page.get_by_role("button", name="Anmelden", exact=True).click()
         await expect(page.get_by_role("alert")).to_have_text(
             "E-Mail-Adresse oder Passwort ist falsch."
         )
         await accessible(page)
         await page.get_by_label("Passwort").fill(PASSWORD)
-        await page.get_by_role("button", name="Anmelden").click()
+        await page.get_by_role("button", name="Anmelden", exact=True).click()
         await expect(page.get_by_role("heading", name="Ihr Konto")).to_be_visible()
         await accessible(page)
 

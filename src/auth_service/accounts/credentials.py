@@ -208,3 +208,28 @@ class Credentials:
             values["email_verified_at"] = func.coalesce(User.email_verified_at, now)
         async with self._deps.db.single() as conn:
             await conn.execute(update(User).where(User.id == user_id).values(**values))
+
+    async def resume(
+        self,
+        user_id: uuid.UUID,
+        *,
+        amr: tuple[AuthMethod, ...],
+        acr: Assurance,
+        identity: Identity | None = None,
+    ) -> VerifiedLogin:
+        """A sign-in finished by another check (a second factor, a passkey): the user (read
+        fresh unless the caller read it in this request), and the statement recording the
+        login. Raises InvalidCredentials (the user is gone) or AccountDisabled."""
+        if identity is None or identity.id != user_id:
+            identity = await self._identities.identity(user_id)
+        if identity is None:
+            raise InvalidCredentials
+        if not identity.active:
+            raise AccountDisabled
+        now = utcnow()
+        return VerifiedLogin(
+            replace(identity, last_login_at=now),
+            update(User).where(User.id == user_id).values(last_login_at=now, updated_at=now),
+            amr,
+            acr,
+        )

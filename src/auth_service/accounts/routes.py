@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from auth_service.accounts.schemas import (
     ChangePasswordRequest,
@@ -15,6 +15,7 @@ from auth_service.accounts.schemas import (
 )
 from auth_service.web.deps import ContextDep, FreshPrincipal, ServicesDep
 from auth_service.web.openapi import problem_responses
+from auth_service.web.stepup import require_step_up
 
 router = APIRouter(prefix="/v1")
 
@@ -37,7 +38,8 @@ async def register(body: RegisterRequest, services: ServicesDep, ctx: ContextDep
     "/auth/password/change",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["auth"],
-    responses=problem_responses(401, 422, 429, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
+    dependencies=[Depends(require_step_up("password_change"))],
 )
 async def change_password(
     body: ChangePasswordRequest, principal: FreshPrincipal, services: ServicesDep

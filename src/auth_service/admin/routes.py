@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.admin.schemas import (
@@ -28,9 +28,15 @@ from auth_service.oauth.schemas import (
 from auth_service.security.text import PlainText
 from auth_service.web.deps import AdminPrincipal, ServicesDep
 from auth_service.web.openapi import problem_responses
+from auth_service.web.stepup import require_step_up
 
 # Every admin route reads the database: 503 database-unavailable while it cannot serve.
-router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403, 503))
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    responses=problem_responses(401, 403, 503),
+    dependencies=[Depends(require_step_up("admin"))],
+)
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -125,6 +131,20 @@ async def delete_user(
     user_id: uuid.UUID, principal: AdminPrincipal, services: ServicesDep
 ) -> Response:
     await services.accounts.users.admin_delete(user_id, principal.context)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/users/{user_id}/mfa",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404),
+)
+async def reset_mfa(
+    user_id: uuid.UUID, principal: AdminPrincipal, services: ServicesDep
+) -> Response:
+    """Remove every second factor and passkey of a user (audited; the user is mailed)."""
+    identity = await services.accounts.users.get(user_id)
+    await services.mfa.reset(identity, principal.context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -262,6 +262,18 @@ def lockout(c: Context) -> Iterator[Finding]:
 
 
 @rule
+def admins_without_second_factor(c: Context) -> Iterator[Finding]:
+    """Production warns while an administrator may sign in with a password alone."""
+    mfa = c.settings.mfa
+    if c.prod and (not mfa.enabled or "admin" not in mfa.required_roles):
+        yield c.finding(
+            Level.warning,
+            "mfa.required_roles",
+            "admins may sign in without a second factor (add admin to mfa.required_roles)",
+        )
+
+
+@rule
 def smtp_tls(c: Context) -> Iterator[Finding]:
     mail = c.settings.mail
     if mail.backend != "smtp":

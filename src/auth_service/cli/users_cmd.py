@@ -247,23 +247,29 @@ def reset(
     run_async(send, errors=_user_errors(email))()
 
 
-async def _mail_reset_link(services: Services, user: Identity) -> None:
-    """Queue the link and deliver it from here: a job worker runs until the mail has left
-    (or was given up), so the command says what happened without a server running."""
+async def _deliver_mail(services: Services) -> bool:
+    """Deliver the mail this command queued, from here: a job worker runs until no mail is
+    waiting, so the command can say what happened without a server running. False when a
+    mail was given up. Raises typer.Exit (with what to do) when it takes too long."""
     failed = _mail_failures()
-    await services.accounts.recovery.send_reset_link(user.id, CLI_CONTEXT)
     worker = JobWorker(services.jobs, services.job_upkeep, concurrency=1)
     worker.start()
     try:
         await services.mail.join(within=MAIL_WAIT_SECONDS)
     except TimeoutError:
         raise fail(
-            f"the reset mail to {user.email} is still not sent after {MAIL_WAIT_SECONDS:.0f}s; "
-            "check the mail settings (mail.*) and the relay, then run this again"
+            f"the mail is still not sent after {MAIL_WAIT_SECONDS:.0f}s; check the mail "
+            "settings (mail.*) and the relay; a running server delivers it once it can"
         ) from None
     finally:
         await worker.stop(drain_seconds=5)
-    if _mail_failures() > failed:
+    return _mail_failures() == failed
+
+
+async def _mail_reset_link(services: Services, user: Identity) -> None:
+    """Queue the link and deliver it (``_deliver_mail``)."""
+    await services.accounts.recovery.send_reset_link(user.id, CLI_CONTEXT)
+    if not await _deliver_mail(services):
         raise fail(
             f"the reset mail to {user.email} could not be sent (see the log above); check the "
             "mail settings (mail.*) and the relay, or set a password with --password-stdin"
@@ -288,3 +294,21 @@ def _mail_failures() -> float:
         for sample in family.samples
         if sample.name.endswith("_total")
     )
+
+
+@app.command("reset-mfa")
+def reset_mfa(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option(help="email address of the account")],
+) -> None:
+    """Remove every second factor and passkey of an account (audited; the user is mailed)."""
+    settings = loaded_settings(ctx).settings
+
+    async def _run() -> None:
+        async with cli_services(settings) as services:
+            user = await services.accounts.users.find(email)
+            await services.mfa.reset(user, CLI_CONTEXT)
+            await _deliver_mail(services)
+        out.print(f"reset the second factors of {user.email} ({user.id})", markup=False)
+
+    run_async(_run, errors=_user_errors(email))()

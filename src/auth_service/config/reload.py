@@ -55,6 +55,7 @@ RELOADABLE: tuple[str, ...] = (
     "oauth.secret_rotation_overlap_seconds",
     "oauth.dynamic_registration",
     "oauth.registration_initial_access_token",
+    "mfa.",
     "tokens.access_token_ttl_seconds",
     "tokens.refresh_absolute_ttl_seconds",
     "tokens.refresh_idle_ttl_seconds",

@@ -28,6 +28,11 @@ class AccessClaims:
     roles: tuple[str, ...]
     jti: str
     expires_at: int
+    # How the session authenticated (RFC 8176 amr, SP 800-63B level as acr, OIDC auth_time):
+    # what step-up rules read without a database round trip.
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+    auth_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,15 @@ class AccessTokenService:
         self._settings = settings
 
     async def issue(
-        self, user_id: uuid.UUID, session_id: uuid.UUID, tenant_id: uuid.UUID, roles: list[str]
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        roles: list[str],
+        *,
+        amr: list[str] | None = None,
+        acr: str | None = None,
+        auth_time: int | None = None,
     ) -> IssuedToken:
         now = int(time.time())
         ttl = self._settings.access_token_ttl_seconds
@@ -79,6 +92,12 @@ class AccessTokenService:
             "tid": str(tenant_id),
             "roles": sorted(roles),
         }
+        if amr:
+            claims["amr"] = list(amr)
+        if acr:
+            claims["acr"] = acr
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
         return IssuedToken(await sign(self._keys, claims, algorithm=None, typ="at+jwt"), ttl)
 
     async def verify(self, token: str) -> AccessClaims:
@@ -128,6 +147,23 @@ class AccessTokenService:
                 roles=tuple(roles),
                 jti=str(claims["jti"]),
                 expires_at=int(claims["exp"]),
+                amr=_strings(claims.get("amr", [])),
+                acr=str(claims["acr"]) if isinstance(claims.get("acr"), str) else None,
+                auth_time=_int_or_none(claims.get("auth_time")),
             )
         except (ValueError, TypeError):
             raise InvalidToken("bad subject claims") from None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidToken("bad amr claim")
+    return tuple(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidToken("bad auth_time claim")
+    return value

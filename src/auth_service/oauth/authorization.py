@@ -260,6 +260,18 @@ def login_needed(request: AuthorizationRequest, session: Authenticated | None) -
     return False
 
 
+def step_up_only(request: AuthorizationRequest, session: Authenticated | None) -> bool:
+    """Whether the one reason to sign in again is an ``acr_values`` the session does not
+    reach: then the second step alone is asked for (no password), not a whole sign-in."""
+    if session is None or not request.acr_values or session.acr in request.acr_values:
+        return False
+    if "login" in request.prompt or "select_account" in request.prompt:
+        return False
+    return request.max_age is None or utcnow() - session.auth_time <= timedelta(
+        seconds=request.max_age
+    )
+
+
 class PendingAuthorizations:
     """Authorization requests waiting for the browser (flows of kind ``authorization``)."""
 

@@ -156,7 +156,13 @@ class SessionService:
             audit.insert(),
         )
         access = await self._access.issue(
-            identity.id, session_id, identity.tenant_id, list(identity.roles)
+            identity.id,
+            session_id,
+            identity.tenant_id,
+            list(identity.roles),
+            amr=[m.value for m in verified.amr],
+            acr=verified.acr.value,
+            auth_time=int(now.timestamp()),
         )
         metrics.LOGINS.labels("success").inc()
         self._audit.emit(audit)
@@ -232,8 +238,15 @@ class SessionService:
         outcome = await self.rotate_refresh_token(refresh_token, ctx, client_id=None)
         identity = outcome.identity
         assert identity is not None
+        facts = outcome.facts
         access = await self._access.issue(
-            identity.id, outcome.session_id, identity.tenant_id, list(identity.roles)
+            identity.id,
+            outcome.session_id,
+            identity.tenant_id,
+            list(identity.roles),
+            amr=list(facts.amr),
+            acr=facts.acr,
+            auth_time=int(facts.auth_time.timestamp()),
         )
         metrics.REFRESHES.labels(outcome.result).inc()
         return TokenPair(access.token, access.expires_in, outcome.refresh_token, outcome.session_id)

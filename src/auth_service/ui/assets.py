@@ -15,13 +15,16 @@ from auth_service.ui.pages import PAGE_HEADERS, BrowserDep, PageRoute, PagesDep
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-STATIC_FILES = frozenset({"auth.css", "logo.svg", "form_post.js"})
+STATIC_FILES = frozenset({"auth.css", "logo.svg", "form_post.js", "webauthn.js"})
 _ASSET_HEADERS = {
     "Cache-Control": "public, max-age=3600",
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 MAX_LOGO_BYTES = 512 * 1024
+# Not left to the platform's mime table: a script must be served as JavaScript everywhere
+# (nosniff refuses it otherwise).
+_MEDIA = {"js": "text/javascript"}
 
 
 @cache
@@ -33,7 +36,8 @@ def _static(name: str) -> bytes:
 async def static(name: str) -> Response:
     if name not in STATIC_FILES:  # a fixed list: no path from the request reaches the disk
         raise HTTPException(404)
-    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    media = _MEDIA.get(name.rpartition(".")[2]) or mimetypes.guess_type(name)[0]
+    media = media or "application/octet-stream"
     return Response(_static(name), media_type=media, headers=_ASSET_HEADERS)
 
 

@@ -21,6 +21,13 @@ APP_REMOVED = N_(
 )
 ACCOUNT_DELETED_TITLE = N_("Account deleted")
 ACCOUNT_DELETED = N_("Your account and everything stored about it are deleted.")
+TOTP_ADDED = N_("Your authenticator app is set up. Sign-in now asks for its code.")
+TOTP_REMOVED = N_("Your authenticator app is removed.")
+CODES_GENERATED = N_("New recovery codes are ready. Your previous codes no longer work.")
+PASSKEY_ADDED = N_("Your passkey is added.")
+PASSKEY_RENAMED = N_("Your passkey is renamed.")
+PASSKEY_REMOVED = N_("Your passkey is removed.")
+PASSKEY_FAILED = N_("The passkey could not be added. Please try again.")
 INVALID_NAME = N_("Enter a name of at most %(max)d characters, without special characters.")
 
 BY_SLUG: dict[str, str] = {
@@ -47,6 +54,15 @@ BY_SLUG: dict[str, str] = {
     "session-not-found": N_("That session has already ended."),
     "no-signing-key": N_("The service is not ready yet. Please try again shortly."),
     "client-not-found": N_("This app is not registered here."),
+    "invalid-factor": N_("That code or passkey was not accepted. Please try again."),
+    "factor-not-found": N_("That sign-in method no longer exists."),
+    "factor-exists": N_("An authenticator app is set up already. Remove it first."),
+    "factor-not-pending": N_("Start setting up the authenticator app again."),
+    "factor-disabled": N_("This is switched off on this server."),
+    "invalid-passkey-name": N_(
+        "Enter a name of at most 64 characters, without special characters."
+    ),
+    "step-up-required": N_("Please sign in again to do this."),
 }
 
 

@@ -19,6 +19,7 @@ from auth_service.oauth.authorization import (
     Authenticated,
     AuthorizationFailed,
     AuthorizationRequest,
+    step_up_only,
 )
 from auth_service.oauth.authorize_steps import AuthorizationResponse, Step
 from auth_service.oauth.clients import Client
@@ -128,7 +129,9 @@ async def proceed(
         ttl_seconds=pages.settings.ui.flow_ttl_seconds,
         state={
             "continue_to": f"{AUTHORIZE_CONTINUE}?flow={flow_id}",
-            "force_login": session is not None,
+            # acr_values beyond the session's: only the second step; else a whole sign-in.
+            "force_login": session is not None and not step_up_only(request, session),
+            "require_acr": "aal2" if step_up_only(request, session) else None,
             "login_hint": request.login_hint,
             "ui_locales": request.ui_locales,
         },

@@ -149,6 +149,7 @@ class Pages:
             here=browser.request.url.path,
             registration_open=self.settings.features.registration,
             reset_open=self.settings.features.password_reset,
+            passkey_sign_in=self.settings.mfa.enabled and self.settings.mfa.passkeys,
             **context,
         )
         return self.finish(browser, HTMLResponse(html, status_code=status, headers=PAGE_HEADERS))

@@ -9,14 +9,27 @@ from auth_service.ui import (
     assets,
     consent,
     end_session,
+    mfa,
     oauth,
     recovery,
     registration,
+    security,
     signin,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, registration, recovery, account, assets, oauth, consent, end_session):
+for module in (
+    signin,
+    mfa,
+    registration,
+    recovery,
+    account,
+    security,
+    assets,
+    oauth,
+    consent,
+    end_session,
+):
     router.include_router(module.router)
 
 # Where the body middleware accepts form posts (the /v1 API stays JSON-only).

@@ -48,7 +48,15 @@ async def login_page(
         except FlowExpired as exc:
             return pages.error_page(browser, exc)
         _flow_language(browser, pages, pending)
-    if browser.session is not None and not (pending and pending.state.get("force_login")):
+    fresh_sign_in = bool(pending and pending.state.get("force_login"))
+    if browser.session is not None and pending is not None and _wants_aal2(pending, browser):
+        # A signed-in browser asked for more (OIDC acr_values): the second step, no password.
+        step = await services.signin.step_up(browser.session, pending)
+        if step is not None:
+            return pages.redirect(browser, "/login/mfa", flow=str(pending.id))
+        # No second factor to step up with: a fresh sign-in is the most it can reach.
+        fresh_sign_in = True
+    if browser.session is not None and not fresh_sign_in:
         return pages.redirect(browser, _next(pages, pending, return_to))
     hint = pending.state.get("login_hint") if pending else None
     return _form(browser, pages, email=str(hint or ""), return_to=return_to, flow=pending)
@@ -75,6 +83,14 @@ async def login(
         if has_control_characters(email) or has_control_characters(password):
             raise InvalidCredentials  # no account has such an email or password
         verified = await services.signin.password(email, password, browser.context)
+        step = await services.signin.second_step_due(
+            verified,
+            binding=browser.binding,
+            pending=pending,
+            state={"return_to": pages.return_to(return_to) or ""},
+        )
+        if step is not None:
+            return pages.redirect(browser, "/login/mfa", flow=str(step.flow.id))
         signed_in = await services.signin.browser_session(
             verified, browser.context, replacing=browser.session
         )
@@ -100,6 +116,14 @@ def _flow_language(browser: Browser, pages: Pages, pending: Flow) -> None:
     asked = pending.state.get("ui_locales")
     if asked:
         browser.language = pages.language(browser.request, str(asked))
+
+
+def _wants_aal2(pending: Flow, browser: Browser) -> bool:
+    """The flow asks for aal2 (``require_acr``) and this browser's session has less."""
+    session = browser.session
+    return (
+        pending.state.get("require_acr") == "aal2" and session is not None and session.acr != "aal2"
+    )
 
 
 def _next(pages: Pages, pending: Flow | None, return_to: str | None) -> str:

@@ -47,6 +47,7 @@ async def test_the_database_swap_is_the_first_reload_hook(api: Api, tmp_path: Pa
         "sessions",
         "accounts",
         "oauth",
+        "mfa",
         "settings",
         "cors",
         "logging",

@@ -27,6 +27,7 @@ def production(**overrides: Any) -> dict[str, Any]:
         "redis": {"url": "redis://redis:6379/0"},
         "server": {"public_url": "https://auth.example.com", "management_host": "10.0.0.5"},
         "mail": {"backend": "smtp", "smtp_host": "smtp.example.com"},
+        "mfa": {"required_roles": ["admin"]},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
@@ -87,6 +88,8 @@ def test_clean_production_has_no_findings() -> None:
         ({"mail": {"smtp_validate_certs": False}}, "mail.smtp_validate_certs", Level.error),
         ({"server": {"management_host": "0.0.0.0"}}, "server.management_host", Level.warning),  # noqa: S104
         ({"rate_limits": {"enabled": False}}, "rate_limits.enabled", Level.error),
+        ({"mfa": {"required_roles": []}}, "mfa.required_roles", Level.warning),
+        ({"mfa": {"enabled": False}}, "mfa.required_roles", Level.warning),
     ],
 )
 def test_rule(overrides: dict[str, Any], key: str, level: Level) -> None:

@@ -131,7 +131,7 @@ def test_config_backup_restores_the_files_and_sealed_keys(
     data["backup"]["config_files"] = [str(features)]
     config.write_text(yaml.safe_dump(data))
     keys = run(_signing_keys(settings))
-    assert len(keys) == 2
+    assert len(keys) >= 2  # an active and a next key for each signing algorithm
 
     result = cli(config, "backup", "run", "--kind", "config")
     assert result.exit_code == 0, result.output
@@ -139,7 +139,7 @@ def test_config_backup_restores_the_files_and_sealed_keys(
     manifest = run(Catalog(settings.backup, settings.data_dir).manifest(listed["id"]))
     assert manifest.kind == "config"
     assert manifest.schema_revision == head_revision()
-    assert manifest.row_counts == {"signing_keys": 2}
+    assert manifest.row_counts == {"signing_keys": len(keys)}
     restored = tmp_path / "restored.tar"
     result = cli(config, "backup", "restore", manifest.id, "--target", str(restored))
     assert result.exit_code == 0, result.output

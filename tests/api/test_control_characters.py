@@ -119,3 +119,47 @@ async def test_the_rule_is_in_the_openapi_document(api: Api) -> None:
     login = spec["components"]["schemas"]["LoginRequest"]["properties"]
     assert login["email"]["pattern"] == "^[^\\x00-\\x1f\\x7f]*$"
     assert login["password"]["pattern"] == "^[^\\x00-\\x1f\\x7f]*$"
+
+
+def _strings_without_the_rule(
+    schema: dict[str, object], schemas: dict[str, dict[str, object]], where: str, seen: set[str]
+) -> list[str]:
+    """Every string in a request schema, recursively, whose pattern does not refuse controls."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return _strings_without_the_rule(schemas[name], schemas, name, seen)
+    found = []
+    fixed = "enum" in schema or "const" in schema or "format" in schema
+    if schema.get("type") == "string" and not fixed:
+        pattern = schema.get("pattern")
+        if not isinstance(pattern, str) or "\\x00-\\x1f\\x7f" not in pattern:
+            found.append(where)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for i, part in enumerate(schema.get(key) or []):  # type: ignore[attr-defined]
+            found += _strings_without_the_rule(part, schemas, f"{where}[{i}]", seen)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        found += _strings_without_the_rule(items, schemas, f"{where}[]", seen)
+    for name, prop in (schema.get("properties") or {}).items():  # type: ignore[attr-defined]
+        found += _strings_without_the_rule(prop, schemas, f"{where}.{name}", seen)
+    return found
+
+
+async def test_every_string_a_request_body_takes_refuses_controls(api: Api) -> None:
+    # A domain added later (OAuth clients, MFA) must not let a NUL reach PostgreSQL: every
+    # JSON request body's strings carry the rule, so the fuzzer and clients know it too.
+    spec = (await api.client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    missing = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            content = (operation.get("requestBody") or {}).get("content", {})
+            body = content.get("application/json", {}).get("schema")
+            if body:
+                found = _strings_without_the_rule(body, schemas, f"{method} {path}", set())
+                missing += found
+    assert missing == []

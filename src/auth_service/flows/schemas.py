@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from auth_service.security.text import PlainText
+
 FLOW_ID = Field(min_length=1, max_length=128, description="the flow_id of the mfa-required answer")
 
 
@@ -16,9 +18,9 @@ class _Request(BaseModel):
 class SecondFactorRequest(_Request):
     """Exactly one of ``totp_code``, ``recovery_code`` or ``webauthn``."""
 
-    flow_id: str = FLOW_ID
-    totp_code: str | None = Field(None, min_length=1, max_length=16)
-    recovery_code: str | None = Field(None, min_length=1, max_length=64)
+    flow_id: PlainText = FLOW_ID
+    totp_code: PlainText | None = Field(None, min_length=1, max_length=16)
+    recovery_code: PlainText | None = Field(None, min_length=1, max_length=64)
     webauthn: dict[str, Any] | None = Field(
         None, description="the AuthenticationResponseJSON of navigator.credentials.get()"
     )
@@ -32,11 +34,11 @@ class SecondFactorRequest(_Request):
 
 
 class FlowRequest(_Request):
-    flow_id: str = FLOW_ID
+    flow_id: PlainText = FLOW_ID
 
 
 class PasskeyVerifyRequest(_Request):
-    flow_id: str = FLOW_ID
+    flow_id: PlainText = FLOW_ID
     credential: dict[str, Any] = Field(
         description="the AuthenticationResponseJSON of navigator.credentials.get()"
     )

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from auth_service.mfa.passkeys import PasskeyInfo
+from auth_service.security.text import LabelText, PlainText
 
 CODE_FIELD = Field(min_length=1, max_length=64)
 
@@ -18,7 +19,7 @@ class _Request(BaseModel):
 
 
 class CodeRequest(_Request):
-    code: str = CODE_FIELD
+    code: PlainText = CODE_FIELD
 
 
 class PasskeyOut(BaseModel):
@@ -65,10 +66,10 @@ class PasskeyOptionsOut(BaseModel):
 
 
 class PasskeyRegisterRequest(_Request):
-    registration_token: str = Field(min_length=1, max_length=512)
+    registration_token: PlainText = Field(min_length=1, max_length=512)
     credential: dict[str, Any] = Field(description="the RegistrationResponseJSON of the browser")
-    name: str | None = Field(None, max_length=64)
+    name: PlainText | None = Field(None, max_length=64)
 
 
 class PasskeyRenameRequest(_Request):
-    name: str = Field(min_length=1, max_length=64)
+    name: LabelText

@@ -9,23 +9,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from auth_service.oauth.client_metadata import ClientSpec, ClientType
 from auth_service.oauth.clients import Client
+from auth_service.security.text import PlainText
 
-UriList = list[str]
+UriList = list[PlainText]
 
 
 class ClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     type: Literal["confidential", "public"]
     redirect_uris: UriList = Field(default_factory=list, max_length=20)
     post_logout_redirect_uris: UriList = Field(default_factory=list, max_length=20)
-    grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"], max_length=8)
-    scope: str = Field("openid", max_length=2048)
+    grant_types: list[PlainText] = Field(
+        default_factory=lambda: ["authorization_code"], min_length=1, max_length=8
+    )
+    scope: PlainText = Field("openid", max_length=2048)
     resources: UriList = Field(default_factory=list, max_length=20)
     first_party: bool = False
-    token_endpoint_auth_method: str | None = Field(None, max_length=64)
-    id_token_signed_response_alg: str = Field("RS256", max_length=16)
+    token_endpoint_auth_method: PlainText | None = Field(None, max_length=64)
+    id_token_signed_response_alg: PlainText = Field("RS256", max_length=16)
 
     def spec(self) -> ClientSpec:
         return ClientSpec(
@@ -47,15 +50,15 @@ class ClientPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: PlainText | None = Field(None, min_length=1, max_length=200)
     redirect_uris: UriList | None = Field(None, max_length=20)
     post_logout_redirect_uris: UriList | None = Field(None, max_length=20)
-    grant_types: list[str] | None = Field(None, max_length=8)
-    scope: str | None = Field(None, max_length=2048)
+    grant_types: list[PlainText] | None = Field(None, min_length=1, max_length=8)
+    scope: PlainText | None = Field(None, max_length=2048)
     resources: UriList | None = Field(None, max_length=20)
     first_party: bool | None = None
-    token_endpoint_auth_method: str | None = Field(None, max_length=64)
-    id_token_signed_response_alg: str | None = Field(None, max_length=16)
+    token_endpoint_auth_method: PlainText | None = Field(None, max_length=64)
+    id_token_signed_response_alg: PlainText | None = Field(None, max_length=16)
 
     def changes(self) -> dict[str, Any]:
         """``ClientSpec`` keyword changes of the fields that were sent."""

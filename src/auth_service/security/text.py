@@ -36,14 +36,28 @@ def refuse_controls(value: str) -> str:
     return value
 
 
+# A label someone reads: no control characters and at least one visible character.
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def refuse_blank(value: str) -> str:
+    """Return ``value`` unchanged, or fail validation if it is only white space."""
+    if not value.strip():
+        raise PydanticCustomError("blank", "must contain a visible character")
+    return value
+
+
 class _DocumentedRule:
     """Adds the rule to the JSON Schema of the field (validation is ``refuse_controls``)."""
+
+    def __init__(self, pattern: str = NO_CONTROLS_PATTERN) -> None:
+        self._pattern = pattern
 
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema["pattern"] = NO_CONTROLS_PATTERN
+        json_schema["pattern"] = self._pattern
         return json_schema
 
 
@@ -63,6 +77,15 @@ PasswordText = Annotated[str, StringConstraints(min_length=1, max_length=4096), 
 
 NameText = Annotated[str, StringConstraints(max_length=200), _CHECK, _RULE]
 """A display name: one line, up to 200 characters."""
+
+LabelText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    _CHECK,
+    AfterValidator(refuse_blank),
+    _DocumentedRule(LABEL_PATTERN),
+]
+"""A short label a person gives a thing (a passkey): one line, something visible, 64 at most."""
 
 TokenText = Annotated[str, StringConstraints(min_length=1, max_length=512), _CHECK, _RULE]
 """An opaque token from a link or a login response (refresh, reset, verification)."""

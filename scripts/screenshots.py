@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import os
 import re
 import socket
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pyotp
 from playwright.async_api import Browser, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +135,32 @@ async def walk(server: Server) -> None:
         body = {"email": account, "password": PASSWORD}
         await http.post("/v1/auth/register", json={**body, "name": "Ada"})
         await http.post("/v1/auth/login", json=body)
+        # A second person with an authenticator app, for the second-factor page.
+        second = {"email": "grace@example.com", "password": PASSWORD}
+        await http.post("/v1/auth/register", json={**second, "name": "Grace"})
+        token = (await http.post("/v1/auth/login", json=second)).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        secret = (await http.post("/v1/mfa/totp", headers=bearer)).json()["secret"]
+        code = {"code": pyotp.TOTP(secret).now()}
+        (await http.post("/v1/mfa/totp/confirm", json=code, headers=bearer)).raise_for_status()
     verify = server.last_link("/verify-email")
+    # An application that asks for consent (not first-party).
+    created = subprocess.run(
+        [CLI, "clients", "create", "--name", "Photo Album", "--type", "public",
+         "--redirect-uri", "http://127.0.0.1:9/callback", "--grant-type", "authorization_code",
+         "--scope", "openid profile email offline_access", "--format", "json"],
+        env=server.env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    authorize = "/oauth2/authorize?" + httpx.QueryParams(
+        response_type="code",
+        client_id=json.loads(created.stdout)["client_id"],
+        redirect_uri="http://127.0.0.1:9/callback",
+        scope="openid profile email offline_access",
+        state="screenshot",
+        nonce="screenshot",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
+    ).__str__()
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -148,7 +175,7 @@ async def walk(server: Server) -> None:
             await page.goto(f"{url}/login")
             await page.get_by_label("Email").fill(account)
             await page.get_by_label("Password").fill("not the password")
-            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("button", name="Sign in", exact=True).click()
 
         async def weak_registration(page: Page) -> None:
             await page.goto(f"{url}/register")
@@ -167,12 +194,26 @@ async def walk(server: Server) -> None:
             await page.get_by_label("Password").fill(PASSWORD)
             await page.get_by_role("button", name="Create account").click()
 
+        async def totp_setup(page: Page) -> None:
+            await page.goto(f"{url}/account/security")
+            # The first context starts the enrolment; the others find it pending.
+            start = page.get_by_role("button", name="Set up authenticator app")
+            if await start.count():
+                await start.click()
+
+        async def second_factor(page: Page) -> None:
+            await page.goto(f"{url}/login")
+            await page.get_by_label("Email").fill("grace@example.com")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await page.wait_for_url("**/login/mfa**")
+
         signed_in = await browser.new_context()
         page = await signed_in.new_page()
         await page.goto(f"{url}/login")
         await page.get_by_label("Email").fill(account)
         await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         cookie = next(c["value"] for c in await signed_in.cookies() if c["name"] == "auth_session")
 
         await shoot(browser, "login", server, await goto("/login"))
@@ -189,6 +230,10 @@ async def walk(server: Server) -> None:
         await shoot(
             browser, "account-de", server, await goto("/account"), cookie=cookie, locale="de-DE"
         )
+        await shoot(browser, "security", server, await goto("/account/security"), cookie=cookie)
+        await shoot(browser, "totp-setup", server, totp_setup, cookie=cookie)
+        await shoot(browser, "login-mfa", server, second_factor)
+        await shoot(browser, "consent", server, await goto(authorize), cookie=cookie)
         await shoot(browser, "logout", server, await goto("/logout"), cookie=cookie)
         await shoot(browser, "error", server, await goto("/error"))
         await signed_in.close()

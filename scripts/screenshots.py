@@ -145,13 +145,14 @@ async def walk(server: Server) -> None:
         (await http.post("/v1/mfa/totp/confirm", json=code, headers=bearer)).raise_for_status()
     verify = server.last_link("/verify-email")
     # An application that asks for consent (not first-party).
-    created = subprocess.run(
+    created = await asyncio.to_thread(
+        subprocess.run,
         [CLI, "clients", "create", "--name", "Photo Album", "--type", "public",
          "--redirect-uri", "http://127.0.0.1:9/callback", "--grant-type", "authorization_code",
          "--scope", "openid profile email offline_access", "--format", "json"],
         env=server.env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    authorize = "/oauth2/authorize?" + httpx.QueryParams(
+    query = httpx.QueryParams(
         response_type="code",
         client_id=json.loads(created.stdout)["client_id"],
         redirect_uri="http://127.0.0.1:9/callback",
@@ -160,7 +161,8 @@ async def walk(server: Server) -> None:
         nonce="screenshot",
         code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         code_challenge_method="S256",
-    ).__str__()
+    )
+    authorize = f"/oauth2/authorize?{query}"
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -117,10 +117,12 @@ class Clients:
     def __init__(self, live: LiveServer, endpoint: ClientEndpoint) -> None:
         self._live = live
         self.endpoint = endpoint
-        self._headers: dict[str, str] | None = None
+        self._admin: dict[str, str] | None = None  # credentials
+        self._headers: dict[str, str] = {}
 
-    def _admin(self) -> dict[str, str]:
-        if self._headers is None:
+    def _log_in(self) -> dict[str, str]:
+        """A bearer header of the administrator (made on first use); a new one each call."""
+        if self._admin is None:
             admin = self._live.new_user(f"oidc-admin-{uuid.uuid4().hex[:8]}@example.com")
             promoted = subprocess.run(
                 [CLI, "users", "promote", "--email", admin["email"]],
@@ -132,8 +134,11 @@ class Clients:
                 check=False,
             )
             assert promoted.returncode == 0, promoted.stderr
-            self._headers = {"Authorization": f"Bearer {admin['access_token']}"}
-        return self._headers
+            self._admin = {"email": admin["email"], "password": admin["password"]}
+        with self._live.client() as http:
+            login = http.post("/v1/auth/login", json=self._admin)
+        assert login.status_code == 200, login.text
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
     def register(
         self,
@@ -164,7 +169,10 @@ class Clients:
             "id_token_signed_response_alg": alg,
         }
         with self._live.client() as http:
-            r = http.post("/v1/admin/clients", json=body, headers=self._admin())
+            r = http.post("/v1/admin/clients", json=body, headers=self._headers)
+            if r.status_code == 401:  # first use, or the access token expired: log in
+                self._headers = self._log_in()
+                r = http.post("/v1/admin/clients", json=body, headers=self._headers)
         assert r.status_code == 201, r.text
         created = r.json()
         if created["client_secret"]:

@@ -23,7 +23,9 @@ function fail(error) {
   // An RFC 6749 error the client library received: its `error` says which.
   const oauthError = error?.error ?? error?.cause?.error;
   const detail = typeof oauthError === 'string' ? { error: oauthError } : {};
-  write({ ok: false, error: { name, code, message: message ?? String(error), ...detail } });
+  // What a library's error wraps (openid-client's ClientError wraps oauth4webapi's and jose's).
+  const inner = error?.cause instanceof Error ? { cause: { name: error.cause.name, code: error.cause.code, message: error.cause.message } } : {};
+  write({ ok: false, error: { name, code, message: message ?? String(error), ...detail, ...inner } });
   process.exitCode = name === 'UsageError' ? 2 : 1;
 }
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.support.harness import Harness
+from tests.support.harness import Harness, HarnessError
 from tests.support.live_server import LiveServer
 from tests.support.oidc_harness import Clients, RelyingParty
 
@@ -66,6 +66,21 @@ async def test_openid_client_code_flow_with_pkce_and_nonce_validates_the_id_toke
     assert result["tokens"]["claims"]["iss"] == live_server.url
     assert result["tokens"]["claims"]["nonce"] == result["sentNonce"]
     _check_sign_in(result, user, client.client_id)
+
+
+async def test_the_id_token_signature_is_checked_by_the_library(
+    page: Page, live_server: LiveServer, rp: RelyingParty, clients: Clients
+) -> None:
+    """The harness's checks are on: one bit of the ID token's signature flipped between our
+    token endpoint and openid-client, and the sign-in fails."""
+    client = clients.register("openid-client, tampered", alg="ES256")
+    browser = rp.browser(page, live_server.new_user())
+    with pytest.raises(HarnessError) as failure:
+        await rp.run("oidc-code-flow", client, browser, tamper="id-token-signature")
+    error = failure.value.error
+    assert error["code"] == "OAUTH_INVALID_RESPONSE", error
+    assert error["cause"]["message"] == "JWT signature verification failed", error
+    assert [trip.pages for trip in browser.trips] == [["login", "consent"]]
 
 
 async def test_openid_client_without_a_nonce_gets_an_id_token_without_one(

@@ -43,15 +43,33 @@ export function loopbackOnly(url) {
  *  client authenticates with client_secret_basic, a public one with none. ID tokens are
  *  verified against the JWKS too (`enableNonRepudiationChecks`: by default openid-client
  *  trusts the TLS connection to the token endpoint and checks the claims only). */
-export async function discover({ baseUrl, clientId, clientSecret, alg = 'RS256' }) {
+export async function discover({ baseUrl, clientId, clientSecret, alg = 'RS256', tamper }) {
   const auth = clientSecret ? client.ClientSecretBasic(clientSecret) : client.None();
   return client.discovery(
     new URL(baseUrl),
     clientId,
     { id_token_signed_response_alg: alg },
     auth,
-    { execute: [...loopbackOnly(baseUrl), client.enableNonRepudiationChecks] },
+    {
+      execute: [...loopbackOnly(baseUrl), client.enableNonRepudiationChecks],
+      ...(tamper === 'id-token-signature' ? { [client.customFetch]: flippingIdTokenSignatures } : {}),
+    },
   );
+}
+
+/** A man in the middle of the token endpoint, for proving the checks are on: one bit of
+ *  every ID token's signature flipped on its way to the library. */
+async function flippingIdTokenSignatures(url, options) {
+  const response = await fetch(url, options);
+  const body = response.headers.get('content-type')?.startsWith('application/json') ? await response.clone().json() : {};
+  if (typeof body.id_token !== 'string') return response;
+  const [header, payload, signature] = body.id_token.split('.');
+  const raw = Buffer.from(signature, 'base64url');
+  raw[raw.length >> 1] ^= 0x01;
+  body.id_token = [header, payload, raw.toString('base64url')].join('.');
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  return new Response(JSON.stringify(body), { status: response.status, headers });
 }
 
 /** Send the browser to the authorization endpoint with PKCE (S256), state and (unless

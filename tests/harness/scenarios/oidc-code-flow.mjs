@@ -2,6 +2,7 @@
 // the ID token validated for the client's registered algorithm (`--alg`, RS256 or ES256);
 // then UserInfo, whose `sub` must be the ID token's.
 // `--nonce no` sends none: openid-client then requires the ID token to carry none.
+// `--tamper id-token-signature` flips a bit of the ID token's signature on its way to the library.
 import { authorize, client, discover, redeem, required, summary } from '../lib/oidc.mjs';
 
 export default async function codeFlow(options, io) {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import json
 import re
 import threading
 import uuid
@@ -32,6 +33,8 @@ from tests.support.server import Server, base_env, migrate, postgres_database
 from tests.support.services import REDIS_TEST_DB, REDIS_URL, service_missing, sqlalchemy_url
 
 PASSWORD = "Tr0ub4dor&3-horse"
+# An API scope of the server's (``oauth.scopes``), for clients of their own (client_credentials).
+API_SCOPE = "reports:read"
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
@@ -166,6 +169,7 @@ def run_live_server(
             "AUTH_MAIL__SMTP_PORT": str(mailbox.port),
             "AUTH_MAIL__SMTP_STARTTLS": "false",
             "AUTH_MAIL__FROM_ADDRESS": "auth-service <no-reply@example.com>",
+            "AUTH_OAUTH__SCOPES": json.dumps({API_SCOPE: "Read your reports"}),
         }
         if redis:
             settings["AUTH_REDIS__URL"] = _redis_url()

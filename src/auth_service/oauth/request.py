@@ -28,15 +28,16 @@ class Params:
     def of(cls, pairs: Iterable[tuple[str, str]]) -> Params:
         return cls(tuple(pairs))
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: str, *, max_length: int | None = MAX_VALUE_LENGTH) -> str | None:
         """The value of ``name``, None when absent or empty. Raises InvalidRequest when it is
-        sent twice or is absurdly long."""
+        sent twice or is absurdly long (over ``max_length``; None: as long as the body may
+        be, for a caller that judges the length itself)."""
         values = [v for k, v in self.items if k == name and v != ""]
         if len(values) > 1 and name not in REPEATABLE:
             raise InvalidRequest(f"{name} is sent more than once")
         if not values:
             return None
-        if len(values[0]) > MAX_VALUE_LENGTH:
+        if max_length is not None and len(values[0]) > max_length:
             raise InvalidRequest(f"{name} is too long")
         return values[0]
 
@@ -46,8 +47,8 @@ class Params:
             raise InvalidRequest(f"{name} is too long")
         return values
 
-    def require(self, name: str) -> str:
-        value = self.get(name)
+    def require(self, name: str, *, max_length: int | None = MAX_VALUE_LENGTH) -> str:
+        value = self.get(name, max_length=max_length)
         if value is None:
             raise InvalidRequest(f"{name} is required")
         return value

@@ -81,8 +81,11 @@ class Revocation:
         self.leeway = leeway
 
     async def revoke(self, request: EndpointRequest, client: Client) -> None:
-        """Section 2.1. Raises InvalidRequest when ``token`` is missing."""
-        token = request.params.require("token")
+        """Section 2.1. Raises InvalidRequest when ``token`` is missing. A token longer than
+        any we issue is revoked as any unknown one is: nothing done, 200 (section 2.2)."""
+        token = request.params.require("token", max_length=None)
+        if len(token) > jose.MAX_TOKEN_LENGTH:
+            return
         hint = request.params.get("token_type_hint")
         order = ("refresh_token", "access_token") if hint == "refresh_token" else HINTS
         for kind in order:

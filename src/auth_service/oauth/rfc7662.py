@@ -1,8 +1,9 @@
 """Token introspection (RFC 7662).
 
 Only an authenticated client may ask (section 2.1), and it learns only about its own
-tokens: anything it does not own, we did not issue, or that is expired, revoked or whose
-grant ended is ``{"active": false}`` and nothing more (section 2.2, section 4).
+tokens: anything it does not own, we did not issue (however long), or that is expired,
+revoked or whose grant ended is ``{"active": false}`` and nothing more (section 2.2,
+section 4).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ class Introspection:
         self.leeway = leeway
 
     async def introspect(self, request: EndpointRequest, client: Client) -> dict[str, Any] | None:
-        """Section 2.2. Raises InvalidRequest when ``token`` is missing."""
-        token = request.params.require("token")
+        """Section 2.2. Raises InvalidRequest when ``token`` is missing. A token longer than
+        any we issue is no token of ours: inactive, like any other (not a 400)."""
+        token = request.params.require("token", max_length=None)
+        if len(token) > jose.MAX_TOKEN_LENGTH:
+            return None
         hint = request.params.get("token_type_hint")
         if hint == "refresh_token" or token.count(".") != 2:
             return await self._refresh(token, client) or await self._access_token(token, client)

@@ -49,7 +49,8 @@ def registration_problem(uri: str) -> str | None:
 
 def _loopback_without_port(uri: str) -> tuple[str, str, str, str] | None:
     parts = urlsplit(uri)
-    if parts.scheme != "http" or "@" in parts.netloc:
+    # No fragment (section 3.1.2: a redirect URI has none; registered ones never do).
+    if parts.scheme != "http" or "@" in parts.netloc or "#" in uri:
         return None
     if parts.hostname not in LOOPBACK_HOSTS:
         return None

@@ -139,9 +139,10 @@ async def test_loopback_redirect_matches_on_any_port(api: Api) -> None:
     registered.redirect_uri = "http://127.0.0.1:53127/callback"
     auth, _body = await oauth.code_tokens(api, registered, email)
     assert auth.params["redirect_uri"].endswith(":53127/callback")
-    # The path must still match exactly, and localhost gets no port freedom.
-    other = oauth.authorization(registered)
-    other.params["redirect_uri"] = "http://127.0.0.1:53127/other"
-    r = await api.client.get("/oauth2/authorize", params=other.params)
-    assert r.status_code == 400
-    assert "location" not in r.headers
+    # The path must still match exactly, and a fragment is never part of a redirect URI.
+    for uri in ("http://127.0.0.1:53127/other", "http://127.0.0.1:53127/callback#f"):
+        other = oauth.authorization(registered)
+        other.params["redirect_uri"] = uri
+        r = await api.client.get("/oauth2/authorize", params=other.params)
+        assert r.status_code == 400
+        assert "location" not in r.headers

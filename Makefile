@@ -33,8 +33,8 @@ run: install ## migrate the embedded SQLite database and serve on http://127.0.0
 	$(BIN)/auth-service serve
 
 lint: install-dev ## ruff, and the layers of docs/architecture.md (import-linter)
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts examples
+	$(BIN)/ruff format --check src tests bench scripts examples
 	$(BIN)/lint-imports
 
 typecheck: install-dev ## mypy, strict on src/

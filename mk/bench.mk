@@ -1,7 +1,7 @@
 # Benchmarks (bench/README.md): production-mode service on local PostgreSQL and Redis, driven
 # by wrk. Not part of `make test`. Knobs: BENCH_DURATION, BENCH_USERS, BENCH_WORKERS,
 # BENCH_SCENARIOS, BENCH_PROFILE, BENCH_SOAK (see bench/run.py).
-.PHONY: bench bench-forgot bench-profile bench-tools
+.PHONY: bench bench-forgot bench-profile bench-tools bench-oidc
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --editable '.[bench]'
@@ -22,3 +22,7 @@ bench-profile: bench-tools ## py-spy profiles of one worker during login, refres
 bench-forgot: bench-tools ## forgot-password medians, address with/without an account, PostgreSQL (~2 min)
 	BENCH_SCENARIOS=forgot BENCH_USERS=$${BENCH_USERS:-10000} BENCH_DURATION=$${BENCH_DURATION:-60} \
 	  BENCH_OUT=$${BENCH_OUT:-bench/results/forgot} $(BIN)/python bench/run.py
+
+bench-oidc: bench-tools ## auth-service vs panva's oidc-provider 9: client_credentials, introspection, refresh (~4 min)
+	@[ -f tests/harness/node_modules/oidc-provider/package.json ] || bash scripts/install-test-deps.sh
+	$(BIN)/python bench/oidc/run.py

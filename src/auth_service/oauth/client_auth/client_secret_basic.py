@@ -50,8 +50,8 @@ class ClientSecretBasic:
         if found is None:
             raise InvalidClient("Basic credentials are required")
         client_id, secret = found
-        client = await clients.find(client_id)
         # The same answer for an unknown client and a wrong secret.
-        if client is None or not await clients.verify_secret(client, secret):
+        client = await clients.authenticate(client_id, secret)
+        if client is None:
             raise InvalidClient("client authentication failed")
         return client

@@ -14,8 +14,8 @@ class ClientSecretPost:
         return request.params.get("client_secret") is not None
 
     async def authenticate(self, request: EndpointRequest, clients: ClientService) -> Client:
-        client = await clients.find(request.params.get("client_id"))
         secret = request.params.get("client_secret") or ""
-        if client is None or not await clients.verify_secret(client, secret):
+        client = await clients.authenticate(request.params.get("client_id"), secret)
+        if client is None:
             raise InvalidClient("client authentication failed")
         return client

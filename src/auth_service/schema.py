@@ -17,6 +17,7 @@ from auth_service.oauth.models import (
     RevokedAccessToken,
 )
 from auth_service.sessions.models import RefreshToken, Session
+from auth_service.webhooks.models import WebhookDelivery, WebhookEventType, WebhookSubscription
 
 metadata = Base.metadata
 
@@ -42,5 +43,8 @@ __all__ = [
     "TotpSecret",
     "User",
     "UserRole",
+    "WebhookDelivery",
+    "WebhookEventType",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -19,6 +19,7 @@ from auth_service.cli import (
     keys_cmd,
     serve_cmd,
     users_cmd,
+    webhooks_cmd,
 )
 
 app = typer.Typer(
@@ -63,6 +64,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(backup_cmd.app, name="backup")
 app.add_typer(dr_cmd.app, name="dr")
 app.add_typer(jobs_cmd.app, name="jobs")
+app.add_typer(webhooks_cmd.app, name="webhooks")
 
 
 def main() -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.api import Api
+from tests.support.tls import self_signed_certificate
 from tests.support.wait import async_wait_for
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -211,3 +213,69 @@ async def test_deleting_a_subscription_stops_its_deliveries(
     assert r.status_code == 204
     await api.user(f"late-{uuid.uuid4().hex[:6]}@example.com")
     assert await api.services.jobs.pending("webhook") == 0
+
+
+async def _first_attempt(api: Api, admin: dict[str, str], hook: str) -> dict[str, Any]:
+    async def logged() -> list[dict[str, Any]]:
+        return await _deliveries(api, admin, hook)
+
+    [delivery] = await async_wait_for(logged, 30, "the first attempt in the log")
+    return delivery
+
+
+async def _attempt_to(api: Api, receiver: WebhookReceiver) -> dict[str, Any]:
+    """The log entry of an event sent to ``receiver``, once an attempt is recorded."""
+    admin = await api.admin_headers()
+    with receiver:
+        created = await _subscribe(api, admin, receiver.url, "user.registered")
+        await api.user()
+        return await _first_attempt(api, admin, created["id"])
+
+
+async def test_redirects_are_not_followed(api: Api, receiver: WebhookReceiver) -> None:
+    delivery = await _attempt_to(api, WebhookReceiver(redirect_to=receiver.url))
+    assert delivery["status"] in ("retrying", "dead")
+    assert delivery["response_code"] == 307
+    assert delivery["last_error"] == "the receiver answered a redirect (not followed)"
+    assert receiver.received == []
+
+
+async def test_a_slow_receiver_times_out(api: Api) -> None:
+    api.services.webhooks.apply_settings(
+        api.services.webhooks.settings.model_copy(update={"timeout_seconds": 0.3})
+    )
+    delivery = await _attempt_to(api, WebhookReceiver(delay_seconds=2))
+    assert delivery["status"] in ("retrying", "dead")
+    assert delivery["last_error"] == "timed out"
+    assert delivery["response_code"] is None
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[WebhookReceiver]:
+    cert, key = self_signed_certificate(tmp_path, days=2, name="localhost")
+    running = WebhookReceiver(tls=(cert, key), host="localhost").up()
+    yield running
+    running.down()
+
+
+async def test_https_goes_to_the_checked_address_under_the_host_name(
+    api: Api, tls_receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    admin = await api.admin_headers()
+    created = await _subscribe(api, admin, tls_receiver.url, "user.registered")
+    tls_receiver.secrets = [created["secret"]]
+    # Not trusted yet: the certificate of "localhost" is checked although the connection
+    # goes to the address resolved and checked beforehand.
+    await api.user()
+    untrusted = await _first_attempt(api, admin, created["id"])
+    assert "CERTIFICATE_VERIFY_FAILED" in (untrusted["last_error"] or "")
+    assert tls_receiver.received == []
+
+    cert = next(tmp_path.glob("localhost-*.pem"))
+    api.services.webhooks.apply_settings(
+        api.services.webhooks.settings.model_copy(update={"ca_file": cert})
+    )
+    await api.user()
+    await async_wait_for(lambda: tls_receiver.processed, 30, "the delivery over https")
+    assert tls_receiver.processed[0].headers["host"] == f"localhost:{tls_receiver.port}"
+    assert tls_receiver.rejected == []

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -43,6 +46,12 @@ class WebhookReceiver:
     secrets: list[str] = field(default_factory=list)
     must_verify_with: list[str] = field(default_factory=list)
     crash_after_processing: int = 0
+    # Misbehaviours: answer every request with a redirect there, or only after a delay.
+    redirect_to: str | None = None
+    delay_seconds: float = 0.0
+    # (certificate, key) PEM files: serve https under the certificate's name.
+    tls: tuple[Path, Path] | None = None
+    host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     received: list[Message] = field(default_factory=list)  # every request that verified
     processed: list[Message] = field(default_factory=list)  # once per webhook-id
@@ -52,11 +61,20 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}/hooks"
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
-        headers = dict(handler.headers)
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        if self.redirect_to is not None:
+            handler.send_response(307)
+            handler.send_header("Location", self.redirect_to)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         try:
             for secret in self.must_verify_with or self.secrets[:1]:
                 Webhook(secret).verify(body, headers)
@@ -84,8 +102,18 @@ class WebhookReceiver:
                 receiver._handle(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.up()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.down()
 
     def down(self) -> None:
         """Stop: the port refuses connections until ``up``."""

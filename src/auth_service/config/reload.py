@@ -51,6 +51,7 @@ RELOADABLE: tuple[str, ...] = (
     "webhooks.allowed_networks",
     "webhooks.timeout_seconds",
     "webhooks.max_response_bytes",
+    "webhooks.ca_file",
     "webhooks.secret_overlap_hours",
     "webhooks.delivery_log_size",
     # OAuth: lifetimes, scopes, registration; the issuer and signing algorithms need a restart.

@@ -366,6 +366,11 @@ class WebhookSettings(Section):
     max_response_bytes: int = Field(
         65536, ge=0, le=10 * 1024 * 1024, description="bytes of an answer read, at most"
     )
+    ca_file: Path | None = Field(
+        None,
+        description="PEM file of CA certificates trusted for https targets besides the public "
+        "ones (receivers behind an internal PKI)",
+    )
     max_attempts: int = Field(
         12,
         ge=1,

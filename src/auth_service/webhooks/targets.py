@@ -25,15 +25,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True)
 class Target:
-    """A checked target: the URL as configured, and the address to connect to."""
+    """A checked target: the URL as configured, and the addresses to connect to (in the
+    resolver's order; every one of them allowed)."""
 
     url: httpx.URL
-    address: IPAddress
+    addresses: tuple[IPAddress, ...]
 
-    @property
-    def pinned_url(self) -> httpx.URL:
-        """The URL with the checked address in place of the host name."""
-        return self.url.copy_with(host=str(self.address))
+    def pinned_url(self, address: IPAddress) -> httpx.URL:
+        """The URL with a checked address in place of the host name."""
+        return self.url.copy_with(host=str(address))
 
     @property
     def host_header(self) -> str:
@@ -83,7 +83,8 @@ async def resolve(url: str, settings: WebhookSettings) -> Target:
         )
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused(f"host {parsed.host} does not resolve ({exc})") from None
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    # Each address once, in the resolver's order.
+    addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     if not addresses:
         raise TargetRefused(f"host {parsed.host} has no address")
     for address in addresses:
@@ -92,4 +93,4 @@ async def resolve(url: str, settings: WebhookSettings) -> Target:
                 f"{parsed.host} resolves to {address}, which is not a public address "
                 "(allow its network in webhooks.allowed_networks)"
             )
-    return Target(parsed, addresses[0])
+    return Target(parsed, addresses)

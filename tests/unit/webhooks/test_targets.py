@@ -68,9 +68,9 @@ async def test_a_name_resolving_to_loopback_is_refused_unless_allowed() -> None:
         await resolve("https://localhost/hook", STRICT)
     allowed = WebhookSettings(allowed_networks=["127.0.0.0/8", "::1/128"])
     target = await resolve("https://localhost:8443/hook", allowed)
-    assert target.address.is_loopback
+    assert all(a.is_loopback for a in target.addresses)
     assert target.host_header == "localhost:8443"
-    assert target.pinned_url.host == str(target.address)
+    assert target.pinned_url(target.addresses[0]).host == str(target.addresses[0])
 
 
 def test_a_bad_allow_list_is_a_settings_error() -> None:

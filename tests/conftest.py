@@ -49,6 +49,7 @@ pytest_plugins = (
 )
 
 USER_TABLES = (
+    "user_external_ids",
     "webhook_deliveries",
     "webhook_event_types",
     "webhook_subscriptions",

@@ -5,15 +5,13 @@ delivery log, rotate the secret, delete (dry run first); one-line errors for the
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.services import build_services
-from tests.support.cli import cli_environment, one_line_error, run_cli
+from tests.support.cli import cli_environment, json_output, one_line_error, run_cli
 from tests.support.settings import TEST_MASTER_KEY, make_settings, write_config
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -31,11 +29,6 @@ def _cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedP
     return run_cli(["--config", str(config), *args], env, tmp_path)
 
 
-def _json(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 async def _user_registered(tmp_path: Path, database_url: str) -> None:
     """An audit event of the subscribed type, recorded as the server records it."""
     services = build_services(make_settings(tmp_path, database_url, **CONFIG))
@@ -50,7 +43,7 @@ async def test_a_webhook_is_created_delivered_rotated_and_deleted(
 ) -> None:
     receiver = WebhookReceiver().up()
     try:
-        created = _json(
+        created = json_output(
             _cli(
                 tmp_path,
                 database_url,
@@ -62,7 +55,7 @@ async def test_a_webhook_is_created_delivered_rotated_and_deleted(
         assert created["secret"].startswith("whsec_")
         receiver.secrets = [created["secret"]]
 
-        listed = _json(_cli(tmp_path, database_url, "webhooks", "list", "--format", "json"))
+        listed = json_output(_cli(tmp_path, database_url, "webhooks", "list", "--format", "json"))
         assert [(w["id"], w["event_types"]) for w in listed] == [(hook, ["user.registered"])]
         assert "secret" not in listed[0]
         table = _cli(tmp_path, database_url, "webhooks", "list")
@@ -80,14 +73,14 @@ async def test_a_webhook_is_created_delivered_rotated_and_deleted(
         assert worked.returncode == 0, worked.stderr
         assert receiver.rejected == []
         assert [m.json()["type"] for m in receiver.processed] == ["user.registered"]
-        log = _json(
+        log = json_output(
             _cli(tmp_path, database_url, "webhooks", "deliveries", hook, "--format", "json")
         )
         assert [(d["status"], d["attempts"], d["response_code"]) for d in log] == [
             ("delivered", 1, 200)
         ]
 
-        rotated = _json(
+        rotated = json_output(
             _cli(tmp_path, database_url, "webhooks", "rotate-secret", hook, "--format", "json")
         )
         assert rotated["secret"] != created["secret"]
@@ -101,10 +94,14 @@ async def test_a_webhook_is_created_delivered_rotated_and_deleted(
         assert dry.returncode == 0, dry.stderr
         assert "would delete" in dry.stdout
         assert "dry run" in dry.stderr
-        assert len(_json(_cli(tmp_path, database_url, "webhooks", "list", "--format", "json")))
+        assert len(
+            json_output(_cli(tmp_path, database_url, "webhooks", "list", "--format", "json"))
+        )
         gone = _cli(tmp_path, database_url, "webhooks", "delete", hook, "--confirm")
         assert gone.returncode == 0, gone.stderr
-        assert _json(_cli(tmp_path, database_url, "webhooks", "list", "--format", "json")) == []
+        assert (
+            json_output(_cli(tmp_path, database_url, "webhooks", "list", "--format", "json")) == []
+        )
     finally:
         receiver.down()
 

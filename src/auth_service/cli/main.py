@@ -19,6 +19,7 @@ from auth_service.cli import (
     keys_cmd,
     serve_cmd,
     users_cmd,
+    users_import,
     webhooks_cmd,
 )
 
@@ -57,6 +58,7 @@ def root(
 app.command("serve")(serve_cmd.serve)
 app.command("migrate")(db_cmd.migrate)
 app.command("healthcheck")(health_cmd.healthcheck)
+users_cmd.app.command("import")(users_import.import_users)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(clients_cmd.app, name="clients")

@@ -4,6 +4,8 @@
   previous one during a rotation's overlap).
 - webhook_event_types: (subscription, audit event type); the outbox joins on the type.
 - webhook_deliveries: one row per (event, subscription), updated at each attempt. ADR 0920.
+- user_external_ids: the account's id in the system `users import` brought it from; unique
+  per tenant, so importing a file again adds nobody twice. ADR 0921.
 
 Revision ID: 0010
 Revises: 0007
@@ -98,8 +100,28 @@ def upgrade() -> None:
         ["subscription_id", "created_at"],
     )
 
+    op.create_table(
+        "user_external_ids",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *_tenant("user_external_ids"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name="fk_user_external_ids_user_id_users",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_user_external_ids")),
+        sa.UniqueConstraint(
+            "tenant_id", "external_id", name="uq_user_external_ids_tenant_external"
+        ),
+    )
+    op.create_index("ix_user_external_ids_tenant_id", "user_external_ids", ["tenant_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("user_external_ids")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_event_types")
     op.drop_table("webhook_subscriptions")

@@ -6,13 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from auth_service.audit import events
 from auth_service.security.text import NameText, PlainText
 from auth_service.webhooks.service import Delivery, Subscription, WebhookSpec
 
 UrlText = Annotated[PlainText, StringConstraints(min_length=1, max_length=2048)]
-EventType = Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
+# The audit catalogue's names, listed in the API description; the service checks them.
+EventType = Annotated[
+    PlainText,
+    StringConstraints(min_length=1, max_length=64),
+    WithJsonSchema({"type": "string", "enum": sorted(events.catalogue())}),
+]
 
 
 class WebhookIn(BaseModel):

@@ -78,11 +78,14 @@ async def resolve(url: str, settings: WebhookSettings) -> Target:
     parsed = check_url(url, settings)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parsed.host, port, type=socket.SOCK_STREAM
-        )
+        async with asyncio.timeout(settings.timeout_seconds):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                parsed.host, port, type=socket.SOCK_STREAM
+            )
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused(f"host {parsed.host} does not resolve ({exc})") from None
+    except TimeoutError:
+        raise TargetRefused(f"host {parsed.host} did not resolve in time") from None
     # Each address once, in the resolver's order.
     addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     if not addresses:

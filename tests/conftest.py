@@ -49,6 +49,10 @@ pytest_plugins = (
 )
 
 USER_TABLES = (
+    "user_external_ids",
+    "webhook_deliveries",
+    "webhook_event_types",
+    "webhook_subscriptions",
     "mfa_enrolment_grace",
     "mfa_passkeys",
     "mfa_recovery_codes",

@@ -46,6 +46,7 @@ from auth_service.web.middleware import (
     parse_networks,
 )
 from auth_service.web.openapi import document_edge_problems
+from auth_service.webhooks.routes import router as webhooks_router
 
 log = structlog.get_logger(__name__)
 
@@ -160,6 +161,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         keys_router,
         admin_router,
         jobs_router,
+        webhooks_router,
         oauth_router,
         docs_router,
     ):

@@ -2,7 +2,14 @@
 ``Base.metadata``. An outer module (domains never import it): the migration environment's
 autogenerate and the schema drift test use it; ``db`` itself knows no domain."""
 
-from auth_service.accounts.models import OneTimeToken, Role, Tenant, User, UserRole
+from auth_service.accounts.models import (
+    OneTimeToken,
+    Role,
+    Tenant,
+    User,
+    UserExternalId,
+    UserRole,
+)
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import Base
 from auth_service.flows.models import FlowRow
@@ -17,6 +24,7 @@ from auth_service.oauth.models import (
     RevokedAccessToken,
 )
 from auth_service.sessions.models import RefreshToken, Session
+from auth_service.webhooks.models import WebhookDelivery, WebhookEventType, WebhookSubscription
 
 metadata = Base.metadata
 
@@ -41,6 +49,10 @@ __all__ = [
     "Tenant",
     "TotpSecret",
     "User",
+    "UserExternalId",
     "UserRole",
+    "WebhookDelivery",
+    "WebhookEventType",
+    "WebhookSubscription",
     "metadata",
 ]

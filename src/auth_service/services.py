@@ -31,6 +31,8 @@ from auth_service.security.passwords import PasswordHasher
 from auth_service.security.ratelimit import RateLimiter
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
+from auth_service.webhooks.delivery import install as install_webhooks
+from auth_service.webhooks.service import WebhookService
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,7 @@ class Services:
     signin: SignIn
     oauth: OAuthService
     mfa: MfaService
+    webhooks: WebhookService
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -114,6 +117,7 @@ class Services:
         hooks.register("accounts", self.accounts.apply_settings)
         hooks.register("oauth", self.oauth.apply_settings)
         hooks.register("mfa", self.mfa.apply_settings)
+        hooks.register("webhooks", lambda new: self.webhooks.apply_settings(new.webhooks))
         hooks.register("settings", self._apply_settings)
 
     def _apply_lockout(self, new: Settings) -> None:
@@ -150,6 +154,7 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(db)
     # Kinds register on the queue where their handler is built (mail below; webhooks, ...).
     jobs = JobQueue(db, settings.jobs, master_key)
+    webhooks = install_webhooks(db, settings.webhooks, master_key, audit, jobs)
     mail = MailService(settings.mail, build_transport(settings.mail, settings.outbox_dir), jobs)
     keys = KeyService(
         db, master_key, settings.tokens, audit, settings.oauth.id_token_signing_alg_values
@@ -203,4 +208,5 @@ def build_services(settings: Settings) -> Services:
         signin,
         oauth,
         mfa,
+        webhooks,
     )

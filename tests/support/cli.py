@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SCRIPT = Path(sys.executable).with_name("auth-service")
 
@@ -47,3 +49,9 @@ def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> s
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+def json_output(result: subprocess.CompletedProcess[str]) -> Any:
+    """The JSON a successful command printed on stdout."""
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -38,6 +38,22 @@ class User(TenantScoped, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class UserExternalId(TenantScoped, Base):
+    """The id of an account in the system `users import` brought it from: importing the same
+    file again adds nobody twice."""
+
+    __tablename__ = "user_external_ids"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id", name="uq_user_external_ids_tenant_external"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Role(TenantScoped, Base):
     __tablename__ = "roles"
     __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_roles_tenant_name"),)

@@ -69,7 +69,7 @@ class PasswordRecovery:
             outcome="success" if owner else "ignored",
         )
         await deps.db.write_together(
-            *notice.writes, notice.mail_job(deps.mail, deps.tenant_id), audit.insert()
+            *notice.writes, notice.mail_job(deps.mail, deps.tenant_id), *deps.audit.stores(audit)
         )
         deps.audit.emit(audit)
         deps.mail.wake()
@@ -145,7 +145,9 @@ class PasswordRecovery:
         audit = deps.audit.prepare(events.ADMIN_PASSWORD_RESET_SENT, ctx, subject=user_id)
         try:
             await deps.db.write_together(
-                *notice.writes, notice.mail_job(deps.mail, deps.tenant_id), audit.insert()
+                *notice.writes,
+                notice.mail_job(deps.mail, deps.tenant_id),
+                *deps.audit.stores(audit),
             )
         except IntegrityError:
             raise UserNotFound from None  # deleted since it was read: its token has no owner

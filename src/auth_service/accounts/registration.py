@@ -106,7 +106,7 @@ class Registration:
                 _insert_user_unless_taken(deps.db.backend, identity, password_hash),
                 *notice.writes,
                 notice.mail_job(deps.mail, deps.tenant_id),
-                audit.insert(),
+                *deps.audit.stores(audit),
             )
         except IntegrityError:
             # A concurrent registration of this address won between the lookup and the

@@ -17,6 +17,7 @@ from auth_service.accounts.credentials import Credentials
 from auth_service.accounts.deps import AccountDeps, SessionRevoker
 from auth_service.accounts.guard import AttemptGuard
 from auth_service.accounts.identity import IdentityReader
+from auth_service.accounts.importing import UserImport
 from auth_service.accounts.models import Tenant
 from auth_service.accounts.recovery import PasswordRecovery
 from auth_service.accounts.registration import Registration
@@ -57,6 +58,7 @@ class AccountService:
             self._deps, self.identities, self.verification, self.recovery
         )
         self.users = UserAdministration(self._deps, self.identities, self.credentials)
+        self.imports = UserImport(self._deps)
 
     @property
     def tenant_id(self) -> uuid.UUID:

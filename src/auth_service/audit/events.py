@@ -46,3 +46,15 @@ MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
 MFA_FAILED = "mfa.failed"
 MFA_SUCCEEDED = "mfa.succeeded"
 MFA_RESET_BY_ADMIN = "admin.mfa_reset"
+USERS_IMPORTED = "admin.users_imported"
+WEBHOOK_CREATED = "admin.webhook_created"
+WEBHOOK_UPDATED = "admin.webhook_updated"
+WEBHOOK_DELETED = "admin.webhook_deleted"
+WEBHOOK_SECRET_ROTATED = "admin.webhook_secret_rotated"  # noqa: S105 - event name
+
+
+def catalogue() -> frozenset[str]:
+    """Every event type above: the names webhooks subscribe to (docs/operations/webhooks.md)."""
+    return frozenset(
+        value for name, value in globals().items() if name.isupper() and isinstance(value, str)
+    )

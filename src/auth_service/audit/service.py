@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Insert, func, insert, select
@@ -58,9 +59,27 @@ class AuditEntry:
         )
 
 
+class AuditOutbox(Protocol):
+    """Work that follows an event, stored in the event's own transaction (the outbox
+    pattern): webhook deliveries are jobs that exist if and only if their event does."""
+
+    def writes(self, entry: AuditEntry) -> Sequence[Insert]:
+        """The statements to store with ``entry`` (independent of its row, as
+        ``Database.write_together`` requires)."""
+        ...
+
+
 class AuditService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: AuditOutbox | None = None) -> None:
         self._db = db
+        self.outbox = outbox
+
+    def stores(self, entry: AuditEntry) -> tuple[Insert, ...]:
+        """Every write of one event: its row, and what the outbox adds (webhook deliveries).
+        A caller that stores the event with its own writes passes all of them to
+        ``Database.write_together``."""
+        extra = tuple(self.outbox.writes(entry)) if self.outbox is not None else ()
+        return (entry.insert(), *extra)
 
     @staticmethod
     def prepare(
@@ -120,9 +139,14 @@ class AuditService:
         entry = self.prepare(
             event_type, ctx, outcome=outcome, subject=subject, details=details, tenant_id=tenant_id
         )
-        # One INSERT, atomic on its own: no BEGIN/COMMIT round trips (Database.single).
-        async with self._db.single() as conn:
-            await conn.execute(entry.insert())
+        writes = self.stores(entry)
+        if len(writes) > 1:
+            # The event and its outbox: one statement on PostgreSQL, one transaction on SQLite.
+            await self._db.write_together(*writes)
+        else:
+            # One INSERT, atomic on its own: no BEGIN/COMMIT round trips (Database.single).
+            async with self._db.single() as conn:
+                await conn.execute(writes[0])
         self.emit(entry)
 
     async def query(

@@ -16,7 +16,12 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 
 from auth_service.config.loader import LoadedSettings
-from auth_service.config.safety import DEBUG, DEVELOPMENT_MASTER_KEY, HTTP_PUBLIC_URL
+from auth_service.config.safety import (
+    DEBUG,
+    DEVELOPMENT_MASTER_KEY,
+    HTTP_PUBLIC_URL,
+    HTTP_WEBHOOKS,
+)
 from auth_service.config.settings import SECRET_PATHS, Environment, Settings
 from auth_service.db.engine import Backend, backend_of
 from auth_service.security.aead import MasterKey, MasterKeyError
@@ -161,6 +166,18 @@ def public_url(c: Context) -> Iterator[Finding]:
         if level is not None:
             yield c.finding(
                 level, HTTP_PUBLIC_URL.key, "http:// public URL: tokens and passwords in clear"
+            )
+
+
+@rule
+def webhook_http(c: Context) -> Iterator[Finding]:
+    if HTTP_WEBHOOKS.broken(c.settings):
+        level = c.by_env(Level.critical, Level.error, None)
+        if level is not None:
+            yield c.finding(
+                level,
+                HTTP_WEBHOOKS.key,
+                "http:// webhook targets: payloads and signatures in clear on the path",
             )
 
 

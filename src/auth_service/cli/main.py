@@ -19,6 +19,8 @@ from auth_service.cli import (
     keys_cmd,
     serve_cmd,
     users_cmd,
+    users_import,
+    webhooks_cmd,
 )
 
 app = typer.Typer(
@@ -56,6 +58,7 @@ def root(
 app.command("serve")(serve_cmd.serve)
 app.command("migrate")(db_cmd.migrate)
 app.command("healthcheck")(health_cmd.healthcheck)
+users_cmd.app.command("import")(users_import.import_users)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(clients_cmd.app, name="clients")
@@ -63,6 +66,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(backup_cmd.app, name="backup")
 app.add_typer(dr_cmd.app, name="dr")
 app.add_typer(jobs_cmd.app, name="jobs")
+app.add_typer(webhooks_cmd.app, name="webhooks")
 
 
 def main() -> None:

@@ -46,6 +46,14 @@ RELOADABLE: tuple[str, ...] = (
     "rate_limits.refresh_per_ip",
     "rate_limits.verify_per_ip",
     "lockout.",
+    # Read at each delivery; webhooks.max_attempts applies to deliveries enqueued afterwards.
+    "webhooks.allow_http",
+    "webhooks.allowed_networks",
+    "webhooks.timeout_seconds",
+    "webhooks.max_response_bytes",
+    "webhooks.ca_file",
+    "webhooks.secret_overlap_hours",
+    "webhooks.delivery_log_size",
     # OAuth: lifetimes, scopes, registration; the issuer and signing algorithms need a restart.
     "oauth.authorization_code_ttl_seconds",
     "oauth.access_token_ttl_seconds",

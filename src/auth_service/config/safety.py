@@ -32,7 +32,13 @@ HTTP_PUBLIC_URL = ProductionRule(
     lambda s: s.server.public_url.startswith("http://"),
     "an http:// public_url (use https://)",
 )
-PRODUCTION_RULES = (DEVELOPMENT_MASTER_KEY, DEBUG, HTTP_PUBLIC_URL)
+# Webhook payloads and their signatures in clear text, open to anyone on the path.
+HTTP_WEBHOOKS = ProductionRule(
+    "webhooks.allow_http",
+    lambda s: s.webhooks.allow_http,
+    "webhooks.allow_http enabled (webhook targets must be https://)",
+)
+PRODUCTION_RULES = (DEVELOPMENT_MASTER_KEY, DEBUG, HTTP_PUBLIC_URL, HTTP_WEBHOOKS)
 
 
 def production_refusals(settings: Settings) -> list[str]:

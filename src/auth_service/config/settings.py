@@ -8,6 +8,7 @@ settings object: a ``Settings`` instance is passed to ``create_app``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -346,6 +347,58 @@ class OAuthSettings(Section):
         return self
 
 
+class WebhookSettings(Section):
+    """Lifecycle webhooks: signed deliveries of audit events (docs/operations/webhooks.md)."""
+
+    allow_http: bool = Field(
+        False,
+        description="accept http:// target URLs (development only; production refuses it)",
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs a target may resolve into although they are private, loopback, "
+        "link-local or reserved (e.g. 10.0.0.0/8 for an internal receiver); empty: only "
+        "public addresses",
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="one delivery attempt: connect, send and answer"
+    )
+    max_response_bytes: int = Field(
+        65536, ge=0, le=10 * 1024 * 1024, description="bytes of an answer read, at most"
+    )
+    ca_file: Path | None = Field(
+        None,
+        description="PEM file of CA certificates trusted for https targets besides the public "
+        "ones (receivers behind an internal PKI)",
+    )
+    max_attempts: int = Field(
+        12,
+        ge=1,
+        le=100,
+        description="attempts of one delivery (backoff of the job queue) before it is dead",
+    )
+    secret_overlap_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 30,
+        description="after a secret rotation, how long the previous secret still signs "
+        "(both signatures are sent)",
+    )
+    delivery_log_size: int = Field(
+        1000, ge=10, le=100_000, description="deliveries kept in the log of one subscription"
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network (CIDR)") from None
+        return v
+
+
 class Settings(BaseSettings):
     """The whole configuration. Construct it through ``config.loader.load_settings``.
 
@@ -386,6 +439,7 @@ class Settings(BaseSettings):
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     ui: UiSettings = Field(default_factory=UiSettings)

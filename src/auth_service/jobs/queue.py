@@ -22,7 +22,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Insert, Update, and_, case, event, func, or_, select, update
+from sqlalchemy import (
+    Insert,
+    Select,
+    Update,
+    and_,
+    case,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -140,6 +153,53 @@ class JobQueue:
         done, without its payload, and purged like any finished job.
         """
         return self._prepared(kind, payload, key, 0.0, tenant_id, decoy=decoy)[1]
+
+    def prepare_each(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        keys: Select[Any],
+        *,
+        tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    ) -> Insert:
+        """The insert of one job of ``kind`` per row of ``keys`` (a select of one column:
+        each job's idempotency key), all with ``payload``: one statement, however many rows,
+        for a caller that stores it with its own writes (``Database.write_together``; the
+        webhook outbox fans an event out to its subscriptions). The keys must be new (ids
+        of an event, say): this insert does not skip existing ones. Not for sealed kinds
+        (a seal is bound to its job's id, which the database draws here)."""
+        spec = self.kinds.get(kind)
+        if spec.sealed:
+            raise ValueError(f"job kind {kind!r} is sealed: enqueue its jobs one by one")
+        now = self.clock()
+        rows = keys.subquery("keys")
+        col = JobRow.__table__.c
+        new_id = (
+            func.gen_random_uuid()
+            if self._db.backend is Backend.postgresql
+            # The 32 hex digits SQLAlchemy stores a UUID as on SQLite.
+            else func.lower(func.hex(func.randomblob(16)))
+        )
+        values: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "kind": kind,
+            "state": JobState.queued.value,
+            "payload": payload,
+            "sealed": None,
+            "attempts": 0,
+            "max_attempts": spec.max_attempts or self.settings.max_attempts,
+            "run_at": now,
+            "traceparent": tracing.current_traceparent(),
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        columns = [
+            new_id.label("id"),
+            rows.c[0].label("key"),
+            *(literal(v, col[name].type).label(name) for name, v in values.items()),
+        ]
+        return insert(JobRow).from_select(["id", "key", *values], select(*columns))
 
     def _prepared(
         self,

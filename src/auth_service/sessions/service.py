@@ -153,7 +153,7 @@ class SessionService:
                 token_hash=token_digest(refresh),
                 created_at=now,
             ),
-            audit.insert(),
+            *self._audit.stores(audit),
         )
         access = await self._access.issue(
             identity.id,
@@ -186,7 +186,7 @@ class SessionService:
                 ctx,
                 token_hash=token_digest(cookie),
             ),
-            audit.insert(),
+            *self._audit.stores(audit),
         )
         metrics.LOGINS.labels("success").inc()
         self._audit.emit(audit)

@@ -29,6 +29,7 @@ BREAKING: dict[str, dict[str, Any]] = {
     "master_key": {"master_key": None},
     "debug": {"debug": True},
     "server.public_url": {"server": {"public_url": "http://auth.example.com"}},
+    "webhooks.allow_http": {"webhooks": {"allow_http": True}},
 }
 
 

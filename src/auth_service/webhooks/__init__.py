@@ -1,0 +1,1 @@
+"""Lifecycle webhooks: subscriptions to audit event types, signed deliveries over jobs/."""

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from auth_service.config.backup import BackupSettings, DrSettings
 from auth_service.config.mfa import MfaSettings
 from auth_service.config.sections import AlertingSettings, HealthSettings, Section
+from auth_service.config.tls import PostgresSslMode, ServerTLSSettings, check_root_cert
 
 
 class Environment(StrEnum):
@@ -44,6 +45,7 @@ class ServerSettings(Section):
     cors_allow_credentials: bool = False
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     graceful_shutdown_seconds: float = Field(20.0, ge=0, le=600)
+    tls: ServerTLSSettings = Field(default_factory=ServerTLSSettings)
 
     @field_validator("public_url")
     @classmethod
@@ -62,6 +64,19 @@ class DatabaseSettings(Section):
     pool_timeout_seconds: float = Field(10.0, gt=0, le=120)
     statement_timeout_ms: int = Field(10_000, ge=0)
     echo: bool = False
+    ssl_mode: PostgresSslMode = Field(
+        PostgresSslMode.prefer,
+        description="PostgreSQL TLS, libpq's sslmode: disable, prefer, require, verify-ca, "
+        "verify-full (also given to pg_dump, pg_basebackup... as PGSSLMODE)",
+    )
+    ssl_root_cert: Path | None = Field(
+        None, description="PEM CA PostgreSQL's certificate must chain to (verify-ca/-full)"
+    )
+
+    @model_validator(mode="after")
+    def _ssl(self) -> DatabaseSettings:
+        check_root_cert(self.ssl_mode, self.ssl_root_cert)
+        return self
 
 
 class RedisSettings(Section):

@@ -18,7 +18,11 @@ from tests.support.wait import wait_for
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    """``tls``: (certificate, key, CA) paths; the server then listens with TLS only, on
+    ``port``, and ``url`` is rediss:// to ``localhost``."""
+
+    def __init__(self, workdir: Path, tls: tuple[Path, Path, Path] | None = None) -> None:
+        self.tls = tls
         binary = shutil.which("redis-server")
         if binary is None:
             service_missing("redis-server", "not on PATH (Debian package redis-server)")
@@ -29,11 +33,19 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://localhost:{self.port}/0"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> Redis:
+        """A client of the test's (trusting the test CA when TLS)."""
+        if self.tls:
+            return Redis.from_url(self.url, ssl_ca_certs=str(self.tls[2]), socket_timeout=2)
+        return Redis(port=self.port, socket_connect_timeout=1)
 
     def _answers(self) -> bool:
         try:
-            with Redis(port=self.port, socket_connect_timeout=1) as client:
+            with self.client() as client:
                 return bool(client.ping())
         except (OSError, RedisError):
             return False
@@ -41,6 +53,12 @@ class RedisServer:
     def start(self) -> RedisServer:
         """Start (again, on the same port); returns once it answers PING."""
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        if self.tls:
+            cert, key, ca = self.tls
+            args = [self.binary, "--port", "0", "--tls-port", str(self.port)]
+            args += ["--bind", "127.0.0.1", "--tls-auth-clients", "no"]
+            args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+            args += ["--tls-ca-cert-file", str(ca)]
         # No persistence: a restart comes back empty, like a failed-over cache.
         args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
         with (self.workdir / "redis.log").open("ab") as log:
@@ -57,8 +75,10 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(workdir)
+def redis_server(
+    workdir: Path, tls: tuple[Path, Path, Path] | None = None
+) -> Iterator[RedisServer]:
+    server = RedisServer(workdir, tls)
     try:
         yield server.start()
     finally:

@@ -19,7 +19,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from auth_service.config.backup import BackupSettings, DrSettings
 from auth_service.config.mfa import MfaSettings
 from auth_service.config.sections import AlertingSettings, HealthSettings, Section
-from auth_service.config.tls import PostgresSslMode, ServerTLSSettings, check_root_cert
+from auth_service.config.tls import (
+    PostgresSslMode,
+    ServerTLSSettings,
+    check_redis,
+    check_root_cert,
+)
 
 
 class Environment(StrEnum):
@@ -80,7 +85,19 @@ class DatabaseSettings(Section):
 
 
 class RedisSettings(Section):
-    url: SecretStr | None = Field(None, description="redis:// URL; unset means in-process state")
+    url: SecretStr | None = Field(
+        None,
+        description="redis://, rediss:// (TLS) or "
+        "redis+sentinel://host:port[,host:port]/service_name[/db]; unset means in-process state",
+    )
+    ssl_ca_cert: Path | None = Field(
+        None, description="PEM CA a rediss:// server's certificate must chain to"
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> RedisSettings:
+        check_redis(self.url.get_secret_value() if self.url else None, self.ssl_ca_cert)
+        return self
 
 
 class SigningAlgorithm(StrEnum):

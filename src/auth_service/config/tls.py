@@ -93,3 +93,15 @@ def check_root_cert(mode: PostgresSslMode, root_cert: Path | None) -> None:
             raise ValueError(
                 f"database.ssl_root_cert {root_cert} is not a readable PEM CA ({exc})"
             ) from None
+
+
+def check_redis(url: str | None, ca_cert: Path | None) -> None:
+    """redis.ssl_ca_cert only with a rediss:// URL, and a readable PEM CA."""
+    if ca_cert is None:
+        return
+    if url is None or not url.startswith("rediss://"):
+        raise ValueError("redis.ssl_ca_cert is only used with a rediss:// redis.url")
+    try:
+        ssl.create_default_context(cafile=ca_cert)
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(f"redis.ssl_ca_cert {ca_cert} is not a readable PEM CA ({exc})") from None

@@ -3,6 +3,7 @@ start again (an outage) without touching the shared server other tests use."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -83,3 +84,87 @@ def redis_server(
         yield server.start()
     finally:
         server.stop()
+
+
+class SentinelGroup:
+    """A master, one replica of it and two Sentinels watching them (quorum 1, a master
+    judged down after one second), each a redis-server of the test's own on a free port.
+    ``redis-server --sentinel`` is the Sentinel of Debian's redis-server package."""
+
+    SERVICE = "authmaster"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.master = RedisServer(workdir / "master")
+        self.replica = RedisServer(workdir / "replica")
+        self.sentinel_ports = [free_port(), free_port()]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}/0"
+
+    def master_port(self) -> int:
+        """The master's port as the first Sentinel tells it."""
+        with Redis(port=self.sentinel_ports[0], socket_timeout=2) as sentinel:
+            _host, port = sentinel.execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE
+            )
+        return int(port)
+
+    def _replicating(self) -> bool:
+        with self.replica.client() as client:
+            return bool(client.info("replication").get("master_link_status") == "up")
+
+    def start(self) -> SentinelGroup:
+        for server in (self.master, self.replica):
+            server.workdir.mkdir(parents=True, exist_ok=True)
+        self.master.start()
+        self.replica.start()
+        with self.replica.client() as client:
+            client.replicaof("127.0.0.1", self.master.port)
+        wait_for(self._replicating, 20, "replica in sync")
+        for i, port in enumerate(self.sentinel_ports):
+            conf = self.workdir / f"sentinel-{i}.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.master.port} 1\n"
+                f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+                f"sentinel failover-timeout {self.SERVICE} 5000\n"
+            )
+            with (self.workdir / f"sentinel-{i}.log").open("ab") as log:
+                self.sentinels.append(
+                    subprocess.Popen(
+                        [self.master.binary, str(conf), "--sentinel"],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        for port in self.sentinel_ports:
+            wait_for(functools.partial(listening, port), 20, f"sentinel on {port}")
+        wait_for(lambda: self.master_port() == self.master.port, 20, "sentinels see the master")
+        return self
+
+    def kill_master(self) -> None:
+        """SIGKILL: no goodbye to clients or Sentinels, as a crashed node."""
+        if self.master.process is not None:
+            self.master.process.kill()
+            self.master.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+        self.replica.stop()
+        self.master.stop()
+
+
+@contextmanager
+def sentinel_group(workdir: Path) -> Iterator[SentinelGroup]:
+    group = SentinelGroup(workdir)
+    try:
+        yield group.start()
+    finally:
+        group.stop()

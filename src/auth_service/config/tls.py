@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from auth_service.config.redis_url import parse_redis_url
 from auth_service.config.sections import Section
 
 
@@ -96,7 +97,9 @@ def check_root_cert(mode: PostgresSslMode, root_cert: Path | None) -> None:
 
 
 def check_redis(url: str | None, ca_cert: Path | None) -> None:
-    """redis.ssl_ca_cert only with a rediss:// URL, and a readable PEM CA."""
+    """A URL of a known form; redis.ssl_ca_cert only with a rediss:// URL, a readable PEM CA."""
+    if url is not None:
+        parse_redis_url(url)
     if ca_cert is None:
         return
     if url is None or not url.startswith("rediss://"):

@@ -39,3 +39,12 @@ def test_a_key_of_another_certificate_is_refused(tmp_path: Path) -> None:
     assert code == 2
     assert "are not a PEM certificate chain and its private key" in stderr
     assert "KEY_VALUES_MISMATCH" in stderr.replace("\n", " ") or "mismatch" in stderr.lower()
+
+
+def test_a_malformed_sentinel_url_is_refused_without_its_password(tmp_path: Path) -> None:
+    env = cli_environment(tmp_path / "data")
+    env["AUTH_REDIS__URL"] = "redis+sentinel://:hunter2-secret@s1:26379"  # no service name
+    result = run_cli(["serve", "--port", "1", "--management-port", "2"], env, tmp_path)
+    assert result.returncode == 2
+    assert "a Sentinel URL is redis+sentinel://host:port" in result.stderr
+    assert "hunter2-secret" not in result.stderr + result.stdout

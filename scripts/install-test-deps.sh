@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install what the browser and harness tests need, from a clean clone:
+# Install what the browser, harness and Redis TLS/Sentinel tests need, from a clean clone:
 #   - Debian's Chromium (/usr/bin/chromium), driven by Playwright for Python (the `dev` extra);
 #     Playwright's own browser download does not work here, so it is never used;
-#   - the Node harness (tests/harness/node_modules) from its committed lockfile with `npm ci`.
-# Idempotent and fast when both are already there; exits non-zero with the reason otherwise.
+#   - the Node harness (tests/harness/node_modules) from its committed lockfile with `npm ci`;
+#   - Debian's redis-server when it is not on PATH (the TLS and Sentinel tests run their own).
+# Idempotent and fast when all are already there; exits non-zero with the reason otherwise.
 # `.ci/run` calls it before `make test`.
 set -euo pipefail
 
@@ -22,6 +23,47 @@ die() {
     exit 1
 }
 
+# ---- Debian packages ---------------------------------------------------------------------------
+
+# apt_install PACKAGE: as root (or passwordless sudo), refreshing empty package lists once.
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "$1 missing and apt-get is not available"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo="sudo -n"
+        else
+            die "$1 missing and not root (no passwordless sudo): run this script as root"
+        fi
+    fi
+    say "installing Debian's $1 (apt-get)..."
+    local log
+    log="$(mktemp)"
+    # Another apt run (a second worktree installing) holds the dpkg lock for a while: wait for it.
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+        -o DPkg::Lock::Timeout=300 --no-install-recommends "$1")
+    if ! $sudo "${install[@]}" >"$log" 2>&1; then
+        # A clean image has empty package lists: refresh them once, then try again.
+        say "install failed ($(tail -n 1 "$log")); running apt-get update and retrying"
+        $sudo apt-get update -qq -o DPkg::Lock::Timeout=300 >"$log" 2>&1 || die "apt-get update failed: $(tail -n 3 "$log")"
+        $sudo "${install[@]}" >"$log" 2>&1 || die "apt-get install $1 failed: $(tail -n 5 "$log")"
+    fi
+    rm -f "$log"
+}
+
+# ---- redis-server ------------------------------------------------------------------------------
+
+# The TLS and Sentinel tests (tests/integration/tls) start their own redis-server processes:
+# Debian's build has TLS (--tls-port) and is its own Sentinel (redis-server --sentinel).
+install_redis_server() {
+    if command -v redis-server >/dev/null 2>&1; then
+        say "redis-server present: $(redis-server --version | cut -d' ' -f3)"
+        return
+    fi
+    apt_install redis-server
+    command -v redis-server >/dev/null 2>&1 || die "redis-server installed but not on PATH"
+}
+
 # ---- Chromium ----------------------------------------------------------------------------------
 
 install_chromium() {
@@ -32,28 +74,7 @@ install_chromium() {
     if [ -n "${AUTH_TEST_CHROMIUM:-}" ]; then
         die "AUTH_TEST_CHROMIUM=$AUTH_TEST_CHROMIUM is not an executable"
     fi
-    command -v apt-get >/dev/null 2>&1 || die "chromium missing and apt-get is not available"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-            sudo="sudo -n"
-        else
-            die "chromium missing and not root (no passwordless sudo): run this script as root"
-        fi
-    fi
-    say "installing Debian's chromium (apt-get)..."
-    local log
-    log="$(mktemp)"
-    # Another apt run (a second worktree installing) holds the dpkg lock for a while: wait for it.
-    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
-        -o DPkg::Lock::Timeout=300 --no-install-recommends chromium)
-    if ! $sudo "${install[@]}" >"$log" 2>&1; then
-        # A clean image has empty package lists: refresh them once, then try again.
-        say "install failed ($(tail -n 1 "$log")); running apt-get update and retrying"
-        $sudo apt-get update -qq -o DPkg::Lock::Timeout=300 >"$log" 2>&1 || die "apt-get update failed: $(tail -n 3 "$log")"
-        $sudo "${install[@]}" >"$log" 2>&1 || die "apt-get install chromium failed: $(tail -n 5 "$log")"
-    fi
-    rm -f "$log"
+    apt_install chromium
     [ -x "$CHROMIUM" ] || die "chromium installed but $CHROMIUM is missing"
     say "installed $("$CHROMIUM" --version 2>/dev/null)"
 }
@@ -92,6 +113,7 @@ install_harness() {
 }
 
 start=$SECONDS
+install_redis_server
 install_chromium
 install_harness
 say "done in $((SECONDS - start))s"

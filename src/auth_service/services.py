@@ -29,6 +29,7 @@ from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.ratelimit import RateLimiter
+from auth_service.security.redis_connect import redis_client
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
 from auth_service.webhooks.delivery import install as install_webhooks
@@ -138,11 +139,10 @@ def build_services(settings: Settings) -> Services:
     check_production_safety(settings)
     db = Database(create_engine(settings))
     redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
-    redis = (
-        Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2) if redis_url else None
-    )
+    ca_cert = settings.redis.ssl_ca_cert
     try:
-        limiter = RateLimiter.create(settings.rate_limits, redis_url)
+        redis = redis_client(redis_url, ca_cert) if redis_url else None
+        limiter = RateLimiter.create(settings.rate_limits, redis_url, ca_cert)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     lockout: LockoutStore = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ def wait_ready(
     url: str,
     timeout: float,
     also: Callable[[], bool] = lambda: True,
+    verify: ssl.SSLContext | bool = True,
 ) -> bool:
     """Poll ``url`` until it answers 200 (and ``also()`` holds); fail if the process exits.
 
@@ -42,7 +44,7 @@ def wait_ready(
         if process.poll() is not None:
             raise AssertionError(f"{process.args!r} exited with {process.returncode}")
         try:
-            return httpx.get(url, timeout=1).status_code == 200 and also()
+            return httpx.get(url, timeout=1, verify=verify).status_code == 200 and also()
         except httpx.HTTPError:
             return False
 

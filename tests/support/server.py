@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -74,8 +75,14 @@ def migrate(tmp: Path, env: dict[str, str]) -> None:
 class Server:
     """`auth-service serve` with its stdout (the logs) captured to a file."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(
+        self, tmp: Path, env: dict[str, str], workers: int = 1, ca_file: Path | None = None
+    ) -> None:
+        """``ca_file``: the server speaks HTTPS (env sets AUTH_SERVER__TLS__*) and the
+        helpers trust this CA."""
         self.tmp = tmp
+        self.ca_file = ca_file
+        self.scheme = "https" if ca_file else "http"
         self.port = free_port()
         self.management_port = free_port()
         self.env = {
@@ -90,11 +97,16 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def management_url(self) -> str:
-        return f"http://127.0.0.1:{self.management_port}"
+        return f"{self.scheme}://127.0.0.1:{self.management_port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client passes as ``verify=`` to trust this server."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     def start(self, ready_timeout: float = 60.0) -> Server:
         with self.log_path.open("ab") as log:
@@ -111,6 +123,7 @@ class Server:
             f"{self.management_url}/health/ready",
             ready_timeout,
             also=self._all_workers_up,
+            verify=self.verify,
         )
         if not ready:
             self.stop()

@@ -17,11 +17,15 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlparse
 
 import asyncpg  # type: ignore[import-untyped]
 
 from auth_service.backup.errors import ToolFailed
+
+if TYPE_CHECKING:
+    from auth_service.config.settings import DatabaseSettings
 
 SERVER_USER = "postgres"
 WAL_SEGMENT_BYTES = 16 * 1024 * 1024  # initdb's default; the clusters we back up keep it
@@ -124,28 +128,44 @@ class ConnInfo:
     user: str
     password: str | None
     database: str
+    # database.ssl_mode / ssl_root_cert (ADR 0311): libpq's sslmode and sslrootcert, for the
+    # tools (PGSSLMODE, PGSSLROOTCERT) and asyncpg (the DSN's query) alike.
+    sslmode: str | None = None
+    sslrootcert: str | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> ConnInfo:
+    def from_url(cls, url: str, tls: DatabaseSettings | None = None) -> ConnInfo:
         parsed = urlparse(url.replace("+asyncpg", "").replace("+psycopg", ""))
+        root_cert = tls.ssl_root_cert if tls is not None else None
         return cls(
             host=parsed.hostname or "127.0.0.1",
             port=parsed.port or 5432,
             user=parsed.username or SERVER_USER,
             password=parsed.password,
             database=(parsed.path or "/postgres").lstrip("/") or "postgres",
+            sslmode=tls.ssl_mode.value if tls is not None else None,
+            sslrootcert=str(root_cert) if root_cert is not None else None,
         )
+
+    def _tls(self) -> dict[str, str]:
+        return {
+            k: v for k, v in (("sslmode", self.sslmode), ("sslrootcert", self.sslrootcert)) if v
+        }
 
     def libpq(self, database: str | None = None) -> str:
         db = database or self.database
-        return f"host={self.host} port={self.port} user={self.user} dbname={db}"
+        tls = "".join(f" {k}={v}" for k, v in self._tls().items())
+        return f"host={self.host} port={self.port} user={self.user} dbname={db}{tls}"
 
     def env(self) -> dict[str, str]:
-        return {"PGPASSWORD": self.password} if self.password else {}
+        env = {f"PG{k.upper()}": v for k, v in self._tls().items()}
+        return {**env, "PGPASSWORD": self.password} if self.password else env
 
     def asyncpg_dsn(self, database: str | None = None) -> str:
         auth = quote(self.user) + (f":{quote(self.password)}" if self.password else "")
-        return f"postgresql://{auth}@{self.host}:{self.port}/{database or self.database}"
+        query = "&".join(f"{k}={quote(v)}" for k, v in self._tls().items())
+        dsn = f"postgresql://{auth}@{self.host}:{self.port}/{database or self.database}"
+        return f"{dsn}?{query}" if query else dsn
 
     def sqlalchemy_url(self, database: str | None = None) -> str:
         return self.asyncpg_dsn(database).replace("postgresql://", "postgresql+asyncpg://", 1)

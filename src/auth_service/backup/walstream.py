@@ -58,7 +58,7 @@ async def wal_stream(
     while this is down, so a restart loses nothing."""
     spool = spool_dir(settings)
     spool.mkdir(parents=True, exist_ok=True)
-    info = pgtools.ConnInfo.from_url(settings.database_url)
+    info = pgtools.ConnInfo.from_url(settings.database_url, settings.database)
     receivewal = pgtools.tool("pg_receivewal", settings.backup.pg_bin_dir)
     common = ["-d", info.libpq(), "-S", SLOT]
     await pgtools.run(

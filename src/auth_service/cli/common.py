@@ -96,6 +96,12 @@ def run_async(
             # carries it as its cause.
             cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
             reason = str(getattr(cause, "orig", None) or cause or exc).splitlines()[0][:300]
+            if "CERTIFICATE_VERIFY_FAILED" in reason:
+                raise fail(
+                    f"the database's TLS certificate was refused ({reason}); check "
+                    "database.ssl_root_cert (the CA that signed it), database.ssl_mode, and "
+                    "that the host in database.url is one the certificate names"
+                ) from None
             raise fail(
                 f"the database is unavailable ({reason}); check database.url, that the server "
                 "runs and that its disk has space"

@@ -45,8 +45,8 @@ def _service(settings: Settings) -> DrService:
     if backend_of(settings.database_url) is not Backend.postgresql:
         raise fail("disaster recovery needs PostgreSQL (database.url)")
     return DrService(
-        pgtools.ConnInfo.from_url(settings.database_url),
-        pgtools.ConnInfo.from_url(settings.dr.standby_url.get_secret_value()),
+        pgtools.ConnInfo.from_url(settings.database_url, settings.database),
+        pgtools.ConnInfo.from_url(settings.dr.standby_url.get_secret_value(), settings.database),
         settings.dr,
     )
 

@@ -14,9 +14,12 @@ def healthcheck(
     probe: Annotated[str, typer.Option(help="live, ready or started")] = "live",
     url: Annotated[str | None, typer.Option(help="probe URL (default: management port)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds")] = 3.0,
+    cafile: Annotated[
+        str | None, typer.Option(help="PEM CA an https --url is checked with")
+    ] = None,
 ) -> None:
     """Exit 0 when the probe answers 200, 1 otherwise."""
-    code, message = check(probe, url, timeout)
+    code, message = check(probe, url, timeout, cafile)
     if code:
         err.print(message)
         raise typer.Exit(code)

@@ -137,8 +137,9 @@ def serve(
     if server.management_port and server.management_port != server.port:
         sockets.append(_bind(server.management_host, server.management_port))
     config_file = loaded.config_file.resolve() if loaded.config_file else None
+    scheme = "https" if server.tls.enabled else "http"
     err.print(
-        f"auth-service listening on http://{server.host}:{server.port} "
+        f"auth-service listening on {scheme}://{server.host}:{server.port} "
         f"(management :{server.management_port or server.port}, workers {server.workers})"
     )
     _run_uvicorn(WorkerLaunch(config_file, overrides), server, sockets)
@@ -162,9 +163,10 @@ def _run_uvicorn(
 ) -> None:
     import uvicorn
 
+    from auth_service.cli.tls_listener import TLSConfig
     from auth_service.web.protocol import http_protocol
 
-    config = uvicorn.Config(
+    config = TLSConfig(
         functools.partial(asgi_factory, launch),
         factory=True,
         workers=server.workers,
@@ -176,6 +178,7 @@ def _run_uvicorn(
         lifespan="on",
         http=http_protocol(),  # problem+json for requests the HTTP parser refuses
     )
+    config.tls = server.tls
     uv_server = uvicorn.Server(config)
     if server.workers == 1:
         uv_server.run(sockets=sockets)

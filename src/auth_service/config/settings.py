@@ -20,6 +20,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from auth_service.config.backup import BackupSettings, DrSettings
 from auth_service.config.mfa import MfaSettings
 from auth_service.config.sections import AlertingSettings, HealthSettings, Section
+from auth_service.config.tls import (
+    PostgresSslMode,
+    ServerTLSSettings,
+    check_redis,
+    check_root_cert,
+)
 
 
 class Environment(StrEnum):
@@ -45,6 +51,7 @@ class ServerSettings(Section):
     cors_allow_credentials: bool = False
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     graceful_shutdown_seconds: float = Field(20.0, ge=0, le=600)
+    tls: ServerTLSSettings = Field(default_factory=ServerTLSSettings)
 
     @field_validator("public_url")
     @classmethod
@@ -63,10 +70,35 @@ class DatabaseSettings(Section):
     pool_timeout_seconds: float = Field(10.0, gt=0, le=120)
     statement_timeout_ms: int = Field(10_000, ge=0)
     echo: bool = False
+    ssl_mode: PostgresSslMode = Field(
+        PostgresSslMode.prefer,
+        description="PostgreSQL TLS, libpq's sslmode: disable, prefer, require, verify-ca, "
+        "verify-full (also given to pg_dump, pg_basebackup... as PGSSLMODE)",
+    )
+    ssl_root_cert: Path | None = Field(
+        None, description="PEM CA PostgreSQL's certificate must chain to (verify-ca/-full)"
+    )
+
+    @model_validator(mode="after")
+    def _ssl(self) -> DatabaseSettings:
+        check_root_cert(self.ssl_mode, self.ssl_root_cert)
+        return self
 
 
 class RedisSettings(Section):
-    url: SecretStr | None = Field(None, description="redis:// URL; unset means in-process state")
+    url: SecretStr | None = Field(
+        None,
+        description="redis://, rediss:// (TLS) or "
+        "redis+sentinel://host:port[,host:port]/service_name[/db]; unset means in-process state",
+    )
+    ssl_ca_cert: Path | None = Field(
+        None, description="PEM CA a rediss:// server's certificate must chain to"
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> RedisSettings:
+        check_redis(self.url.get_secret_value() if self.url else None, self.ssl_ca_cert)
+        return self
 
 
 class SigningAlgorithm(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from auth_service.config.settings import Settings
+from auth_service.config.tls import PostgresSslMode
 from auth_service.db.errors import unavailable
 from auth_service.observability.db import instrument_engine
 
@@ -54,6 +56,17 @@ def sqlite_file(url: str | URL) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
+def postgres_ssl(mode: PostgresSslMode, root_cert: Path | None) -> str | ssl.SSLContext:
+    """asyncpg's ``ssl`` argument for libpq's sslmode (ADR 0311): the mode's name, or for
+    the verify modes a context trusting ``root_cert`` alone (never the system store, as
+    libpq), checking the host name under verify-full. A context makes TLS mandatory."""
+    if mode not in (PostgresSslMode.verify_ca, PostgresSslMode.verify_full):
+        return mode.value
+    context = ssl.create_default_context(cafile=root_cert)
+    context.check_hostname = mode is PostgresSslMode.verify_full
+    return context
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     backend = backend_of(url)
@@ -85,6 +98,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "statement_timeout": str(timeout),
         },
         "command_timeout": max(timeout / 1000 * 2, 5) if timeout else None,
+        "ssl": postgres_ssl(settings.database.ssl_mode, settings.database.ssl_root_cert),
     }
     engine = create_async_engine(url, **kwargs)
     instrument_engine(engine)

@@ -12,6 +12,7 @@ is a bug and stays what it is.
 from __future__ import annotations
 
 import sqlite3
+import ssl
 from collections.abc import Iterator
 
 import asyncpg  # type: ignore[import-untyped]
@@ -86,6 +87,10 @@ def _reason(exc: BaseException) -> str | None:
         code = getattr(exc, "sqlite_errorcode", None)
         if code is not None and code & 0xFF in _SQLITE_UNAVAILABLE:
             return str(getattr(exc, "sqlite_errorname", "SQLITE_ERROR"))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        # database.ssl_mode verify-ca/-full: a wrong CA or host name. Says which, as the CLI
+        # and the logs show the reason (never the client).
+        return f"TLS certificate of the database refused: {exc.verify_message}"
     if isinstance(exc, OSError | TimeoutError):
         # Connecting: refused, reset, unreachable, name not resolved, or timed out.
         return type(exc).__name__

@@ -74,6 +74,12 @@ def redis_check(services: Services) -> CheckFn:
         try:
             await services.redis.ping()
         except Exception as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                return CheckResult(
+                    Status.down,
+                    "TLS certificate of Redis refused (check redis.ssl_ca_cert and the host "
+                    "name in redis.url): rate limits and lockout count in-process",
+                )
             # The type only: the message of a connection error can carry the URL.
             return CheckResult(
                 Status.down,

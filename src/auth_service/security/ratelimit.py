@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
@@ -21,8 +22,7 @@ from auth_service.config.settings import RateLimitSettings
 from auth_service.observability import metrics
 from auth_service.problems import ServiceError, problem
 from auth_service.security.fallback import SharedWithFallback
-
-REDIS_TIMEOUT_SECONDS = 2.0
+from auth_service.security.redis_connect import limits_storage_args
 
 
 class Limiter(StrEnum):
@@ -98,20 +98,16 @@ class RateLimiter:
         await self._local_storage.reset()
 
     @classmethod
-    def create(cls, settings: RateLimitSettings, redis_url: str | None) -> RateLimiter:
+    def create(
+        cls, settings: RateLimitSettings, redis_url: str | None, ca_cert: Path | None = None
+    ) -> RateLimiter:
         use_redis = settings.storage == "redis" or (settings.storage == "auto" and redis_url)
         if use_redis:
             if not redis_url:
                 raise ValueError("rate_limits.storage is redis but redis.url is not set")
-            scheme, _, rest = redis_url.partition("://")
-            # Timeouts as on the service's own Redis client: an unreachable Redis must fail
-            # fast enough for the in-process fallback to answer instead.
-            built = storage_from_string(
-                f"async+{scheme}://{rest}",
-                implementation="redispy",
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            )
+            # The same Redis, TLS and Sentinel as the service's own client (redis_connect).
+            uri, options = limits_storage_args(redis_url, ca_cert)
+            built = storage_from_string(uri, implementation="redispy", **options)
             assert isinstance(built, Storage)
             storage = built
         else:

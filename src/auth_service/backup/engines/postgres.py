@@ -83,7 +83,7 @@ async def _stream_tool(
 
 async def backup_postgres(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:
     """A physical base backup over the replication protocol, streamed through the pipeline."""
-    info = pgtools.ConnInfo.from_url(settings.database_url)
+    info = pgtools.ConnInfo.from_url(settings.database_url, settings.database)
     version, revision, counts = await _facts(info)
     backup_id = new_backup_id(BackupKind.full)
     started = datetime.now(UTC)
@@ -238,7 +238,7 @@ async def backup_logical(settings: Settings, catalog: Catalog, progress: Progres
     pg_restore into any newer server."""
     if engine_of(settings) is not Backend.postgresql:
         raise BackupError("a logical backup needs PostgreSQL; SQLite full backups are portable")
-    info = pgtools.ConnInfo.from_url(settings.database_url)
+    info = pgtools.ConnInfo.from_url(settings.database_url, settings.database)
     version, revision, counts = await _facts(info)
     backup_id = new_backup_id(BackupKind.logical)
     started = datetime.now(UTC)

@@ -17,6 +17,8 @@ from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
 from auth_service.flows.signin import SignIn
 from auth_service.flows.store import FlowStore
+from auth_service.housekeeping import schedule
+from auth_service.housekeeping.purge import Housekeeping
 from auth_service.jobs.admin import JobAdmin
 from auth_service.jobs.queue import JobQueue
 from auth_service.jobs.upkeep import JobUpkeep
@@ -83,6 +85,7 @@ class Services:
     signin: SignIn
     oauth: OAuthService
     mfa: MfaService
+    housekeeping: Housekeeping
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -182,6 +185,9 @@ def build_services(settings: Settings) -> Services:
     oauth = OAuthService(
         db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
     )
+    upkeep = JobUpkeep(db, jobs)
+    housekeeping = Housekeeping(db, settings)
+    schedule.register(jobs, upkeep, housekeeping, audit, settings)
     return Services(
         settings,
         db,
@@ -192,7 +198,7 @@ def build_services(settings: Settings) -> Services:
         lockout,
         audit,
         jobs,
-        JobUpkeep(db, jobs),
+        upkeep,
         JobAdmin(db, jobs, audit),
         mail,
         keys,
@@ -203,4 +209,5 @@ def build_services(settings: Settings) -> Services:
         signin,
         oauth,
         mfa,
+        housekeeping,
     )

@@ -1,0 +1,237 @@
+"""Purging what the service no longer needs, table by table, in small batches.
+
+Each batch is ONE short statement in its own transaction: ``DELETE ... WHERE pk IN (SELECT
+pk ... WHERE <past retention> LIMIT n)``. On PostgreSQL the sub-select takes its rows ``FOR
+UPDATE SKIP LOCKED``: a row a request holds right now is left for the next run instead of
+making the purge (and the request queued behind it) wait. On SQLite every batch is one
+``BEGIN IMMEDIATE`` writer turn of a few milliseconds. A pause between batches gives request
+traffic the database.
+
+What is kept, and why (ADR 0910):
+
+- a session's refresh-token chain lives as long as the session: a spent token presented
+  again must be found to be recognised as reuse and revoke the session (RFC 9700 4.14.2).
+  Only sessions that ended (revoked, past their absolute expiry, or idle past the idle
+  lifetime) ``housekeeping.session_retention_days`` ago go, their chain first;
+- an authorization code stays until it expired (``housekeeping.token_retention_hours``
+  ago): a code exchanged twice within its lifetime still revokes what it issued;
+- a revoked access token's ``jti`` stays until the token itself expired (plus clock skew);
+- audit events stay ``audit.retention_days``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import ColumnElement, delete, func, or_, select
+
+from auth_service.accounts.models import OneTimeToken
+from auth_service.audit.models import AuditEvent
+from auth_service.config.settings import Settings
+from auth_service.db.base import utcnow
+from auth_service.db.engine import Backend, Database
+from auth_service.flows.models import FlowRow
+from auth_service.jobs.models import JobRow
+from auth_service.jobs.upkeep import finished_jobs
+from auth_service.oauth.models import AuthorizationCode, RevokedAccessToken
+from auth_service.observability import metrics
+from auth_service.sessions.models import RefreshToken, Session
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+Progress = Callable[[str, int], None]
+"""Told after every batch: the table, and the rows purged from it so far in this run."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table and the rows of it that are past their retention at ``now``."""
+
+    table: str
+    model: Any  # a mapped class
+    key: Any  # its primary key column (single-column)
+    expired: Callable[[datetime], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class TableResult:
+    table: str
+    rows: int  # purged, or (dry run) that would be
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "rows": self.rows, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class Report:
+    dry_run: bool
+    started_at: datetime
+    tables: list[TableResult]
+
+    @property
+    def total(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "total": self.total,
+            "tables": [t.as_dict() for t in self.tables],
+        }
+
+
+class Housekeeping:
+    """One run over every table (``run``); the same rules count what a run would delete."""
+
+    def __init__(self, db: Database, settings: Settings, *, clock: Clock = utcnow) -> None:
+        self._db = db
+        self.settings = settings
+        self.clock = clock
+        for target in self.targets():
+            # Every table's series exists from the first scrape, at 0.
+            metrics.HOUSEKEEPING_ROWS_PURGED.labels(target.table)
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ---- the rules ------------------------------------------------------------------------
+
+    def _session_ended(self, now: datetime) -> ColumnElement[bool]:
+        hk, tokens = self.settings.housekeeping, self.settings.tokens
+        cutoff = now - timedelta(days=hk.session_retention_days)
+        idle = timedelta(seconds=tokens.refresh_idle_ttl_seconds)
+        return or_(
+            Session.revoked_at < cutoff,
+            Session.expires_at < cutoff,
+            Session.last_used_at < cutoff - idle,
+        )
+
+    def _token_cutoff(self, now: datetime) -> datetime:
+        return now - timedelta(hours=self.settings.housekeeping.token_retention_hours)
+
+    def targets(self) -> list[Target]:
+        """Every table housekeeping purges, in the order a run takes them (a session's
+        refresh tokens before the session, so no cascade deletes an unbounded chain)."""
+        settings = self.settings
+        skew = timedelta(seconds=settings.tokens.clock_skew_seconds)
+        return [
+            Target(
+                "refresh_tokens",
+                RefreshToken,
+                RefreshToken.id,
+                lambda now: RefreshToken.session_id.in_(
+                    select(Session.id).where(self._session_ended(now))
+                ),
+            ),
+            Target("sessions", Session, Session.id, self._session_ended),
+            Target(
+                "one_time_tokens",
+                OneTimeToken,
+                OneTimeToken.id,
+                lambda now: or_(
+                    OneTimeToken.expires_at < self._token_cutoff(now),
+                    OneTimeToken.used_at < self._token_cutoff(now),
+                ),
+            ),
+            Target(
+                "oauth_authorization_codes",
+                AuthorizationCode,
+                AuthorizationCode.id,
+                lambda now: AuthorizationCode.expires_at < self._token_cutoff(now),
+            ),
+            Target(
+                "oauth_revoked_access_tokens",
+                RevokedAccessToken,
+                RevokedAccessToken.jti,
+                lambda now: RevokedAccessToken.expires_at < now - skew,
+            ),
+            Target(
+                "flows",
+                FlowRow,
+                FlowRow.id,
+                lambda now: FlowRow.expires_at < self._token_cutoff(now),
+            ),
+            Target("jobs", JobRow, JobRow.id, lambda now: finished_jobs(now, settings.jobs)),
+            Target(
+                "audit_events",
+                AuditEvent,
+                AuditEvent.id,
+                lambda now: (
+                    AuditEvent.occurred_at < now - timedelta(days=settings.audit.retention_days)
+                ),
+            ),
+        ]
+
+    # ---- running --------------------------------------------------------------------------
+
+    async def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> Report:
+        """Purge every table (``dry_run``: count what would go and delete nothing). ``now`` is
+        taken once, so a run is one consistent cut."""
+        now = self.clock()
+        results = []
+        for target in self.targets():
+            started = time.perf_counter()
+            if dry_run:
+                rows = await self.count(target, now)
+                if progress is not None:
+                    progress(target.table, rows)
+            else:
+                rows = await self.purge(target, now, progress)
+            results.append(TableResult(target.table, rows, time.perf_counter() - started))
+        report = Report(dry_run, now, results)
+        if not dry_run:
+            log.info(
+                "housekeeping_done",
+                total=report.total,
+                **{r.table: r.rows for r in results if r.rows},
+            )
+            await self.sample()
+        return report
+
+    async def count(self, target: Target, now: datetime) -> int:
+        stmt = select(func.count()).select_from(target.model).where(target.expired(now))
+        async with self._db.single() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def purge(self, target: Target, now: datetime, progress: Progress | None = None) -> int:
+        """Delete the target's expired rows, ``housekeeping.batch_size`` per statement."""
+        hk = self.settings.housekeeping
+        total = 0
+        while True:
+            batch = select(target.key).where(target.expired(now)).limit(hk.batch_size)
+            if self._db.backend is Backend.postgresql:
+                batch = batch.with_for_update(skip_locked=True)
+            stmt = delete(target.model).where(target.key.in_(batch.scalar_subquery()))
+            async with self._db.single() as conn:
+                deleted = int((await conn.execute(stmt)).rowcount)
+            total += deleted
+            metrics.HOUSEKEEPING_ROWS_PURGED.labels(target.table).inc(deleted)
+            if progress is not None:
+                progress(target.table, total)
+            if deleted < hk.batch_size:
+                return total
+            if hk.batch_pause_seconds:
+                await asyncio.sleep(hk.batch_pause_seconds)
+
+    async def sizes(self) -> dict[str, int]:
+        """Rows per table housekeeping looks after."""
+        found = {}
+        async with self._db.single() as conn:
+            for target in self.targets():
+                stmt = select(func.count()).select_from(target.model)
+                found[target.table] = int((await conn.execute(stmt)).scalar_one())
+        return found
+
+    async def sample(self) -> None:
+        """Set the table size gauges."""
+        for table, rows in (await self.sizes()).items():
+            metrics.HOUSEKEEPING_TABLE_ROWS.labels(table).set(rows)

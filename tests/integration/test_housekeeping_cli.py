@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from auth_service.audit import events
 from auth_service.audit.models import AuditEvent
+from auth_service.backup.scheduled import register_prune
 from auth_service.config.settings import Settings
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database, create_engine
+from auth_service.services import build_services
 from tests.support.cli import cli_environment, one_line_error, run_cli
 from tests.support.housekeeping import Seeded, counts, seed
-from tests.support.settings import TEST_MASTER_KEY
+from tests.support.settings import TEST_MASTER_KEY, make_settings
 
 
 def _cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +99,49 @@ def test_contradictions_and_bad_formats_are_one_line_errors(
     assert both.returncode == 2
     fmt = _cli(tmp_path, database_url, "housekeeping", "run", "--format", "yaml")
     one_line_error(fmt, "--format must be table or json")
+
+
+async def _enqueue_slots(settings: Settings) -> None:
+    """What every long-running worker's upkeep does each round: the current slots' jobs."""
+    services = build_services(settings)
+    try:
+        register_prune(services.jobs, services.job_upkeep, services.audit, settings)
+        assert len(await services.job_upkeep.enqueue_scheduled()) == 2
+    finally:
+        await services.close()
+
+
+def test_scheduled_runs_are_jobs_a_worker_runs(tmp_path: Path, database_url: str) -> None:
+    seeded = asyncio.run(_seeded(database_url))
+    settings = make_settings(tmp_path, database_url, housekeeping={"backup_prune": True})
+    asyncio.run(_enqueue_slots(settings))
+    asyncio.run(_enqueue_slots(settings))  # another process, the same slots: nothing new
+
+    listed = _cli(tmp_path, database_url, "jobs", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    kinds = sorted((j["kind"], j["state"]) for j in json.loads(listed.stdout)["items"])
+    assert ("backup.prune", "queued") in kinds
+    assert ("housekeeping", "queued") in kinds
+    assert len([k for k in kinds if k[0] in ("backup.prune", "housekeeping")]) == 2
+
+    env = cli_environment(tmp_path / "data")
+    env.update(
+        AUTH_DATABASE__URL=database_url,
+        AUTH_MASTER_KEY=TEST_MASTER_KEY,
+        AUTH_HOUSEKEEPING__BACKUP_PRUNE="true",
+    )
+    worked = run_cli(["jobs", "work", "--until-idle"], env, tmp_path)
+    assert worked.returncode == 0, worked.stderr
+    done = _cli(
+        tmp_path, database_url, "jobs", "list", "--kind", "housekeeping", "--format", "json"
+    )
+    (job,) = json.loads(done.stdout)["items"]
+    assert job["state"] == "done"
+    after, runs = asyncio.run(_state(database_url))
+    (run,) = runs
+    assert run.request_id == "schedule"
+    assert after["sessions"] == seeded.kept["sessions"]
+    pruned = _cli(
+        tmp_path, database_url, "jobs", "list", "--kind", "backup.prune", "--format", "json"
+    )
+    assert [j["state"] for j in json.loads(pruned.stdout)["items"]] == ["done"]

@@ -27,6 +27,7 @@ from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
 from auth_service.mfa.service import MfaService
 from auth_service.oauth.service import OAuthService
+from auth_service.privacy.deletion import AccountDeletion
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
@@ -86,6 +87,7 @@ class Services:
     oauth: OAuthService
     mfa: MfaService
     housekeeping: Housekeeping
+    deletion: AccountDeletion
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -186,7 +188,8 @@ def build_services(settings: Settings) -> Services:
         db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
     )
     upkeep = JobUpkeep(db, jobs)
-    housekeeping = Housekeeping(db, settings)
+    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)
+    housekeeping = Housekeeping(db, settings, deletion=deletion)
     schedule.register(jobs, upkeep, housekeeping, audit, settings)
     return Services(
         settings,
@@ -210,4 +213,5 @@ def build_services(settings: Settings) -> Services:
         oauth,
         mfa,
         housekeeping,
+        deletion,
     )

@@ -41,11 +41,14 @@ from auth_service.jobs.models import JobRow
 from auth_service.jobs.upkeep import finished_jobs
 from auth_service.oauth.models import AuthorizationCode, RevokedAccessToken
 from auth_service.observability import metrics
+from auth_service.privacy.deletion import AccountDeletion
 from auth_service.sessions.models import RefreshToken, Session
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+# The report's and the metric's name for accounts erased after their deletion grace period.
+ERASED_ACCOUNTS = "users"
 Progress = Callable[[str, int], None]
 """Told after every batch: the table, and the rows purged from it so far in this run."""
 
@@ -92,13 +95,22 @@ class Report:
 class Housekeeping:
     """One run over every table (``run``); the same rules count what a run would delete."""
 
-    def __init__(self, db: Database, settings: Settings, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        deletion: AccountDeletion | None = None,
+    ) -> None:
         self._db = db
         self.settings = settings
         self.clock = clock
-        for target in self.targets():
+        # Accounts whose self-service deletion is due are erased first (docs/privacy.md).
+        self._deletion = deletion
+        for table in [ERASED_ACCOUNTS, *(t.table for t in self.targets())]:
             # Every table's series exists from the first scrape, at 0.
-            metrics.HOUSEKEEPING_ROWS_PURGED.labels(target.table)
+            metrics.HOUSEKEEPING_ROWS_PURGED.labels(table)
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -178,6 +190,8 @@ class Housekeeping:
         taken once, so a run is one consistent cut."""
         now = self.clock()
         results = []
+        if self._deletion is not None:
+            results.append(await self._erase_accounts(now, dry_run=dry_run, progress=progress))
         for target in self.targets():
             started = time.perf_counter()
             if dry_run:
@@ -196,6 +210,20 @@ class Housekeeping:
             )
             await self.sample()
         return report
+
+    async def _erase_accounts(
+        self, now: datetime, *, dry_run: bool, progress: Progress | None
+    ) -> TableResult:
+        assert self._deletion is not None
+        started = time.perf_counter()
+        if dry_run:
+            rows = len(await self._deletion.due(now, limit=1_000_000))
+        else:
+            rows = (await self._deletion.erase_due(now)).accounts
+            metrics.HOUSEKEEPING_ROWS_PURGED.labels(ERASED_ACCOUNTS).inc(rows)
+        if progress is not None:
+            progress(ERASED_ACCOUNTS, rows)
+        return TableResult(ERASED_ACCOUNTS, rows, time.perf_counter() - started)
 
     async def count(self, target: Target, now: datetime) -> int:
         stmt = select(func.count()).select_from(target.model).where(target.expired(now))

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from auth_service.accounts.models import User
 from auth_service.audit import events
 from auth_service.audit.models import AuditEvent
 from auth_service.backup.scheduled import register_prune
@@ -33,10 +36,20 @@ def _database(database_url: str) -> Database:
     return Database(create_engine(Settings(database={"url": database_url})))  # type: ignore[arg-type]
 
 
-async def _seeded(database_url: str) -> Seeded:
+async def _seeded(database_url: str, *, due_deletion: bool = False) -> Seeded:
     db = _database(database_url)
     try:
-        return await seed(db, utcnow(), scale=0.1)
+        seeded = await seed(db, utcnow(), scale=0.1)
+        if due_deletion:
+            # An account whose self-service deletion is due: erased first (docs/privacy.md).
+            async with db.transaction() as s:
+                await s.execute(
+                    insert(User).values(
+                        email=f"leaving-{uuid.uuid4().hex[:8]}@example.com",
+                        deletion_due_at=utcnow() - timedelta(days=1),
+                    )
+                )
+        return seeded
     finally:
         await db.dispose()
 
@@ -55,14 +68,15 @@ async def _state(database_url: str) -> tuple[dict[str, int], list[AuditEvent]]:
 def test_dry_run_then_confirm_purges_and_reports_per_table(
     tmp_path: Path, database_url: str
 ) -> None:
-    seeded = asyncio.run(_seeded(database_url))
+    seeded = asyncio.run(_seeded(database_url, due_deletion=True))
+    expected = {"users": 1, **seeded.purged}
     before, _ = asyncio.run(_state(database_url))
 
     dry = _cli(tmp_path, database_url, "housekeeping", "run", "--format", "json")
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert report["dry_run"] is True
-    assert {t["table"]: t["rows"] for t in report["tables"]} == seeded.purged
+    assert {t["table"]: t["rows"] for t in report["tables"]} == expected
     assert "dry run: add --confirm to delete" in dry.stderr
     assert asyncio.run(_state(database_url)) == (before, [])  # nothing deleted, nothing audited
 
@@ -78,13 +92,15 @@ def test_dry_run_then_confirm_purges_and_reports_per_table(
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["dry_run"] is False
-    assert report["total"] == seeded.total_purged
+    assert report["total"] == seeded.total_purged + 1
     assert f"sessions: {seeded.purged['sessions']} purged" in done.stderr
     after, runs = asyncio.run(_state(database_url))
-    assert after == {**seeded.kept, "audit_events": seeded.kept["audit_events"] + 1}
+    # Added: the audit events of the erasure and of the run.
+    assert after == {**seeded.kept, "audit_events": seeded.kept["audit_events"] + 2}
     (run,) = runs
     assert run.request_id == "cli"
-    assert run.details["total"] == seeded.total_purged
+    assert run.details["total"] == seeded.total_purged + 1
+    assert run.details["rows"]["users"] == 1
 
     sizes = _cli(tmp_path, database_url, "housekeeping", "sizes", "--format", "json")
     assert sizes.returncode == 0, sizes.stderr

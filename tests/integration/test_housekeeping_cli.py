@@ -129,7 +129,9 @@ async def _enqueue_slots(settings: Settings) -> None:
 
 def test_scheduled_runs_are_jobs_a_worker_runs(tmp_path: Path, database_url: str) -> None:
     seeded = asyncio.run(_seeded(database_url))
-    settings = make_settings(tmp_path, database_url, housekeeping={"backup_prune": True})
+    settings = make_settings(
+        tmp_path, database_url, housekeeping={"enabled": True, "backup_prune": True}
+    )
     asyncio.run(_enqueue_slots(settings))
     asyncio.run(_enqueue_slots(settings))  # another process, the same slots: nothing new
 

@@ -43,7 +43,9 @@ def register(
     """Register the kind (any worker can run it) and, as configured, its schedule."""
 
     async def run_housekeeping(job: Job) -> None:
-        await record_run(audit, await housekeeping.run(), SCHEDULED)
+        report = await housekeeping.run()
+        if report.total:  # an idle round leaves the job row (and its metrics), not an event
+            await record_run(audit, report, SCHEDULED)
 
     jobs.register(
         JobKind(

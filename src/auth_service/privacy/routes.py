@@ -58,7 +58,6 @@ async def export_user_as_admin(
 
 @router.delete(
     "/users/me",
-    status_code=status.HTTP_202_ACCEPTED,
     response_model=DeletionScheduled,
     tags=["users"],
     responses=problem_responses(401, 409, 422, 429, 503),

@@ -238,14 +238,25 @@ class Housekeeping:
             batch = select(target.key).where(target.expired(now)).limit(hk.batch_size)
             if self._db.backend is Backend.postgresql:
                 batch = batch.with_for_update(skip_locked=True)
-            stmt = delete(target.model).where(target.key.in_(batch.scalar_subquery()))
-            async with self._db.single() as conn:
-                deleted = int((await conn.execute(stmt)).rowcount)
+                stmt = delete(target.model).where(target.key.in_(batch.scalar_subquery()))
+                async with self._db.single() as conn:
+                    found = deleted = int((await conn.execute(stmt)).rowcount)
+            else:
+                # SQLite: the search (which may scan) is a read, outside the single writer's
+                # turn; the write is a delete by primary key. A row past its retention stays
+                # past it, so the keys read are still the ones to delete.
+                async with self._db.single() as conn:
+                    keys = list(await conn.scalars(batch))
+                found, deleted = len(keys), 0
+                if keys:
+                    async with self._db.single() as conn:
+                        stmt = delete(target.model).where(target.key.in_(keys))
+                        deleted = int((await conn.execute(stmt)).rowcount)
             total += deleted
             metrics.HOUSEKEEPING_ROWS_PURGED.labels(target.table).inc(deleted)
             if progress is not None:
                 progress(target.table, total)
-            if deleted < hk.batch_size:
+            if found < hk.batch_size:
                 return total
             if hk.batch_pause_seconds:
                 await asyncio.sleep(hk.batch_pause_seconds)

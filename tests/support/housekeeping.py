@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -264,3 +264,46 @@ async def counts(db: Database) -> dict[str, int]:
             table: int((await conn.execute(select(func.count()).select_from(model))).scalar_one())
             for table, model in TABLES.items()
         }
+
+
+async def _measure(url: str) -> str:
+    from auth_service.config.settings import Settings
+    from auth_service.db.engine import create_engine
+    from auth_service.db.migrate import upgrade_to_head
+    from auth_service.housekeeping.purge import Housekeeping
+
+    now = datetime(2030, 6, 1, 12, tzinfo=UTC)
+    settings = Settings(
+        database={"url": url},  # type: ignore[arg-type]
+        housekeeping={"batch_size": 500, "batch_pause_seconds": 0},  # type: ignore[arg-type]
+    )
+    db = Database(create_engine(settings))
+    try:
+        await upgrade_to_head(db.engine)
+        seeded = await seed(db, now)
+        report = await Housekeeping(db, settings, clock=lambda: now).run()
+    finally:
+        await db.dispose()
+    tables = ", ".join(f"{t.table} {t.rows} in {t.seconds:.2f}s" for t in report.tables)
+    seconds = sum(t.seconds for t in report.tables)
+    written = seeded.total_purged + sum(seeded.kept.values())
+    return f"{written} rows, {report.total} purged in {seconds:.2f}s: {tables}"
+
+
+def main() -> None:
+    """``python -m tests.support.housekeeping``: one run over freshly seeded databases (a
+    new PostgreSQL database on the test server, and a SQLite file), with its timings."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.services import fresh_postgres_database
+
+    with fresh_postgres_database("auth_measure_") as url:
+        print("postgresql:", asyncio.run(_measure(url)))
+    with tempfile.TemporaryDirectory() as tmp:
+        print("sqlite:", asyncio.run(_measure(f"sqlite+aiosqlite:///{Path(tmp) / 'auth.db'}")))
+
+
+if __name__ == "__main__":
+    main()

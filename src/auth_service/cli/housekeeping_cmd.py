@@ -52,7 +52,10 @@ def run(
 
     @run_async
     async def _run() -> None:
+        from auth_service.backup.scheduled import attach as attach_backup
+
         async with cli_services(settings) as services:
+            attach_backup(services, settings)
             report = await services.housekeeping.run(dry_run=not confirm, progress=progress)
             if confirm:
                 await record_run(services.audit, report, CLI_CONTEXT)

@@ -152,11 +152,11 @@ def work(
 
     @run_async
     async def _run() -> None:
-        from auth_service.backup.scheduled import register_prune
+        from auth_service.backup.scheduled import attach as attach_backup
         from auth_service.jobs.worker import JobWorker
 
         async with cli_services(settings) as services:
-            register_prune(services.jobs, services.job_upkeep, services.audit, settings)
+            attach_backup(services, settings)
             worker = JobWorker(
                 services.jobs,
                 services.job_upkeep,

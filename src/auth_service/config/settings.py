@@ -293,6 +293,11 @@ class AuditSettings(Section):
         le=36500,
         description="audit events older than this are deleted by housekeeping",
     )
+    archive: bool = Field(
+        False,
+        description="before deleting them, write the expired audit events to the backup "
+        "destinations (JSON lines, zstd, sealed with backup.key like a backup), under audit/",
+    )
 
 
 class AccountSettings(Section):

@@ -22,8 +22,10 @@ What is kept, and why (ADR 0910):
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +53,10 @@ Clock = Callable[[], datetime]
 ERASED_ACCOUNTS = "users"
 Progress = Callable[[str, int], None]
 """Told after every batch: the table, and the rows purged from it so far in this run."""
+Archive = Callable[[str, bytes], Awaitable[None]]
+"""Stores one archive object (name, JSON lines) durably, or raises: the rows in it are deleted
+only after it returns (``audit.archive``; the backup package provides it)."""
+ARCHIVE_ROWS = 10_000  # audit events per archive object
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,8 @@ class Housekeeping:
         self.clock = clock
         # Accounts whose self-service deletion is due are erased first (docs/privacy.md).
         self._deletion = deletion
+        # Set by the processes that can write to the backup destinations (audit.archive).
+        self.archive: Archive | None = None
         for table in [ERASED_ACCOUNTS, *(t.table for t in self.targets())]:
             # Every table's series exists from the first scrape, at 0.
             metrics.HOUSEKEEPING_ROWS_PURGED.labels(table)
@@ -198,6 +206,8 @@ class Housekeeping:
                 rows = await self.count(target, now)
                 if progress is not None:
                     progress(target.table, rows)
+            elif target.model is AuditEvent and self.settings.audit.archive:
+                rows = await self.archive_and_purge(target, now, progress)
             else:
                 rows = await self.purge(target, now, progress)
             results.append(TableResult(target.table, rows, time.perf_counter() - started))
@@ -261,6 +271,48 @@ class Housekeeping:
             if hk.batch_pause_seconds:
                 await asyncio.sleep(hk.batch_pause_seconds)
 
+    async def archive_and_purge(
+        self, target: Target, now: datetime, progress: Progress | None = None
+    ) -> int:
+        """Audit events past retention, ARCHIVE_ROWS at a time: read them (oldest first),
+        store them as one archive object, then delete exactly those rows in batches."""
+        if self.archive is None:
+            raise RuntimeError(
+                "audit.archive is on but this process cannot write archives (no backup "
+                "destinations attached): nothing was deleted"
+            )
+        hk = self.settings.housekeeping
+        total = 0
+        while True:
+            stmt = (
+                select(AuditEvent)
+                .where(target.expired(now))
+                .order_by(AuditEvent.occurred_at, AuditEvent.id)
+                .limit(ARCHIVE_ROWS)
+            )
+            async with self._db.sessionmaker() as s:
+                events = list((await s.scalars(stmt)).all())
+            if not events:
+                return total
+            lines = b"".join(json.dumps(_event_record(e)).encode() + b"\n" for e in events)
+            first = events[0].occurred_at.strftime("%Y%m%dT%H%M%SZ")
+            await self.archive(f"audit-events-{first}-{uuid.uuid4().hex[:8]}.jsonl", lines)
+            ids = [e.id for e in events]
+            for start in range(0, len(ids), hk.batch_size):
+                async with self._db.single() as conn:
+                    stmt_delete = delete(AuditEvent).where(
+                        AuditEvent.id.in_(ids[start : start + hk.batch_size])
+                    )
+                    deleted = int((await conn.execute(stmt_delete)).rowcount)
+                total += deleted
+                metrics.HOUSEKEEPING_ROWS_PURGED.labels(target.table).inc(deleted)
+                if progress is not None:
+                    progress(target.table, total)
+                if hk.batch_pause_seconds:
+                    await asyncio.sleep(hk.batch_pause_seconds)
+            if len(events) < ARCHIVE_ROWS:
+                return total
+
     async def sizes(self) -> dict[str, int]:
         """Rows per table housekeeping looks after."""
         found = {}
@@ -274,3 +326,20 @@ class Housekeeping:
         """Set the table size gauges."""
         for table, rows in (await self.sizes()).items():
             metrics.HOUSEKEEPING_TABLE_ROWS.labels(table).set(rows)
+
+
+def _event_record(event: AuditEvent) -> dict[str, Any]:
+    """One archived audit event, every column."""
+    return {
+        "id": str(event.id),
+        "tenant_id": str(event.tenant_id),
+        "occurred_at": event.occurred_at.isoformat(),
+        "type": event.type,
+        "outcome": event.outcome,
+        "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
+        "subject_user_id": str(event.subject_user_id) if event.subject_user_id else None,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "details": event.details,
+    }

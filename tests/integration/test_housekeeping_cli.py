@@ -163,3 +163,26 @@ def test_scheduled_runs_are_jobs_a_worker_runs(tmp_path: Path, database_url: str
         tmp_path, database_url, "jobs", "list", "--kind", "backup.prune", "--format", "json"
     )
     assert [j["state"] for j in json.loads(pruned.stdout)["items"]] == ["done"]
+
+
+def test_audit_archives_listed_and_read(tmp_path: Path, database_url: str) -> None:
+    seeded = asyncio.run(_seeded(database_url))
+    env = cli_environment(tmp_path / "data")
+    env.update(
+        AUTH_DATABASE__URL=database_url,
+        AUTH_MASTER_KEY=TEST_MASTER_KEY,
+        AUTH_AUDIT__ARCHIVE="true",
+        AUTH_BACKUP__KEY="q0wbm4bIzhaPbhc7CqgF4WU2dqmeO0qmPkVQt0yCzUY",
+    )
+    done = run_cli(["housekeeping", "run", "--confirm"], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    listed = run_cli(["housekeeping", "archives", "--format", "json"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (archive,) = json.loads(listed.stdout)
+    shown = run_cli(["housekeeping", "archive-show", archive["name"]], env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    events_archived = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert len(events_archived) == seeded.purged["audit_events"]
+    assert {e["type"] for e in events_archived} == {"login.succeeded"}
+    missing = run_cli(["housekeeping", "archive-show", "no-such-archive"], env, tmp_path)
+    one_line_error(missing)

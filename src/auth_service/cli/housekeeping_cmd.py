@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from auth_service.cli.backup_cmd import BACKUP_ERRORS
 from auth_service.cli.common import (
     EXIT_USAGE,
     FormatOption,
@@ -22,7 +24,11 @@ from auth_service.cli.common import (
     run_async,
 )
 from auth_service.cli.users_cmd import CLI_CONTEXT
+from auth_service.config.settings import Settings
 from auth_service.housekeeping.schedule import record_run
+
+if TYPE_CHECKING:
+    from auth_service.backup.scheduled import AuditArchive
 
 app = typer.Typer(
     help="Purge expired sessions, tokens, codes, flows, finished jobs and old audit events.",
@@ -84,3 +90,39 @@ def sizes(ctx: typer.Context, format: FormatOption = "table") -> None:
         print_records([{"table": t, "rows": n} for t, n in found.items()], ("table", "rows"), fmt)
 
     _run()
+
+
+def _archive(settings: Settings) -> AuditArchive:
+    from auth_service.backup.catalog import Catalog
+    from auth_service.backup.scheduled import AuditArchive
+
+    return AuditArchive(Catalog(settings.backup, settings.data_dir))
+
+
+@app.command("archives")
+def archives(ctx: typer.Context, format: FormatOption = "table") -> None:
+    """The audit archives on the primary backup destination (audit.archive), oldest first."""
+    fmt = list_format(format)
+    settings = loaded_settings(ctx).settings
+
+    async def _run() -> None:
+        names = await _archive(settings).names()
+        print_records([{"name": n} for n in names], ("name",), fmt)
+
+    run_async(_run, errors=BACKUP_ERRORS)()
+
+
+@app.command("archive-show")
+def archive_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="an archive's name (housekeeping archives)")],
+) -> None:
+    """Print an audit archive's events, one JSON object a line (opened with backup.key and
+    checked against its digests)."""
+    settings = loaded_settings(ctx).settings
+
+    async def _run() -> None:
+        data = await _archive(settings).read(name)
+        sys.stdout.buffer.write(data)
+
+    run_async(_run, errors=BACKUP_ERRORS)()

@@ -736,6 +736,24 @@ def dependencies() -> dict[str, Any]:
                 unit="s",
                 w=6,
             ),
+            row("Housekeeping (docs/operations/housekeeping.md)"),
+            ts(
+                "Rows purged by table",
+                [
+                    target(
+                        "sum by (table) "
+                        f"(increase(auth_housekeeping_rows_purged_total{{{SEL}}}[{RI}]))",
+                        "{{table}}",
+                    )
+                ],
+                w=12,
+            ),
+            # Sampled after every run by the process that ran it: max across processes.
+            ts(
+                "Table rows",
+                [target(f"max by (table) (auth_housekeeping_table_rows{{{SEL}}})", "{{table}}")],
+                w=12,
+            ),
             row("Configuration and scrape"),
             ts(
                 "Config reloads",

@@ -27,6 +27,7 @@ from auth_service.oauth.routes import router as oauth_router
 from auth_service.observability import metrics, tracing
 from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
+from auth_service.privacy.routes import router as privacy_router
 from auth_service.runtime.process import Runtime
 from auth_service.runtime.routes import control_router
 from auth_service.services import Services, build_services
@@ -160,6 +161,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         mfa_router,
         keys_router,
         admin_router,
+        privacy_router,
         jobs_router,
         webhooks_router,
         oauth_router,

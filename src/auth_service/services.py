@@ -17,6 +17,8 @@ from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
 from auth_service.flows.signin import SignIn
 from auth_service.flows.store import FlowStore
+from auth_service.housekeeping import schedule
+from auth_service.housekeeping.purge import Housekeeping
 from auth_service.jobs.admin import JobAdmin
 from auth_service.jobs.queue import JobQueue
 from auth_service.jobs.upkeep import JobUpkeep
@@ -25,6 +27,7 @@ from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
 from auth_service.mfa.service import MfaService
 from auth_service.oauth.service import OAuthService
+from auth_service.privacy.deletion import AccountDeletion
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
@@ -87,6 +90,8 @@ class Services:
     oauth: OAuthService
     mfa: MfaService
     webhooks: WebhookService
+    housekeeping: Housekeeping
+    deletion: AccountDeletion
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -187,6 +192,10 @@ def build_services(settings: Settings) -> Services:
     oauth = OAuthService(
         db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
     )
+    upkeep = JobUpkeep(db, jobs)
+    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)
+    housekeeping = Housekeeping(db, settings, deletion=deletion)
+    schedule.register(jobs, upkeep, housekeeping, audit, settings)
     return Services(
         settings,
         db,
@@ -197,7 +206,7 @@ def build_services(settings: Settings) -> Services:
         lockout,
         audit,
         jobs,
-        JobUpkeep(db, jobs),
+        upkeep,
         JobAdmin(db, jobs, audit),
         mail,
         keys,
@@ -209,4 +218,6 @@ def build_services(settings: Settings) -> Services:
         oauth,
         mfa,
         webhooks,
+        housekeeping,
+        deletion,
     )

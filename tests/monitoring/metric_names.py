@@ -50,6 +50,9 @@ CONTRACT: Final[dict[str, Metric]] = {
     "auth_job_duration_seconds": Metric("histogram", ("kind",)),
     "auth_job_queue_depth": Metric("gauge", ("kind", "state")),
     "auth_job_oldest_age_seconds": Metric("gauge", ("kind",)),
+    # Housekeeping (issue 16): the label is the table purged or sized
+    "auth_housekeeping_rows_purged_total": Metric("counter", ("table",)),
+    "auth_housekeeping_table_rows": Metric("gauge", ("table",)),
     # Dependencies
     "auth_db_pool_size": Metric("gauge"),
     "auth_db_pool_checked_out": Metric("gauge"),

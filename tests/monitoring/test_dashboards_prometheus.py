@@ -43,6 +43,7 @@ DEFAULT_LABEL_VALUES = {
     "python": ("3.12.4",),
     "hash": ("0123abcd",),
     "observer": ("observer-1", "observer-2"),
+    "table": ("sessions", "audit_events"),
 }
 OTHER_BUCKETS = (0.01, 0.1, 1.0, 10.0)
 GRAFANA_VALUES = {"job": "auth-service", "instance": ".*", "route": ".*"}

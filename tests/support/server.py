@@ -46,6 +46,8 @@ def base_env(tmp: Path, database_url: str, **extra: str) -> dict[str, str]:
             "AUTH_LOGGING__FORMAT": "json",
             "AUTH_LOGGING__LEVEL": "DEBUG",
             "AUTH_MAIL__MAX_ATTEMPTS": "2",
+            # As make_settings: no scheduled housekeeping run beside a test's own.
+            "AUTH_HOUSEKEEPING__ENABLED": "false",
             "AUTH_MAIL__RETRY_BASE_SECONDS": "0.05",
             "PYTHONUNBUFFERED": "1",
         }

@@ -33,6 +33,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
             "verify_per_ip": "1000/minute",
         },
         "mail": {"max_attempts": 2, "retry_base_seconds": 0.05},
+        # No scheduled housekeeping run racing a test's own (tests enable it when they mean it).
+        "housekeeping": {"enabled": False},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

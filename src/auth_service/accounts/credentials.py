@@ -104,11 +104,12 @@ class Credentials:
         # Every value explicit: ``record`` may run as a CTE, where column defaults and
         # onupdate (updated_at) are not applied.
         values: dict[str, object] = {"last_login_at": now, "updated_at": now}
+        await self._cancel_deletion(identity, values, ctx)
         if result.needs_rehash:
             values["password_hash"] = await deps.hasher.hash(password)
             log.info("password_rehashed", user_id=str(identity.id))
         return VerifiedLogin(
-            replace(identity, last_login_at=now),
+            replace(identity, last_login_at=now, deletion_due_at=None),
             update(User).where(User.id == identity.id).values(**values),
         )
 
@@ -227,9 +228,23 @@ class Credentials:
         if not identity.active:
             raise AccountDisabled
         now = utcnow()
+        values: dict[str, object] = {"last_login_at": now, "updated_at": now}
+        await self._cancel_deletion(identity, values, RequestContext(actor_user_id=user_id))
         return VerifiedLogin(
-            replace(identity, last_login_at=now),
-            update(User).where(User.id == user_id).values(last_login_at=now, updated_at=now),
+            replace(identity, last_login_at=now, deletion_due_at=None),
+            update(User).where(User.id == user_id).values(**values),
             amr,
             acr,
+        )
+
+    async def _cancel_deletion(
+        self, identity: Identity, values: dict[str, object], ctx: RequestContext
+    ) -> None:
+        """Signing in cancels a pending account deletion (docs/privacy.md): the statement
+        recording the login clears it too."""
+        if identity.deletion_due_at is None:
+            return
+        values["deletion_due_at"] = None
+        await self._deps.audit.record(
+            events.ACCOUNT_DELETION_CANCELLED, ctx, subject=identity.id, details={"by": "sign_in"}
         )

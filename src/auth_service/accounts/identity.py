@@ -49,6 +49,7 @@ class Identity:
     created_at: datetime
     last_login_at: datetime | None
     locale: str | None = None  # the language of pages and emails the user last chose
+    deletion_due_at: datetime | None = None  # a self-service deletion is pending until then
 
     @property
     def active(self) -> bool:
@@ -70,6 +71,7 @@ IDENTITY_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = (
     User.created_at,
     User.last_login_at,
     User.locale,
+    User.deletion_due_at,
 )
 
 
@@ -112,6 +114,7 @@ def identities_from_rows(rows: Sequence[Row[Any]]) -> list[Identity]:
             u.created_at,
             u.last_login_at,
             u.locale,
+            u.deletion_due_at,
         )
         for u in first.values()
     ]

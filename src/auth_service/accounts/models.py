@@ -34,6 +34,9 @@ class User(TenantScoped, Base):
     last_login_at: Mapped[datetime | None]
     # The language of pages and emails the user last chose (a catalogue name, e.g. "de").
     locale: Mapped[str | None] = mapped_column(String(16))
+    # Self-service deletion asked for: the personal data is erased by housekeeping after this
+    # (accounts.deletion_grace_days); signing in clears it.
+    deletion_due_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

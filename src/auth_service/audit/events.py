@@ -51,6 +51,13 @@ WEBHOOK_CREATED = "admin.webhook_created"
 WEBHOOK_UPDATED = "admin.webhook_updated"
 WEBHOOK_DELETED = "admin.webhook_deleted"
 WEBHOOK_SECRET_ROTATED = "admin.webhook_secret_rotated"  # noqa: S105 - event name
+HOUSEKEEPING_RUN = "housekeeping.run"
+BACKUP_PRUNED = "backup.pruned"
+ACCOUNT_EXPORTED = "account.exported"
+ADMIN_USER_EXPORTED = "admin.user_exported"
+ACCOUNT_DELETION_REQUESTED = "account.deletion_requested"
+ACCOUNT_DELETION_CANCELLED = "account.deletion_cancelled"
+ACCOUNT_ERASED = "account.erased"
 
 
 def catalogue() -> frozenset[str]:

@@ -10,7 +10,15 @@ import sys
 # process while it is torn down (SIGABRT, exit 134, after the object was written), and
 # PostgreSQL treats an archive_command killed by a signal as fatal for its archiver. There
 # is nothing left to clean up at that point; the output streams are flushed first.
-_EXIT_WITHOUT_FINALISATION = (["backup", "wal-push"], ["backup", "wal-fetch"])
+# The housekeeping commands that may touch the backup destinations (audit.archive) leave the
+# same way, for the same reason.
+_EXIT_WITHOUT_FINALISATION = (
+    ["backup", "wal-push"],
+    ["backup", "wal-fetch"],
+    ["housekeeping", "run"],
+    ["housekeeping", "archives"],
+    ["housekeeping", "archive-show"],
+)
 
 
 def _subcommand(argv: list[str]) -> list[str]:

@@ -152,13 +152,16 @@ def work(
 
     @run_async
     async def _run() -> None:
+        from auth_service.backup.scheduled import attach as attach_backup
         from auth_service.jobs.worker import JobWorker
 
         async with cli_services(settings) as services:
+            attach_backup(services, settings)
             worker = JobWorker(
                 services.jobs,
                 services.job_upkeep,
                 concurrency=concurrency or max(settings.jobs.workers, 1),
+                scheduling=not until_idle,
             )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from auth_service.cli import (
     db_cmd,
     dr_cmd,
     health_cmd,
+    housekeeping_cmd,
     jobs_cmd,
     keys_cmd,
     serve_cmd,
@@ -67,6 +68,7 @@ app.add_typer(backup_cmd.app, name="backup")
 app.add_typer(dr_cmd.app, name="dr")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(webhooks_cmd.app, name="webhooks")
+app.add_typer(housekeeping_cmd.app, name="housekeeping")
 
 
 def main() -> None:

@@ -271,6 +271,80 @@ class JobSettings(Section):
         return self
 
 
+class HousekeepingSettings(Section):
+    """Purging what the service no longer needs, in small batches, once per interval by one
+    process of the deployment (docs/operations/housekeeping.md, ADR 0910)."""
+
+    enabled: bool = Field(
+        True,
+        description="run housekeeping on a schedule (one job per interval, taken by one worker "
+        "of the deployment); off: only `auth-service housekeeping run --confirm` purges",
+    )
+    interval_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60, description="how often the scheduled run is due"
+    )
+    batch_size: int = Field(
+        500,
+        ge=10,
+        le=10_000,
+        description="rows deleted per statement (each its own short transaction)",
+    )
+    batch_pause_seconds: float = Field(
+        0.02,
+        ge=0,
+        le=10,
+        description="pause between two batches, so that request traffic gets the database",
+    )
+    session_retention_days: float = Field(
+        7.0,
+        ge=0,
+        le=3650,
+        description="revoked and expired sessions, with their refresh-token chains, are "
+        "kept this long after they ended (reuse of a spent token of a live session is always "
+        "detected: live sessions keep their whole chain)",
+    )
+    token_retention_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 365,
+        description="expired or spent one-time tokens, authorization codes and sign-in flows "
+        "are kept this long after they ended",
+    )
+    backup_prune: bool = Field(
+        False,
+        description="also apply the backup retention (`backup prune --confirm`) once a day, "
+        "by one process of the deployment",
+    )
+
+
+class AuditSettings(Section):
+    """The audit trail (audit_events)."""
+
+    retention_days: int = Field(
+        365,
+        ge=1,
+        le=36500,
+        description="audit events older than this are deleted by housekeeping",
+    )
+    archive: bool = Field(
+        False,
+        description="before deleting them, write the expired audit events to the backup "
+        "destinations (JSON lines, zstd, sealed with backup.key like a backup), under audit/",
+    )
+
+
+class AccountSettings(Section):
+    """Account lifecycle."""
+
+    deletion_grace_days: int = Field(
+        30,
+        ge=0,
+        le=365,
+        description="a self-service account deletion waits this long (signing in cancels it), "
+        "then housekeeping erases the account's personal data",
+    )
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -472,6 +546,9 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     ui: UiSettings = Field(default_factory=UiSettings)

@@ -1,15 +1,22 @@
 """Keeping the jobs table healthy: jobs lost on their last attempt become dead, finished jobs
-are deleted after their retention in small batches, and the queue's gauges are sampled."""
+are deleted after their retention in small batches, and the queue's gauges are sampled.
+
+It also enqueues the *scheduled* jobs (housekeeping, backup pruning): every upkeep round of
+every process enqueues the job of the current slot under an idempotency key naming the slot,
+so the deployment holds one job per slot however many processes try, and the queue's lease
+lets one worker run it at a time (ADR 0910)."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 
+from auth_service.config.settings import JobSettings
 from auth_service.db.engine import Database
 from auth_service.jobs.kinds import FINISHED_STATES, JobState
 from auth_service.jobs.models import JobRow
@@ -26,6 +33,34 @@ _SAMPLED_STATES = (JobState.queued, JobState.running, JobState.dead)
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A kind enqueued once per ``every_seconds`` slot (slots counted from the Unix epoch)."""
+
+    kind: str
+    every_seconds: int
+
+    def key(self, now: datetime) -> str:
+        """The idempotency key of the slot ``now`` falls in: one job per slot."""
+        slot = int(now.timestamp()) // self.every_seconds
+        return f"every-{self.every_seconds}s-{slot}"
+
+
+def finished_jobs(now: datetime, settings: JobSettings) -> ColumnElement[bool]:
+    """The jobs past their retention: finished ones after ``jobs.retention_hours``, dead ones
+    after ``jobs.dead_retention_days``."""
+    return or_(
+        and_(
+            JobRow.state.in_(FINISHED_STATES),
+            JobRow.finished_at < now - timedelta(hours=settings.retention_hours),
+        ),
+        and_(
+            JobRow.state == JobState.dead,
+            JobRow.finished_at < now - timedelta(days=settings.dead_retention_days),
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Depth:
     kind: str
     state: str
@@ -38,10 +73,30 @@ class JobUpkeep:
         self._db = db
         self._queue = queue
         self._next_purge = 0.0
+        self.schedules: list[Schedule] = []
 
-    async def run(self) -> None:
-        """One round of upkeep (each worker runs one every 30 s): bury lost jobs, sample the
-        gauges, and every PURGE_INTERVAL_SECONDS purge (it reads the finished rows)."""
+    def schedule(self, kind: str, every_seconds: int) -> None:
+        """Enqueue a job of ``kind`` (registered) once per ``every_seconds`` from now on."""
+        self._queue.kinds.get(kind)
+        if every_seconds < 1:
+            raise ValueError("a schedule's interval is at least one second")
+        self.schedules.append(Schedule(kind, every_seconds))
+
+    async def enqueue_scheduled(self) -> list[uuid.UUID]:
+        """The job of the current slot of each schedule; a slot's job that exists (another
+        process enqueued it, or it ran) is left as it is."""
+        now = self._queue.clock()
+        return [
+            await self._queue.enqueue(s.kind, {"slot": s.key(now)}, key=s.key(now))
+            for s in self.schedules
+        ]
+
+    async def run(self, *, scheduling: bool = False) -> None:
+        """One round of upkeep (each worker runs one every 30 s): enqueue the scheduled jobs
+        (``scheduling``: long-running workers only), bury lost jobs, sample the gauges, and
+        every PURGE_INTERVAL_SECONDS purge (it reads the finished rows)."""
+        if scheduling:
+            await self.enqueue_scheduled()
         await self.bury_lost()
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
@@ -86,18 +141,7 @@ class JobUpkeep:
     async def purge(self) -> int:
         """Delete finished jobs past ``jobs.retention_hours`` and dead ones past
         ``jobs.dead_retention_days``, a few hundred rows per statement."""
-        settings = self._queue.settings
-        now = self._queue.clock()
-        expired = or_(
-            and_(
-                JobRow.state.in_(FINISHED_STATES),
-                JobRow.finished_at < now - timedelta(hours=settings.retention_hours),
-            ),
-            and_(
-                JobRow.state == JobState.dead,
-                JobRow.finished_at < now - timedelta(days=settings.dead_retention_days),
-            ),
-        )
+        expired = finished_jobs(self._queue.clock(), self._queue.settings)
         total = 0
         for _ in range(PURGE_MAX_BATCHES):
             batch = select(JobRow.id).where(expired).limit(PURGE_BATCH).scalar_subquery()

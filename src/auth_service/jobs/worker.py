@@ -52,11 +52,15 @@ class JobWorker:
         *,
         concurrency: int | None = None,
         name: str | None = None,
+        scheduling: bool = False,
     ) -> None:
         self.queue = queue
         self.upkeep = upkeep
         self.concurrency = queue.settings.workers if concurrency is None else concurrency
         self.name = name or worker_name()
+        # Enqueue the scheduled jobs (upkeep.schedule) each upkeep round: the workers of
+        # serving processes and of `jobs work`, not a command's short-lived one.
+        self.scheduling = scheduling
         self._running: dict[asyncio.Task[None], Job] = {}
         self._lost: set[uuid.UUID] = set()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -103,7 +107,7 @@ class JobWorker:
             try:
                 if time.monotonic() >= next_upkeep:
                     next_upkeep = time.monotonic() + UPKEEP_INTERVAL_SECONDS
-                    await self.upkeep.run()
+                    await self.upkeep.run(scheduling=self.scheduling)
                 free = self.concurrency - len(self._running)
                 if free > 0:
                     jobs = await self.queue.claim(self.name, free)
@@ -122,7 +126,7 @@ class JobWorker:
     async def _upkeep_only(self) -> None:
         while not self._stopping:
             try:
-                await self.upkeep.run()
+                await self.upkeep.run(scheduling=self.scheduling)
             except Exception as exc:
                 log.warning("jobs_upkeep_failed", worker=self.name, error=type(exc).__name__)
             await asyncio.sleep(UPKEEP_INTERVAL_SECONDS)

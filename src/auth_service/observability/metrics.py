@@ -97,6 +97,17 @@ JOB_OLDEST_AGE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+# Housekeeping (docs/operations/housekeeping.md): the label is the table.
+HOUSEKEEPING_ROWS_PURGED = Counter(
+    "auth_housekeeping_rows_purged", "Rows deleted by housekeeping, by table", ["table"]
+)
+HOUSEKEEPING_TABLE_ROWS = Gauge(
+    "auth_housekeeping_table_rows",
+    "Rows of each table housekeeping purges (sampled after every run)",
+    ["table"],
+    multiprocess_mode="mostrecent",
+)
+
 # Dependencies
 DB_POOL_SIZE = Gauge("auth_db_pool_size", "Database pool size", multiprocess_mode="livesum")
 DB_POOL_CHECKED_OUT = Gauge(

@@ -11,6 +11,7 @@ from typing import Any
 
 from auth_service.audit import events
 from auth_service.audit.context import SYSTEM
+from auth_service.backup.scheduled import attach as attach_backup
 from auth_service.config.hooks import ReloadHooks
 from auth_service.config.reload import ConfigReloader, ReloadResult
 from auth_service.config.sections import Severity
@@ -58,7 +59,8 @@ class Runtime:
             self.monitor, lambda: self.services.settings.health.drain_delay_seconds
         )
         # jobs.workers jobs at a time in this process (0: the jobs run in `jobs work`).
-        self.jobs = JobWorker(self.services.jobs, self.services.job_upkeep)
+        attach_backup(self.services, settings)
+        self.jobs = JobWorker(self.services.jobs, self.services.job_upkeep, scheduling=True)
 
     async def start(self) -> None:
         if self.services.settings.alerting.enabled:

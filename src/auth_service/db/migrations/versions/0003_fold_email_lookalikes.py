@@ -51,14 +51,22 @@ Key = tuple[uuid.UUID, str]  # (tenant, email)
 def _changes(conn: sa.Connection) -> dict[Key, list[tuple[uuid.UUID, str]]]:
     """Folded key -> the accounts whose email changes to it (id, stored email)."""
     changed: dict[Key, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-    rows = conn.execute(
-        sa.select(users.c.id, users.c.tenant_id, users.c.email).execution_options(yield_per=BATCH)
-    )
-    for user_id, tenant_id, email in rows:
-        folded = fold_local_part(email)
-        if folded != email:
-            changed[(tenant_id, folded)].append((user_id, email))
-    return changed
+    # Pages by id, not a server-side cursor (yield_per): on PostgreSQL a cursor still open in
+    # the migrations' one transaction makes any later ALTER TABLE users fail ("being used by
+    # active queries in this session").
+    last: uuid.UUID | None = None
+    while True:
+        page = sa.select(users.c.id, users.c.tenant_id, users.c.email).order_by(users.c.id)
+        if last is not None:
+            page = page.where(users.c.id > last)
+        rows = conn.execute(page.limit(BATCH)).all()
+        for user_id, tenant_id, email in rows:
+            folded = fold_local_part(email)
+            if folded != email:
+                changed[(tenant_id, folded)].append((user_id, email))
+        if len(rows) < BATCH:
+            return changed
+        last = rows[-1][0]
 
 
 def _holders(conn: sa.Connection, keys: list[Key]) -> dict[Key, list[tuple[uuid.UUID, str]]]:

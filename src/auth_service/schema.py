@@ -5,6 +5,7 @@ autogenerate and the schema drift test use it; ``db`` itself knows no domain."""
 from auth_service.accounts.models import OneTimeToken, Role, Tenant, User, UserRole
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import Base
+from auth_service.federation.models import ConnectorRow, FederatedIdentity
 from auth_service.flows.models import FlowRow
 from auth_service.jobs.models import JobRow
 from auth_service.keys.models import SigningKey
@@ -24,7 +25,9 @@ __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "Base",
+    "ConnectorRow",
     "Consent",
+    "FederatedIdentity",
     "FlowRow",
     "JobRow",
     "MfaEnrolmentGrace",

@@ -15,6 +15,9 @@ from auth_service.config.safety import production_refusals
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
+from auth_service.federation.connectors import ConnectorStore
+from auth_service.federation.service import FederationService
+from auth_service.federation.upstream import Upstream
 from auth_service.flows.signin import SignIn
 from auth_service.flows.store import FlowStore
 from auth_service.jobs.admin import JobAdmin
@@ -83,6 +86,7 @@ class Services:
     signin: SignIn
     oauth: OAuthService
     mfa: MfaService
+    federation: FederationService
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -182,6 +186,15 @@ def build_services(settings: Settings) -> Services:
     oauth = OAuthService(
         db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
     )
+    federation = FederationService(
+        db,
+        ConnectorStore(db, master_key, audit),
+        Upstream(),
+        flows,
+        accounts,
+        audit,
+        lambda: mfa.settings.server.public_url,
+    )
     return Services(
         settings,
         db,
@@ -203,4 +216,5 @@ def build_services(settings: Settings) -> Services:
         signin,
         oauth,
         mfa,
+        federation,
     )

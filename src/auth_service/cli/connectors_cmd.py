@@ -15,6 +15,7 @@ from auth_service.audit.context import RequestContext
 from auth_service.cli.common import ErrorLines, cli_services, fail, loaded_settings, out, run_async
 from auth_service.federation.connectors import Connector, ConnectorSpec, ConnectorType
 from auth_service.federation.errors import ConnectorExists, ConnectorNotFound, InvalidConnector
+from auth_service.federation.schemas import ConnectorOut
 
 app = typer.Typer(help="Identity providers people sign in with.", no_args_is_help=True)
 
@@ -46,21 +47,7 @@ SecretFile = Annotated[
 
 
 def plain(connector: Connector, redirect_uri: str) -> dict[str, Any]:
-    return {
-        "id": connector.id,
-        "name": connector.name,
-        "type": connector.type.value,
-        "issuer": connector.issuer,
-        "client_id": connector.client_id,
-        "client_secret_set": connector.has_secret,
-        "scope": connector.scope,
-        "trust_email": connector.trust_email,
-        "allow_signup": connector.allow_signup,
-        "enabled": connector.enabled,
-        "redirect_uri": redirect_uri,
-        "created_at": connector.created_at.isoformat(),
-        "updated_at": connector.updated_at.isoformat(),
-    }
+    return ConnectorOut.of(connector, redirect_uri).model_dump(mode="json")
 
 
 def _secret(path: Path | None) -> str | None:

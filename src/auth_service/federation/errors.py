@@ -12,12 +12,12 @@ class FederationError(ServiceError):
 
 @problem(404, "connector-not-found", "No enabled identity provider with that id")
 class ConnectorNotFound(FederationError):
-    pass
+    """Unknown connector id, or a disabled connector at sign-in."""
 
 
 @problem(409, "connector-exists", "An identity provider with that id exists already")
 class ConnectorExists(FederationError):
-    pass
+    """Creating a connector with an id that is taken."""
 
 
 @problem(422, "invalid-connector", "The identity provider's settings are not valid")
@@ -61,14 +61,14 @@ class SignupClosed(FederationError):
 
 @problem(422, "federated-email-missing", "The identity provider did not share an email address")
 class EmailMissing(FederationError):
-    pass
+    """The upstream sent no email (or an invalid one) for a sign-in that needs one."""
 
 
 @problem(409, "last-sign-in-method", "This is the last way to sign in to the account")
 class LastSignInMethod(FederationError):
-    pass
+    """Unlinking the only linked identity of an account without a password."""
 
 
 @problem(404, "federated-identity-not-found", "No such linked identity")
 class LinkNotFound(FederationError):
-    pass
+    """Unlinking an identity that is not (or no longer) linked to this account."""

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from auth_service.federation.connectors import Connector, ConnectorSpec, ConnectorType
 from auth_service.security.text import PlainText
 
-ConnectorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+# The slug rule (a-z, 0-9, - and _) is the service's: a 422 invalid-connector names it.
+ConnectorId = Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
 Label = Annotated[PlainText, StringConstraints(min_length=1, max_length=100)]
 Url = Annotated[PlainText, StringConstraints(min_length=1, max_length=512)]
 Secret = Annotated[PlainText, StringConstraints(min_length=1, max_length=512)]

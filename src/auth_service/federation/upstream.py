@@ -53,15 +53,14 @@ class Tokens:
 class Upstream:
     """One per process: the HTTP client and the caches, shared by every connector."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._transport = transport
+    def __init__(self, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self._timeout = timeout
         self._metadata: dict[str, tuple[float, Metadata]] = {}
         self._jwks: dict[str, tuple[float, jwt.PyJWKSet]] = {}
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            timeout=TIMEOUT,
-            transport=self._transport,
+            timeout=self._timeout,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "auth-service"},
         )

@@ -143,3 +143,26 @@ async def test_sign_up_closed_refuses_a_stranger_and_creates_nothing(
         api.services.accounts.tenant_id, "stranger@example.com"
     )
     assert found is None
+
+
+async def test_linking_from_the_account_page_never_takes_anothers_identity(
+    api: Api, idp: UpstreamIdp
+) -> None:
+    await _connector(api, idp)
+    first = await _federated(api, "first-owner@example.com")  # creates and links an account
+    assert first.headers["location"] == "/account"
+    api.client.cookies.clear()
+
+    other = await api.user()
+    r = await submit(
+        api.client, "/login", "/login", {"email": other["email"], "password": other["password"]}
+    )
+    assert r.headers["location"] == "/account"
+    r = await submit(api.client, "/account", f"/account/linked/{CONNECTOR}/link", {})
+    assert r.status_code == 303
+    r = await _at_provider(api, r.headers["location"], "first-owner@example.com")
+    assert r.status_code == 409
+    assert "linked to another account" in r.text
+    account = await api.client.get("/account")
+    assert "Link Upstream Test" in account.text  # still not linked
+    assert "No sign-in provider is linked" in account.text

@@ -97,7 +97,7 @@ async def test_first_sign_in_creates_the_account_and_the_next_one_finds_it(
     assert await _rows(live_server, email) == (1, 1)
 
 
-async def test_an_email_collision_asks_for_the_password_and_links_nothing(
+async def test_an_email_collision_asks_for_the_password_then_links_from_the_account(
     page: Page, live_server: LiveServer, idp: UpstreamIdp
 ) -> None:
     owner = live_server.new_user()  # has a password; the upstream asserts the same email
@@ -110,8 +110,19 @@ async def test_an_email_collision_asks_for_the_password_and_links_nothing(
     ).to_be_visible()
     await expect(page.get_by_role("alert")).to_contain_text("exists already")
     await expect(page.locator(".reference")).to_contain_text("Reference:")
-    await expect(page.get_by_role("link", name="Sign in with your password")).to_be_visible()
     assert await _rows(live_server, owner["email"]) == (1, 0)
+
+    # Proving the account with its password, then linking from the account page.
+    await page.get_by_role("link", name="Sign in with your password").click()
+    await page.get_by_label("Email").fill(owner["email"])
+    await page.get_by_label("Password").fill(owner["password"])
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page).to_have_url(f"{live_server.url}/account")
+    await page.get_by_role("button", name="Link Upstream Test").click()
+    # Still signed in upstream as the same person: straight back, linked.
+    await expect(page).to_have_url(f"{live_server.url}/account")
+    await expect(page.locator("ul.linked")).to_contain_text("Upstream Test")
+    assert await _rows(live_server, owner["email"]) == (1, 1)
 
 
 async def test_a_trusted_verified_email_links_the_existing_account_and_can_be_unlinked(

@@ -72,3 +72,8 @@ class LastSignInMethod(FederationError):
 @problem(404, "federated-identity-not-found", "No such linked identity")
 class LinkNotFound(FederationError):
     """Unlinking an identity that is not (or no longer) linked to this account."""
+
+
+@problem(409, "federated-identity-taken", "This identity is linked to another account")
+class IdentityTaken(FederationError):
+    """Linking an upstream identity that another account has linked already."""

@@ -41,6 +41,7 @@ from auth_service.federation.errors import (
     FederationCancelled,
     FederationError,
     FederationStateInvalid,
+    IdentityTaken,
     LastSignInMethod,
     LinkNotFound,
     SignupClosed,
@@ -65,9 +66,13 @@ class Continuation:
 
 @dataclass(frozen=True)
 class FederatedSignIn:
-    verified: VerifiedLogin
+    """A finished callback: a sign-in (``verified``), or, when a signed-in user linked
+    another provider from the account page, only ``linked_to``."""
+
+    verified: VerifiedLogin | None
     continuation: Continuation
     created: bool
+    linked_to: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -122,17 +127,31 @@ class FederationService:
         return await self.upstream.metadata(connector.issuer, tenant_template=entra)
 
     async def begin(
-        self, connector_id: str, *, binding: str, continuation: Continuation, ctx: RequestContext
+        self,
+        connector_id: str,
+        *,
+        binding: str,
+        continuation: Continuation,
+        ctx: RequestContext,
+        link_user: uuid.UUID | None = None,
     ) -> str:
-        """The provider's authorization URL for this browser (OIDC Core 3.1.2.1).
+        """The provider's authorization URL for this browser (OIDC Core 3.1.2.1); with
+        ``link_user`` (a signed-in user, the flow bound to their session) the callback links
+        the upstream identity to that account instead of signing in.
         Raises ConnectorNotFound, UpstreamUnavailable or InvalidConnector (audited)."""
         try:
-            return await self._begin(connector_id, binding, continuation)
+            return await self._begin(connector_id, binding, continuation, link_user)
         except FederationError as exc:
             await self._failed(connector_id, exc, ctx)
             raise
 
-    async def _begin(self, connector_id: str, binding: str, continuation: Continuation) -> str:
+    async def _begin(
+        self,
+        connector_id: str,
+        binding: str,
+        continuation: Continuation,
+        link_user: uuid.UUID | None,
+    ) -> str:
         connector = await self.connectors.get(connector_id)
         meta = await self._metadata(connector)
         secret, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
@@ -148,6 +167,7 @@ class FederationService:
                 "verifier": verifier,
                 "pending": str(continuation.pending_flow or ""),
                 "return_to": continuation.return_to,
+                "link_user": str(link_user or ""),
             },
         )
         query = {
@@ -194,6 +214,11 @@ class FederationService:
             raise FederationCancelled("no_code")
         connector = await self.connectors.get(connector_id)
         claims = await self._claims(connector, code, str(flow.state["nonce"]), flow)
+        continuation = Continuation(None, str(flow.state.get("return_to") or ""))
+        if flow.state.get("link_user"):
+            user = uuid.UUID(str(flow.state["link_user"]))
+            await self._link_signed_in(user, connector, claims, ctx)
+            return FederatedSignIn(None, continuation, False, linked_to=user)
         user_id, created = await self._account(connector, claims, ctx)
         verified = await self._accounts.credentials.resume(user_id, amr=(), acr=Assurance.aal1)
         await self._audit.record(
@@ -203,10 +228,20 @@ class FederationService:
             details={"connector": connector.id, "created": created},
         )
         pending = flow.state.get("pending") or None
-        continuation = Continuation(
-            uuid.UUID(pending) if pending else None, str(flow.state.get("return_to") or "")
-        )
+        if pending:
+            continuation = Continuation(uuid.UUID(pending), continuation.return_to)
         return FederatedSignIn(verified, continuation, created)
+
+    async def _link_signed_in(
+        self, user_id: uuid.UUID, connector: Connector, claims: Claims, ctx: RequestContext
+    ) -> None:
+        """Link for a user who proved their account by signing in (any email: the user
+        holds both accounts). An identity linked to someone else stays theirs."""
+        linked = await self._linked_user(connector.id, claims.subject)
+        if linked is None:
+            await self._link(user_id, connector, claims, ctx)
+        elif linked != user_id:
+            raise IdentityTaken
 
     async def _spend(self, connector_id: str, state: str, binding: str) -> Flow:
         flow_id, _, secret = state.partition(".")

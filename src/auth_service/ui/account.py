@@ -40,11 +40,15 @@ async def account_page(
         for app in await services.oauth.consents.connected_apps(identity.id)
     ]
     links = await services.federation.links(identity.id)
+    linked = {link.connector_id for link in links}
+    enabled = await services.federation.connectors.list(enabled_only=True)
+    linkable = [c for c in enabled if c.id not in linked]
     return pages.render(
         browser,
         "account.html",
         status=status,
         links=links,
+        linkable=linkable,
         user=identity,
         sessions=sessions,
         apps=apps,

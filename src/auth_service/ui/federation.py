@@ -86,6 +86,8 @@ async def callback(
         done = await services.federation.finish(
             connector_id, params, binding=browser.binding, ctx=browser.context
         )
+        if done.verified is None:  # linked from the account page: the list shows it
+            return pages.redirect(browser, "/account")
         pending: Flow | None = None
         if done.continuation.pending_flow is not None:
             pending = await services.signin.flow(
@@ -96,6 +98,32 @@ async def callback(
         )
     except ServiceError as exc:
         return failure_page(browser, pages, exc)
+
+
+@router.post("/account/linked/{connector_id}/link")
+async def link(
+    connector_id: str,
+    browser: BrowserDep,
+    pages: PagesDep,
+    services: ServicesDep,
+    csrf_token: FormText = "",
+) -> Response:
+    """A signed-in user (who proved the account) links another provider: the same trip,
+    bound to this session, ending in a link instead of a sign-in."""
+    pages.check_form(browser, csrf_token)
+    if browser.session is None:
+        return pages.redirect(browser, "/login", return_to="/account")
+    try:
+        url = await services.federation.begin(
+            connector_id,
+            binding=browser.binding,
+            continuation=Continuation(None, "/account"),
+            ctx=browser.context,
+            link_user=browser.session.identity.id,
+        )
+    except FederationError as exc:
+        return failure_page(browser, pages, exc)
+    return pages.finish(browser, RedirectResponse(url, status_code=303, headers=PAGE_HEADERS))
 
 
 @router.post("/account/linked/{link_id}/unlink")

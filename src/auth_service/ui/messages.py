@@ -90,6 +90,7 @@ BY_SLUG: dict[str, str] = {
         "This is the last way to sign in to your account. Set a password first."
     ),
     "federated-identity-not-found": N_("That linked sign-in provider no longer exists."),
+    "federated-identity-taken": N_("This identity is linked to another account."),
 }
 
 

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.support.axe import axe_violations
 from tests.support.cli import run_cli
 from tests.support.live_server import LiveServer
 from tests.support.upstream_idp import UpstreamIdp, upstream_idp
@@ -49,6 +50,11 @@ def _cli(server: LiveServer, tmp: Path, args: list[str]):  # type: ignore[no-unt
     return run_cli(args, dict(server.server.env), tmp)
 
 
+async def _accessible(page: Page) -> None:
+    violations = await axe_violations(page)
+    assert violations == [], (page.url, violations)
+
+
 async def _upstream_login(page: Page, login: str) -> None:
     """The development login form of oidc-provider: any login name, any password."""
     await page.locator("input[name=login]").fill(login)
@@ -80,6 +86,7 @@ async def test_first_sign_in_creates_the_account_and_the_next_one_finds_it(
 ) -> None:
     email = f"fed-{uuid.uuid4().hex[:8]}@example.com"
     await page.goto(f"{live_server.url}/login")
+    await _accessible(page)
     await page.get_by_role("button", name="Continue with Upstream Test").click()
     assert page.url.startswith(idp.issuer)
     await _upstream_login(page, email)
@@ -87,6 +94,7 @@ async def test_first_sign_in_creates_the_account_and_the_next_one_finds_it(
     await expect(page).to_have_url(f"{live_server.url}/account")
     await expect(page.locator(".lead")).to_contain_text(email)
     await expect(page.locator("ul.linked")).to_contain_text("Upstream Test")
+    await _accessible(page)
     assert await _rows(live_server, email) == (1, 1)
 
     await _sign_out(page, live_server)
@@ -110,6 +118,7 @@ async def test_an_email_collision_asks_for_the_password_then_links_from_the_acco
     ).to_be_visible()
     await expect(page.get_by_role("alert")).to_contain_text("exists already")
     await expect(page.locator(".reference")).to_contain_text("Reference:")
+    await _accessible(page)
     assert await _rows(live_server, owner["email"]) == (1, 0)
 
     # Proving the account with its password, then linking from the account page.

@@ -156,3 +156,23 @@ async def test_a_discovery_document_of_another_issuer_is_refused(
     assert await _failures(api) == [
         "invalid-connector:the provider's discovery document names another issuer"
     ]
+
+
+async def test_a_response_naming_another_issuer_is_refused(api: Api, idp: UpstreamIdp) -> None:
+    # RFC 9207: the mix-up defence; nothing is exchanged with the provider named.
+    await _connector(api, idp.issuer)
+    state = parse_qs(urlsplit((await _begin(api)).headers["location"]).query)["state"][0]
+    params = {"code": "c", "state": state, "iss": "https://evil.example"}
+    r = await api.client.get(f"/login/federated/{CONNECTOR}/callback", params=params)
+    _assert_failure_page(r, 401, "could not be verified")
+    assert await _failures(api) == ["federation-token-invalid:iss_response"]
+
+
+async def test_an_error_code_is_audited_as_a_plain_slug(api: Api, idp: UpstreamIdp) -> None:
+    await _connector(api, idp.issuer)
+    state = parse_qs(urlsplit((await _begin(api)).headers["location"]).query)["state"][0]
+    params = {"error": "Access_Denied\u2028<script>", "state": state}
+    r = await api.client.get(f"/login/federated/{CONNECTOR}/callback", params=params)
+    _assert_failure_page(r, 400, "was cancelled")
+    assert "<script>" not in r.text
+    assert await _failures(api) == ["federation-cancelled:access_deniedscript"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -41,6 +42,7 @@ from auth_service.federation.errors import (
     FederationCancelled,
     FederationError,
     FederationStateInvalid,
+    FederationTokenInvalid,
     IdentityTaken,
     LastSignInMethod,
     LinkNotFound,
@@ -208,12 +210,13 @@ class FederationService:
     ) -> FederatedSignIn:
         flow = await self._spend(connector_id, params.get("state", ""), binding)
         if "error" in params:
-            raise FederationCancelled(params["error"][:64])
+            # An RFC 6749 error code is [\x20-\x7e]; we keep a plain slug for the audit.
+            raise FederationCancelled(re.sub(r"[^a-z0-9_]", "", params["error"].lower())[:64])
         code = params.get("code")
         if not code:
             raise FederationCancelled("no_code")
         connector = await self.connectors.get(connector_id)
-        claims = await self._claims(connector, code, str(flow.state["nonce"]), flow)
+        claims = await self._claims(connector, code, flow, params.get("iss"))
         continuation = Continuation(None, str(flow.state.get("return_to") or ""))
         if flow.state.get("link_user"):
             user = uuid.UUID(str(flow.state["link_user"]))
@@ -260,8 +263,13 @@ class FederationService:
             raise FederationStateInvalid("spent") from None
         return flow
 
-    async def _claims(self, connector: Connector, code: str, nonce: str, flow: Flow) -> Claims:
+    async def _claims(self, connector: Connector, code: str, flow: Flow, iss: str | None) -> Claims:
         meta = await self._metadata(connector)
+        # RFC 9207: a provider that names itself in the response must name the one we asked
+        # (a mix-up attack swaps providers between the request and the response).
+        if iss is not None and "{tenantid}" not in meta.issuer and iss != meta.issuer:
+            raise FederationTokenInvalid("iss_response")
+        nonce = str(flow.state["nonce"])
         tokens = await self.upstream.exchange(
             meta,
             code=code,

@@ -193,6 +193,7 @@ def build_services(settings: Settings) -> Services:
         flows,
         accounts,
         audit,
+        guard,
         lambda: mfa.settings.server.public_url,
     )
     return Services(

@@ -176,3 +176,14 @@ async def test_an_error_code_is_audited_as_a_plain_slug(api: Api, idp: UpstreamI
     _assert_failure_page(r, 400, "was cancelled")
     assert "<script>" not in r.text
     assert await _failures(api) == ["federation-cancelled:access_deniedscript"]
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"rate_limits": {"login_per_ip": "2/minute"}}], indirect=True
+)
+async def test_starting_sign_ins_counts_toward_the_login_limit(api: Api, idp: UpstreamIdp) -> None:
+    await _connector(api, idp.issuer)
+    assert (await _begin(api)).status_code == 303
+    assert (await _begin(api)).status_code == 303
+    r = await _begin(api)
+    _assert_failure_page(r, 429, "Too many attempts")

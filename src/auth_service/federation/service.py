@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from auth_service.accounts.assurance import Assurance
 from auth_service.accounts.credentials import VerifiedLogin
 from auth_service.accounts.errors import EmailTaken, InvalidEmail
+from auth_service.accounts.guard import AttemptGuard
 from auth_service.accounts.service import AccountService
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
@@ -52,6 +53,7 @@ from auth_service.federation.models import ConnectorRow, FederatedIdentity
 from auth_service.federation.upstream import Metadata, Upstream
 from auth_service.flows.errors import FlowExpired
 from auth_service.flows.store import Flow, FlowKind, FlowStore
+from auth_service.security.ratelimit import Limiter
 from auth_service.security.text import CONTROL_CHARACTERS
 
 FLOW_TTL_SECONDS = 600
@@ -110,9 +112,11 @@ class FederationService:
         flows: FlowStore,
         accounts: AccountService,
         audit: AuditService,
+        guard: AttemptGuard,
         public_url: Callable[[], str],
     ) -> None:
         self._db = db
+        self._guard = guard
         self.connectors = connectors
         self.upstream = upstream
         self._flows = flows
@@ -141,6 +145,9 @@ class FederationService:
         ``link_user`` (a signed-in user, the flow bound to their session) the callback links
         the upstream identity to that account instead of signing in.
         Raises ConnectorNotFound, UpstreamUnavailable or InvalidConnector (audited)."""
+        # Anyone may ask and each start writes a flow: it counts toward ip.login, like a
+        # password or a passkey sign-in. Raises RateLimited.
+        await self._guard.count(Limiter.ip_login, ctx.ip or "unknown", ctx)
         try:
             return await self._begin(connector_id, binding, continuation, link_user)
         except FederationError as exc:

@@ -82,7 +82,7 @@ def test_several_audiences_need_azp_naming_us() -> None:
 
 
 def test_alg_none_is_refused() -> None:
-    unsigned = jwt.encode(_claims(), None, algorithm="none")
+    unsigned = jwt.encode(_claims(), "", algorithm="none")
     assert _reason(unsigned) == "alg"
 
 

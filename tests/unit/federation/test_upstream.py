@@ -3,6 +3,7 @@ UpstreamUnavailable, within the timeout (real sockets, no fakes)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from auth_service.federation.errors import UpstreamUnavailable
+from auth_service.federation.errors import InvalidConnector, UpstreamUnavailable
 from auth_service.federation.upstream import Upstream
 
 QUICK = httpx.Timeout(0.5, connect=0.5)
@@ -31,8 +32,20 @@ class _NotProtocol(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         status = 503 if "fail" in self.path else 200
         body = b"<html>maintenance</html>"
+        kind = "text/html"
+        if self.path.startswith("/common/v2.0/.well-known/"):  # Entra's multi-tenant shape
+            base = f"http://{self.headers['Host']}"
+            body = json.dumps(
+                {
+                    "issuer": base + "/{tenantid}/v2.0",
+                    "authorization_endpoint": base + "/authorize",
+                    "token_endpoint": base + "/token",
+                    "jwks_uri": base + "/keys",
+                }
+            ).encode()
+            kind = "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -72,3 +85,12 @@ async def test_a_closed_port_is_unavailable() -> None:
 async def test_html_or_a_5xx_is_unavailable(html_server: str, path: str) -> None:
     with pytest.raises(UpstreamUnavailable):
         await Upstream(QUICK).metadata(html_server + path)
+
+
+async def test_only_entra_may_name_the_tenant_template_as_issuer(html_server: str) -> None:
+    issuer = html_server + "/common/v2.0"
+    with pytest.raises(InvalidConnector):
+        await Upstream(QUICK).metadata(issuer)  # a generic provider must name itself
+    found = await Upstream(QUICK).metadata(issuer, tenant_template=True)
+    assert found.issuer == html_server + "/{tenantid}/v2.0"
+    assert found.algorithms == ("RS256",)  # the Discovery default when none are listed

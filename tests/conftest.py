@@ -68,6 +68,7 @@ USER_TABLES = (
     "users",
     "oauth_clients",
     "oauth_revoked_access_tokens",
+    "federation_connectors",
 )
 
 

@@ -12,6 +12,7 @@ from auth_service.accounts.models import (
 )
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import Base
+from auth_service.federation.models import ConnectorRow, FederatedIdentity
 from auth_service.flows.models import FlowRow
 from auth_service.jobs.models import JobRow
 from auth_service.keys.models import SigningKey
@@ -32,7 +33,9 @@ __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "Base",
+    "ConnectorRow",
     "Consent",
+    "FederatedIdentity",
     "FlowRow",
     "JobRow",
     "MfaEnrolmentGrace",

@@ -15,6 +15,9 @@ from auth_service.config.safety import production_refusals
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
 from auth_service.db.migrate import current_revision, head_revision
+from auth_service.federation.connectors import ConnectorStore
+from auth_service.federation.service import FederationService
+from auth_service.federation.upstream import Upstream
 from auth_service.flows.signin import SignIn
 from auth_service.flows.store import FlowStore
 from auth_service.housekeeping import schedule
@@ -92,6 +95,7 @@ class Services:
     webhooks: WebhookService
     housekeeping: Housekeeping
     deletion: AccountDeletion
+    federation: FederationService
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -196,6 +200,16 @@ def build_services(settings: Settings) -> Services:
     deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)
     housekeeping = Housekeeping(db, settings, deletion=deletion)
     schedule.register(jobs, upkeep, housekeeping, audit, settings)
+    federation = FederationService(
+        db,
+        ConnectorStore(db, master_key, audit),
+        Upstream(),
+        flows,
+        accounts,
+        audit,
+        guard,
+        lambda: mfa.settings.server.public_url,
+    )
     return Services(
         settings,
         db,
@@ -220,4 +234,5 @@ def build_services(settings: Settings) -> Services:
         webhooks,
         housekeeping,
         deletion,
+        federation,
     )

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 
 from auth_service.audit import events
 from auth_service.audit.models import AuditEvent
+from auth_service.federation.models import FederatedIdentity
 from tests.support.api import PASSWORD, Api
 from tests.support.problems import assert_problem
 
@@ -209,3 +210,36 @@ async def test_housekeeping_erases_leaving_a_pseudonymous_trail(api: Api) -> Non
     trail = json.dumps([[str(e.subject_user_id), str(e.actor_user_id), e.details] for e in every])
     assert user["email"] not in trail
     assert str(user_id) not in trail
+
+
+async def test_the_export_lists_linked_identities(api: Api) -> None:
+    user = await api.user()
+    admin = await api.admin_headers()
+    connector = {
+        "id": "corp",
+        "name": "Corp SSO",
+        "type": "oidc",
+        "issuer": "https://sso.example.com",
+        "client_id": "rp-1",
+        "client_secret": "an-upstream-client-credential-value",
+    }
+    r = await api.client.post("/v1/admin/connectors", json=connector, headers=admin)
+    assert r.status_code == 201, r.text
+    me = await api.client.get("/v1/users/me", headers=api.bearer(user["access_token"]))
+    async with api.services.db.sessionmaker() as s, s.begin():
+        s.add(
+            FederatedIdentity(
+                user_id=uuid.UUID(me.json()["id"]),
+                connector_id="corp",
+                subject="upstream-subject-1",
+                email=user["email"],
+            )
+        )
+    body = await _export(api, user["access_token"])
+    (linked,) = body["linked_identities"]
+    assert (linked["connector_id"], linked["connector_name"], linked["subject"]) == (
+        "corp",
+        "Corp SSO",
+        "upstream-subject-1",
+    )
+    assert "an-upstream-client-credential-value" not in json.dumps(body)

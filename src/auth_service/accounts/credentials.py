@@ -210,6 +210,12 @@ class Credentials:
         async with self._deps.db.single() as conn:
             await conn.execute(update(User).where(User.id == user_id).values(**values))
 
+    async def has_password(self, user_id: uuid.UUID) -> bool:
+        """Whether the user can sign in with a password (federated accounts may not)."""
+        async with self._deps.db.single() as conn:
+            found = await conn.scalar(select(User.password_hash).where(User.id == user_id))
+        return found is not None
+
     async def resume(
         self,
         user_id: uuid.UUID,

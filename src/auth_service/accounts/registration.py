@@ -7,6 +7,7 @@ Self-service registration answers the same whether or not the address has an acc
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Insert, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -163,6 +164,40 @@ class Registration:
         await deps.audit.record(
             events.ADMIN_USER_CREATED, ctx, subject=identity.id, details=details
         )
+        return identity
+
+    async def create_federated(
+        self,
+        email: str,
+        name: str | None,
+        *,
+        verified: bool,
+        ctx: RequestContext,
+        with_rows: Callable[[Identity], Sequence[Insert]],
+        details: dict[str, object],
+        locale: str | None = None,
+    ) -> Identity:
+        """An account created at its first sign-in through an upstream identity provider
+        (federation): no password, the upstream's email and name, and ``with_rows`` (the
+        link to the upstream identity) written in the same transaction.
+        Raises InvalidEmail or EmailTaken."""
+        deps = self._deps
+        normalized = new_account_email(email)
+        identity = _new_identity(deps.tenant_id, normalized, name, verified=verified, locale=locale)
+        try:
+            async with deps.db.transaction() as s:
+                await s.execute(_insert_user(identity, None))
+                for row in with_rows(identity):
+                    await s.execute(row)
+        except IntegrityError:
+            raise EmailTaken from None
+        await deps.audit.record(
+            events.USER_REGISTERED,
+            ctx,
+            subject=identity.id,
+            details={**details, "verified": verified},
+        )
+        metrics.REGISTRATIONS.labels("success").inc()
         return identity
 
 

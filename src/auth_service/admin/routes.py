@@ -1,4 +1,5 @@
-"""Admin API: users, audit events, key rotation, OAuth clients. Requires the ``admin`` role."""
+"""Admin API: users, audit events, key rotation, OAuth clients, identity-provider connectors.
+Requires the ``admin`` role."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from auth_service.admin.schemas import (
     RotateResponse,
     UserPage,
 )
+from auth_service.federation.schemas import ConnectorId, ConnectorIn, ConnectorOut, ConnectorPatch
 from auth_service.oauth.schemas import (
     ClientIn,
     ClientOut,
@@ -242,4 +244,72 @@ async def delete_client(
 ) -> Response:
     """Remove a client: its secrets, codes and consents go, and every grant it holds ends."""
     await services.oauth.delete_client(client_id, principal.context)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ---- identity-provider connectors (docs/federation.md) ----------------------------------------
+
+
+@router.post(
+    "/connectors",
+    response_model=ConnectorOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 422),
+)
+async def create_connector(
+    body: ConnectorIn, principal: AdminPrincipal, services: ServicesDep
+) -> ConnectorOut:
+    """Register an upstream identity provider; its button shows at the next page view."""
+    federation = services.federation
+    connector = await federation.connectors.create(body.spec(), principal.context)
+    return ConnectorOut.of(connector, federation.redirect_uri(connector.id))
+
+
+@router.get("/connectors", response_model=list[ConnectorOut])
+async def list_connectors(_: AdminPrincipal, services: ServicesDep) -> list[ConnectorOut]:
+    federation = services.federation
+    found = await federation.connectors.list()
+    return [ConnectorOut.of(c, federation.redirect_uri(c.id)) for c in found]
+
+
+@router.get(
+    "/connectors/{connector_id}", response_model=ConnectorOut, responses=problem_responses(404)
+)
+async def get_connector(
+    connector_id: ConnectorId, _: AdminPrincipal, services: ServicesDep
+) -> ConnectorOut:
+    federation = services.federation
+    connector = await federation.connectors.get(connector_id, enabled_only=False)
+    return ConnectorOut.of(connector, federation.redirect_uri(connector.id))
+
+
+@router.patch(
+    "/connectors/{connector_id}",
+    response_model=ConnectorOut,
+    responses=problem_responses(404, 422),
+)
+async def update_connector(
+    connector_id: ConnectorId,
+    body: ConnectorPatch,
+    principal: AdminPrincipal,
+    services: ServicesDep,
+) -> ConnectorOut:
+    """Change what is given (``enabled: false`` disables it); audited."""
+    federation = services.federation
+    connector = await federation.connectors.update(
+        connector_id, principal.context, client_secret=body.client_secret, **body.changes()
+    )
+    return ConnectorOut.of(connector, federation.redirect_uri(connector.id))
+
+
+@router.delete(
+    "/connectors/{connector_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404),
+)
+async def delete_connector(
+    connector_id: ConnectorId, principal: AdminPrincipal, services: ServicesDep
+) -> Response:
+    """Remove a connector and every identity linked through it."""
+    await services.federation.connectors.delete(connector_id, principal.context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

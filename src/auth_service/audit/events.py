@@ -58,6 +58,14 @@ ADMIN_USER_EXPORTED = "admin.user_exported"
 ACCOUNT_DELETION_REQUESTED = "account.deletion_requested"
 ACCOUNT_DELETION_CANCELLED = "account.deletion_cancelled"
 ACCOUNT_ERASED = "account.erased"
+FEDERATION_CONNECTOR_CREATED = "federation.connector_created"
+FEDERATION_CONNECTOR_UPDATED = "federation.connector_updated"
+FEDERATION_CONNECTOR_DELETED = "federation.connector_deleted"
+FEDERATION_SIGNED_IN = "federation.signed_in"
+FEDERATION_FAILED = "federation.failed"
+FEDERATION_ACCOUNT_CREATED = "federation.account_created"
+FEDERATION_LINKED = "federation.linked"
+FEDERATION_UNLINKED = "federation.unlinked"
 
 
 def catalogue() -> frozenset[str]:

@@ -12,6 +12,7 @@ from auth_service.cli import (
     backup_cmd,
     clients_cmd,
     config_cmd,
+    connectors_cmd,
     db_cmd,
     dr_cmd,
     health_cmd,
@@ -63,6 +64,7 @@ users_cmd.app.command("import")(users_import.import_users)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(clients_cmd.app, name="clients")
+app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(backup_cmd.app, name="backup")
 app.add_typer(dr_cmd.app, name="dr")

@@ -31,6 +31,8 @@ class FlowKind(StrEnum):
     # A pending OAuth2 authorization request (oauth.authorization): kept server-side while
     # the browser signs in and consents, never only in the URL.
     authorization = "authorization"
+    # A sign-in at an upstream identity provider (federation): state, nonce, PKCE verifier.
+    federation = "federation"
 
 
 @dataclass

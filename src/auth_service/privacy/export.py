@@ -18,6 +18,7 @@ from auth_service.accounts.models import OneTimeToken, Role, User, UserRole
 from auth_service.audit.models import AuditEvent
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
+from auth_service.federation.models import ConnectorRow, FederatedIdentity
 from auth_service.mfa.models import PasskeyCredential, RecoveryCode, TotpSecret
 from auth_service.oauth.models import Consent, OAuthClient
 from auth_service.sessions.models import Session
@@ -69,6 +70,14 @@ async def export_user(db: Database, user_id: uuid.UUID) -> dict[str, Any]:
                 .join(OAuthClient, OAuthClient.id == Consent.client_pk)
                 .where(Consent.user_id == user_id)
                 .order_by(Consent.created_at)
+            )
+        ).all()
+        linked = (
+            await s.execute(
+                select(FederatedIdentity, ConnectorRow.name)
+                .join(ConnectorRow, ConnectorRow.id == FederatedIdentity.connector_id)
+                .where(FederatedIdentity.user_id == user_id)
+                .order_by(FederatedIdentity.created_at)
             )
         ).all()
         tokens = (
@@ -154,7 +163,17 @@ async def export_user(db: Database, user_id: uuid.UUID) -> dict[str, Any]:
             for consent, client_id, client_name in consents
         ],
         # Grants to OAuth clients are sessions of kind "oauth" (above).
-        "linked_identities": [],  # no federation: none are stored
+        "linked_identities": [
+            {
+                "connector_id": identity.connector_id,
+                "connector_name": connector_name,
+                "subject": identity.subject,
+                "email": identity.email,
+                "created_at": _when(identity.created_at),
+                "last_used_at": _when(identity.last_used_at),
+            }
+            for identity, connector_name in linked
+        ],
         "one_time_tokens": [
             {
                 "purpose": t.purpose,

@@ -20,7 +20,7 @@ from auth_service.web.deps import ServicesDep
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-async def _page(
+async def account_page(
     browser: Browser,
     pages: Pages,
     services: Services,
@@ -39,10 +39,16 @@ async def _page(
         (app, [gettext(text) for _scope, text in describe(app.scopes)])
         for app in await services.oauth.consents.connected_apps(identity.id)
     ]
+    links = await services.federation.links(identity.id)
+    linked = {link.connector_id for link in links}
+    enabled = await services.federation.connectors.list(enabled_only=True)
+    linkable = [c for c in enabled if c.id not in linked]
     return pages.render(
         browser,
         "account.html",
         status=status,
+        links=links,
+        linkable=linkable,
         user=identity,
         sessions=sessions,
         apps=apps,
@@ -62,7 +68,7 @@ def _signed_out(browser: Browser, pages: Pages) -> Response:
 async def account(browser: BrowserDep, pages: PagesDep, services: ServicesDep) -> Response:
     if browser.session is None:
         return _signed_out(browser, pages)
-    return await _page(browser, pages, services)
+    return await account_page(browser, pages, services)
 
 
 @router.post("/account/profile")
@@ -80,10 +86,10 @@ async def update_profile(
     clean = name.strip() or None
     if clean is not None and (has_control_characters(name) or len(name) > MAX_NAME):
         errors = {"name": [gettext(messages.INVALID_NAME) % {"max": MAX_NAME}]}
-        return await _page(browser, pages, services, status=422, errors=errors)
+        return await account_page(browser, pages, services, status=422, errors=errors)
     identity = await services.accounts.users.update_profile(browser.session.identity.id, clean)
     browser.session = replace(browser.session, identity=identity)
-    return await _page(browser, pages, services, notice=gettext(messages.PROFILE_SAVED))
+    return await account_page(browser, pages, services, notice=gettext(messages.PROFILE_SAVED))
 
 
 @router.post("/account/password")
@@ -108,13 +114,13 @@ async def change_password(
         )
     except WeakPassword as exc:
         errors = {"new_password": messages.password_reasons(exc, gettext)}
-        return await _page(browser, pages, services, status=422, errors=errors)
+        return await account_page(browser, pages, services, status=422, errors=errors)
     except ServiceError as exc:
         status = exc.problem.status if exc.problem.status != 401 else 400
         errors = {"current_password": [pages.error_text(browser, exc)]}
-        return await _page(browser, pages, services, status=status, errors=errors)
+        return await account_page(browser, pages, services, status=status, errors=errors)
     pages.sign_in(browser, await services.sessions.rotate_browser_session(session.id))
-    return await _page(browser, pages, services, notice=gettext(messages.PASSWORD_CHANGED))
+    return await account_page(browser, pages, services, notice=gettext(messages.PASSWORD_CHANGED))
 
 
 @router.post("/account/sessions/{session_id}/revoke")
@@ -133,12 +139,12 @@ async def revoke_session(
             browser.session.identity.id, session_id, browser.context
         )
     except ServiceError as exc:
-        return await _page(browser, pages, services, error=pages.error_text(browser, exc))
+        return await account_page(browser, pages, services, error=pages.error_text(browser, exc))
     if session_id == browser.session.id:
         pages.sign_out(browser)
         return pages.redirect(browser, "/login")
     gettext = pages.gettext(browser)
-    return await _page(browser, pages, services, notice=gettext(messages.SESSION_ENDED))
+    return await account_page(browser, pages, services, notice=gettext(messages.SESSION_ENDED))
 
 
 @router.post("/account/apps/{client_id}/remove")
@@ -155,7 +161,7 @@ async def remove_app(
         return _signed_out(browser, pages)
     await services.oauth.consents.revoke(browser.session.identity.id, client_id, browser.context)
     gettext = pages.gettext(browser)
-    return await _page(browser, pages, services, notice=gettext(messages.APP_REMOVED))
+    return await account_page(browser, pages, services, notice=gettext(messages.APP_REMOVED))
 
 
 @router.post("/account/delete")
@@ -176,7 +182,7 @@ async def delete_account(
     except ServiceError as exc:
         status = exc.problem.status if exc.problem.status != 401 else 400
         errors = {"delete_password": [pages.error_text(browser, exc)]}
-        return await _page(browser, pages, services, status=status, errors=errors)
+        return await account_page(browser, pages, services, status=status, errors=errors)
     pages.sign_out(browser)
     gettext = pages.gettext(browser)
     return pages.render(

@@ -28,6 +28,7 @@ PASSKEY_ADDED = N_("Your passkey is added.")
 PASSKEY_RENAMED = N_("Your passkey is renamed.")
 PASSKEY_REMOVED = N_("Your passkey is removed.")
 PASSKEY_FAILED = N_("The passkey could not be added. Please try again.")
+IDENTITY_UNLINKED = N_("The sign-in provider is unlinked from your account.")
 INVALID_NAME = N_("Enter a name of at most %(max)d characters, without special characters.")
 
 BY_SLUG: dict[str, str] = {
@@ -63,6 +64,33 @@ BY_SLUG: dict[str, str] = {
         "Enter a name of at most 64 characters, without special characters."
     ),
     "step-up-required": N_("Please sign in again to do this."),
+    "connector-not-found": N_("This sign-in provider is not available."),
+    "federation-cancelled": N_("Signing in at the provider was cancelled. Please try again."),
+    "federation-state-invalid": N_(
+        "This sign-in did not start in this browser, or it has expired. Please start again."
+    ),
+    "federation-token-invalid": N_(
+        "The sign-in provider's answer could not be verified. Please try again."
+    ),
+    "upstream-unavailable": N_(
+        "The sign-in provider did not answer in time. Please try again in a moment."
+    ),
+    "invalid-connector": N_("This sign-in provider is not set up correctly."),
+    "federated-email-collision": N_(
+        "An account with this email address exists already. Sign in with your password "
+        "first to prove it is yours."
+    ),
+    "federated-signup-closed": N_(
+        "No account is linked to this identity, and this provider does not create accounts."
+    ),
+    "federated-email-missing": N_(
+        "The sign-in provider did not share a usable email address with us."
+    ),
+    "last-sign-in-method": N_(
+        "This is the last way to sign in to your account. Set a password first."
+    ),
+    "federated-identity-not-found": N_("That linked sign-in provider no longer exists."),
+    "federated-identity-taken": N_("This identity is linked to another account."),
 }
 
 

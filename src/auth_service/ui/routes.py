@@ -9,6 +9,7 @@ from auth_service.ui import (
     assets,
     consent,
     end_session,
+    federation,
     mfa,
     oauth,
     recovery,
@@ -20,6 +21,7 @@ from auth_service.ui import (
 router = APIRouter(include_in_schema=False)
 for module in (
     signin,
+    federation,
     mfa,
     registration,
     recovery,

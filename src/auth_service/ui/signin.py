@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response
 
+from auth_service.accounts.credentials import VerifiedLogin
 from auth_service.accounts.errors import InvalidCredentials
 from auth_service.flows.errors import FlowExpired
 from auth_service.flows.store import Flow
 from auth_service.problems import ServiceError
+from auth_service.services import Services
 from auth_service.ui.pages import Browser, BrowserDep, PageRoute, Pages, PagesDep
 from auth_service.ui.safety import has_control_characters
 from auth_service.web.deps import ServicesDep
@@ -59,7 +61,9 @@ async def login_page(
     if browser.session is not None and not fresh_sign_in:
         return pages.redirect(browser, _next(pages, pending, return_to))
     hint = pending.state.get("login_hint") if pending else None
-    return _form(browser, pages, email=str(hint or ""), return_to=return_to, flow=pending)
+    return await _form(
+        browser, pages, services, email=str(hint or ""), return_to=return_to, flow=pending
+    )
 
 
 @router.post("/login")
@@ -83,30 +87,45 @@ async def login(
         if has_control_characters(email) or has_control_characters(password):
             raise InvalidCredentials  # no account has such an email or password
         verified = await services.signin.password(email, password, browser.context)
-        step = await services.signin.second_step_due(
-            verified,
-            binding=browser.binding,
-            pending=pending,
-            state={"return_to": pages.return_to(return_to) or ""},
-        )
-        if step is not None:
-            return pages.redirect(browser, "/login/mfa", flow=str(step.flow.id))
-        signed_in = await services.signin.browser_session(
-            verified, browser.context, replacing=browser.session
-        )
-        if pending is not None:
-            await services.signin.complete_flow(pending, verified.identity.id)
+        return await finish_sign_in(browser, pages, services, verified, pending, return_to)
     except ServiceError as exc:
         status = exc.problem.status if exc.problem.status in _PAGE_STATUSES else 400
-        return _form(
+        return await _form(
             browser,
             pages,
+            services,
             email="" if has_control_characters(email) else email,
             return_to=return_to,
             flow=pending,
             error=pages.error_text(browser, exc),
             status=status,
         )
+
+
+async def finish_sign_in(
+    browser: Browser,
+    pages: Pages,
+    services: Services,
+    verified: VerifiedLogin,
+    pending: Flow | None,
+    return_to: str,
+) -> Response:
+    """After the first step (a password, an upstream identity provider): the second step
+    when the policy asks for one, else a new browser session, then where the sign-in was
+    going (a pending OAuth2 authorization, a same-origin return_to, the account page)."""
+    step = await services.signin.second_step_due(
+        verified,
+        binding=browser.binding,
+        pending=pending,
+        state={"return_to": pages.return_to(return_to) or ""},
+    )
+    if step is not None:
+        return pages.redirect(browser, "/login/mfa", flow=str(step.flow.id))
+    signed_in = await services.signin.browser_session(
+        verified, browser.context, replacing=browser.session
+    )
+    if pending is not None:
+        await services.signin.complete_flow(pending, verified.identity.id)
     pages.sign_in(browser, signed_in.cookie)
     return pages.redirect(browser, _next(pages, pending, return_to))
 
@@ -134,9 +153,10 @@ def _next(pages: Pages, pending: Flow | None, return_to: str | None) -> str:
     return pages.return_to(return_to) or HOME
 
 
-def _form(
+async def _form(
     browser: Browser,
     pages: Pages,
+    services: Services,
     *,
     email: str,
     return_to: str | None,
@@ -152,6 +172,7 @@ def _form(
         email=email,
         return_to=pages.return_to(return_to) or "",
         flow=str(flow.id) if flow else "",
+        connectors=await services.federation.connectors.list(enabled_only=True),
     )
 
 

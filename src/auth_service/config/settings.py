@@ -327,6 +327,19 @@ class OAuthSettings(Section):
         "dynamic_registration is on)",
     )
 
+    pushed_request_ttl_seconds: int = Field(
+        60,
+        ge=5,
+        le=600,
+        description="how long a pushed authorization request's request_uri may be used (RFC "
+        "9126; once)",
+    )
+    require_pushed_authorization_requests: bool = Field(
+        False,
+        description="every client must push its authorization requests (RFC 9126); per client: "
+        "require_pushed_authorization_requests",
+    )
+
     @field_validator("scopes")
     @classmethod
     def _scope_names(cls, v: dict[str, str]) -> dict[str, str]:

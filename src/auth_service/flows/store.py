@@ -31,6 +31,9 @@ class FlowKind(StrEnum):
     # A pending OAuth2 authorization request (oauth.authorization): kept server-side while
     # the browser signs in and consents, never only in the URL.
     authorization = "authorization"
+    # A pushed authorization request (RFC 9126), bound to its client, used once by its
+    # request_uri.
+    pushed_authorization = "pushed_authorization"
 
 
 @dataclass

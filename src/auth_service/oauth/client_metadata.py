@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 from auth_service.oauth import rfc8252
@@ -37,6 +38,11 @@ class ClientSpec:
     first_party: bool = False
     token_endpoint_auth_method: str | None = None  # default by type
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
+    # RFC 9126 section 6: authorization requests only by pushed authorization request.
+    require_pushed_authorization_requests: bool = False
+    # RFC 7591 section 2: the client's public keys (private_key_jwt), inline or by URL.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
     def with_defaults(self) -> ClientSpec:
         method = self.token_endpoint_auth_method or (

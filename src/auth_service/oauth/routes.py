@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from auth_service.oauth import rfc8414
+from auth_service.oauth import rfc8414, rfc9126
 from auth_service.oauth.client_auth import challenge
 from auth_service.oauth.errors import (
     InsufficientScope,
@@ -140,6 +140,13 @@ async def token(request: Request) -> JSONResponse:
     client_credentials."""
     body = await _oauth(request).token(await endpoint_request(request))
     return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post(rfc9126.PAR, status_code=201)
+async def pushed_authorization_request(request: Request) -> JSONResponse:
+    """RFC 9126: a client-authenticated authorization request; answers its request_uri."""
+    body = await _oauth(request).push_authorization_request(await endpoint_request(request))
+    return JSONResponse(body, status_code=201, headers=NO_STORE)
 
 
 @router.post(rfc8414.INTROSPECT)

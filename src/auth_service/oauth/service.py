@@ -33,6 +33,7 @@ from auth_service.oauth.rfc7009 import Revocation, RevokedAccessTokens
 from auth_service.oauth.rfc7591 import Registration
 from auth_service.oauth.rfc7662 import Introspection
 from auth_service.oauth.rfc9068 import AccessTokens
+from auth_service.oauth.rfc9126 import PushedRequests
 from auth_service.oauth.scopes import CLAIMS_BY_SCOPE, supported_scopes
 from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
@@ -73,6 +74,7 @@ class OAuthService:
         )
         self.grant_types = grant_context.registry()
         self.token_endpoint = TokenEndpoint(self.clients, self.auth_methods, self.grant_types)
+        self.pushed = PushedRequests(flows, self.clients, self.settings)
         self.authorize = AuthorizeSteps(
             self.clients,
             self.consents,
@@ -80,6 +82,7 @@ class OAuthService:
             PendingAuthorizations(flows),
             self.settings,
             self.issuer,
+            self.pushed,
         )
         revoked = RevokedAccessTokens(db)
         leeway = settings.tokens.clock_skew_seconds
@@ -130,6 +133,11 @@ class OAuthService:
             raise InvalidClient("introspection needs a confidential client")
         return await self.introspection.answer(request, client)
 
+    async def push_authorization_request(self, request: EndpointRequest) -> dict[str, Any]:
+        """RFC 9126 section 2: authenticated as at the token endpoint."""
+        client = await self.token_endpoint.client(request)
+        return await self.pushed.push(request, client)
+
     async def revoke(self, request: EndpointRequest) -> None:
         client = await self.token_endpoint.client(request)
         await self.revocation.revoke(request, client)
@@ -151,7 +159,7 @@ class OAuthService:
         oauth = self._settings.oauth
         claims = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"]
         claims += [c for cs in CLAIMS_BY_SCOPE.values() for c in cs]
-        return rfc8414.metadata(
+        doc = rfc8414.metadata(
             self.issuer,
             rfc8414.Capabilities(
                 grant_types=self.grant_types,
@@ -165,3 +173,5 @@ class OAuthService:
                 registration=oauth.dynamic_registration,
             ),
         )
+        doc.update(self.pushed.metadata(self.issuer))
+        return doc

@@ -15,6 +15,7 @@ from auth_service.oauth.models import (
     OAuthClient,
     OAuthClientSecret,
     RevokedAccessToken,
+    UsedJti,
 )
 from auth_service.sessions.models import RefreshToken, Session
 
@@ -40,6 +41,7 @@ __all__ = [
     "SigningKey",
     "Tenant",
     "TotpSecret",
+    "UsedJti",
     "User",
     "UserRole",
     "metadata",

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.support.harness import Harness
 from tests.support.live_server import LiveServer
-from tests.support.oauth_live import REDIRECT, authorize_in_browser, create_client
+from tests.support.oauth_live import REDIRECT, create_client, harness_code_flow
 
 
 def test_openid_client_signs_in_with_a_pushed_request_of_a_par_required_client(
@@ -21,23 +21,11 @@ def test_openid_client_signs_in_with_a_pushed_request_of_a_par_required_client(
         "client_secret": client["client_secret"],
         "redirect_uri": REDIRECT,
     }
-    started = harness.run("adv-par", base_url=live_server.url, step="start", **common)
+    started, done = harness_code_flow(harness, live_server, "adv-par", user, **common)
     assert started["parEndpoint"] == live_server.url + "/oauth2/par"
     query = parse_qs(urlsplit(started["url"]).query)
     assert set(query) == {"client_id", "request_uri"}
     assert query["request_uri"][0].startswith("urn:ietf:params:oauth:request_uri:")
-
-    callback = authorize_in_browser(live_server, started["url"], user["email"], user["password"])
-    done = harness.run(
-        "adv-par",
-        base_url=live_server.url,
-        step="finish",
-        callback=callback,
-        verifier=started["verifier"],
-        state=started["state"],
-        nonce=started["nonce"],
-        **common,
-    )
     assert done["sub"] == user["user"]["id"]
     assert done["userinfo"]["email"] == user["email"]
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.support.cli import run_cli
+from tests.support.harness import Harness
 from tests.support.live_server import LiveServer
 from tests.support.pages import form
 from tests.support.secrets import remember
@@ -68,3 +69,23 @@ def authorize_in_browser(live: LiveServer, url: str, email: str, password: str) 
             else:
                 raise AssertionError(f"stuck at {response.url}: {response.status_code}")
     raise AssertionError("too many redirects")
+
+
+def harness_code_flow(
+    harness: Harness, live: LiveServer, scenario: str, user: dict[str, Any], **options: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A scenario's ``start`` (the authorization URL), the browser step as ``user``, then its
+    ``finish`` with the callback; both results."""
+    started = harness.run(scenario, base_url=live.url, step="start", **options)
+    callback = authorize_in_browser(live, started["url"], user["email"], user["password"])
+    done = harness.run(
+        scenario,
+        base_url=live.url,
+        step="finish",
+        callback=callback,
+        verifier=started["verifier"],
+        state=started["state"],
+        nonce=started["nonce"],
+        **options,
+    )
+    return started, done

@@ -340,6 +340,17 @@ class OAuthSettings(Section):
         "require_pushed_authorization_requests",
     )
 
+    client_assertion_legacy_audiences: bool = Field(
+        True,
+        description="private_key_jwt: also accept the token (and PAR) endpoint URL as a client "
+        "assertion's aud, besides the issuer (ADR 0730)",
+    )
+    jwks_uri_allow_private_networks: bool = Field(
+        False,
+        description="fetch a client's jwks_uri also from loopback and private addresses, and "
+        "over http (development and tests only)",
+    )
+
     @field_validator("scopes")
     @classmethod
     def _scope_names(cls, v: dict[str, str]) -> dict[str, str]:

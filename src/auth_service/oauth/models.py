@@ -94,3 +94,14 @@ class RevokedAccessToken(TenantScoped, Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsedJti(TenantScoped, Base):
+    """A one-time JWT seen (a client assertion's or a DPoP proof's ``jti``), kept until it
+    would have expired anyway: a second use is refused, by every worker (``oauth.replay``)."""
+
+    __tablename__ = "oauth_used_jtis"
+
+    # SHA-256 of purpose, issuer (the client or the key) and jti.
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

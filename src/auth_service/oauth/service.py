@@ -16,9 +16,12 @@ from auth_service.config.settings import Settings
 from auth_service.db.engine import Database
 from auth_service.flows.store import FlowStore
 from auth_service.keys.service import KeyService
-from auth_service.oauth import client_auth, rfc8414
+from auth_service.oauth import client_auth, rfc8414, rfc9126
 from auth_service.oauth.authorization import PendingAuthorizations
 from auth_service.oauth.authorize_steps import AuthorizeSteps
+from auth_service.oauth.client_auth.private_key_jwt import ALGORITHMS as ASSERTION_ALGORITHMS
+from auth_service.oauth.client_auth.private_key_jwt import PrivateKeyJwt
+from auth_service.oauth.client_keys import ClientKeys
 from auth_service.oauth.client_metadata import ClientPolicy
 from auth_service.oauth.clients import ClientService
 from auth_service.oauth.codes import CodeStore
@@ -28,6 +31,7 @@ from auth_service.oauth.errors import InvalidClient
 from auth_service.oauth.grants import GrantContext
 from auth_service.oauth.id_token import IdTokens
 from auth_service.oauth.issuance import TokenIssuer
+from auth_service.oauth.replay import SeenOnce
 from auth_service.oauth.request import EndpointRequest
 from auth_service.oauth.rfc7009 import Revocation, RevokedAccessTokens
 from auth_service.oauth.rfc7591 import Registration
@@ -57,7 +61,16 @@ class OAuthService:
         self._settings = settings
         self.issuer = settings.issuer
         self.grants = GrantSessions(db, settings.tokens.refresh_idle_ttl_seconds)
-        self.auth_methods = client_auth.registry()
+        self.replay = SeenOnce(db)
+        self.client_keys = ClientKeys(self.settings)
+        self.auth_methods = client_auth.registry(
+            PrivateKeyJwt(
+                self.client_keys,
+                self.replay,
+                self._assertion_audiences,
+                lambda: self._settings.tokens.clock_skew_seconds,
+            )
+        )
         self.clients = ClientService(db, audit, self.client_policy, tenant_id, self._secret_overlap)
         self.consents = ConsentStore(db, self.clients, self.grants, audit)
         self.access_tokens = AccessTokens(keys, self.issuer)
@@ -102,6 +115,13 @@ class OAuthService:
         next request; the issuer and signing algorithms need a restart."""
         self._settings = settings
         self.grants.idle_seconds = settings.tokens.refresh_idle_ttl_seconds
+
+    def _assertion_audiences(self) -> frozenset[str]:
+        """What a client assertion's aud may be: the issuer; the endpoint URLs too unless
+        turned off (ADR 0730)."""
+        if not self._settings.oauth.client_assertion_legacy_audiences:
+            return frozenset({self.issuer})
+        return frozenset({self.issuer, self.issuer + rfc8414.TOKEN, self.issuer + rfc9126.PAR})
 
     def _secret_overlap(self) -> int:
         return self._settings.oauth.secret_rotation_overlap_seconds
@@ -174,4 +194,7 @@ class OAuthService:
             ),
         )
         doc.update(self.pushed.metadata(self.issuer))
+        # RFC 8414 section 2: the algorithms private_key_jwt accepts.
+        for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
+            doc[f"{endpoint}_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)
         return doc

@@ -12,6 +12,7 @@ from auth_service.mfa.models import MfaEnrolmentGrace, PasskeyCredential, Recove
 from auth_service.oauth.models import (
     AuthorizationCode,
     Consent,
+    DPoPBinding,
     OAuthClient,
     OAuthClientSecret,
     RevokedAccessToken,
@@ -26,6 +27,7 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "Consent",
+    "DPoPBinding",
     "FlowRow",
     "JobRow",
     "MfaEnrolmentGrace",

@@ -351,6 +351,12 @@ class OAuthSettings(Section):
         "over http (development and tests only)",
     )
 
+    dpop_nonce: bool = Field(
+        False,
+        description="DPoP proofs must carry a nonce of this server (RFC 9449 section 8: "
+        "use_dpop_nonce)",
+    )
+
     @field_validator("scopes")
     @classmethod
     def _scope_names(cls, v: dict[str, str]) -> dict[str, str]:

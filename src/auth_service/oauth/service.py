@@ -26,6 +26,8 @@ from auth_service.oauth.client_metadata import ClientPolicy
 from auth_service.oauth.clients import ClientService
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.consent import ConsentStore
+from auth_service.oauth.dpop_bindings import DPoPBindings
+from auth_service.oauth.dpop_endpoints import DPoPEndpoints
 from auth_service.oauth.end_session import EndSession
 from auth_service.oauth.errors import InvalidClient
 from auth_service.oauth.grants import GrantContext
@@ -38,9 +40,12 @@ from auth_service.oauth.rfc7591 import Registration
 from auth_service.oauth.rfc7662 import Introspection
 from auth_service.oauth.rfc9068 import AccessTokens
 from auth_service.oauth.rfc9126 import PushedRequests
+from auth_service.oauth.rfc9449 import ALGORITHMS as DPOP_ALGORITHMS
+from auth_service.oauth.rfc9449 import DPoP
 from auth_service.oauth.scopes import CLAIMS_BY_SCOPE, supported_scopes
 from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
+from auth_service.security.aead import MasterKey
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -57,6 +62,7 @@ class OAuthService:
         flows: FlowStore,
         audit: AuditService,
         tenant_id: Callable[[], uuid.UUID],
+        master_key: MasterKey | None = None,
     ) -> None:
         self._settings = settings
         self.issuer = settings.issuer
@@ -106,6 +112,15 @@ class OAuthService:
         self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
         self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.grants)
         self.registration = Registration(self.clients)
+        nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
+        self.dpop = DPoPEndpoints(
+            DPoP(self.replay, self.settings, nonce_key, tenant_id),
+            DPoPBindings(db),
+            self.grants,
+            self.clients,
+            self.access_tokens,
+            self.userinfo,
+        )
 
     def settings(self) -> Settings:
         return self._settings
@@ -143,7 +158,7 @@ class OAuthService:
     # ---- client-authenticated endpoints ----------------------------------------------------
 
     async def token(self, request: EndpointRequest) -> dict[str, Any]:
-        return (await self.token_endpoint.token(request)).body()
+        return await self.dpop.token(request, lambda: self.token_endpoint.token(request))
 
     async def introspect(self, request: EndpointRequest) -> dict[str, Any]:
         """RFC 7662 section 2.1: the caller must authenticate; a public client's bare
@@ -194,6 +209,7 @@ class OAuthService:
             ),
         )
         doc.update(self.pushed.metadata(self.issuer))
+        doc["dpop_signing_alg_values_supported"] = list(DPOP_ALGORITHMS)
         # RFC 8414 section 2: the algorithms private_key_jwt accepts.
         for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
             doc[f"{endpoint}_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)

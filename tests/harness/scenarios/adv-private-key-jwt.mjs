@@ -26,7 +26,7 @@ async function outcome(promise) {
     return { ok: true, tokenType: tokens.token_type };
   } catch (error) {
     // A 401 with a challenge is a WWWAuthenticateChallengeError: the RFC error is in its body.
-    const body = error.response ? await error.response.json().catch(() => ({})) : error;
+    const body = error.error || !error.response ? error : await error.response.json().catch(() => ({}));
     return { ok: false, error: body.error ?? error.code, status: error.status, description: body.error_description };
   }
 }

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from auth_service.audit.context import RequestContext
 from auth_service.oauth.client_metadata import ClientSpec, ClientType
 from auth_service.oauth.errors import InvalidClientMetadata
-from tests.support.api import Api
+from tests.support.api import Api, running_api
 from tests.support.loopback import LoopbackServer, QuietHandler, reply
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -96,6 +96,16 @@ async def test_a_signed_assertion_authenticates_once(api: Api) -> None:
     first = await _token(api, client_id, assertion)
     assert first.status_code == 200, first.text
     assert first.json()["token_type"] == "Bearer"
+    _refused(await _token(api, client_id, assertion), "already used")
+
+
+async def test_a_jti_spent_at_one_worker_is_refused_by_another(api: Api) -> None:
+    """Two app instances (two workers, or two replicas) on one database: one replay store."""
+    keys = Keys(api)
+    client_id = await _client(api, jwks=keys.jwks)
+    assertion = keys.assertion(client_id)
+    async with running_api(api.services.settings) as other_worker:
+        assert (await _token(other_worker, client_id, assertion)).status_code == 200
     _refused(await _token(api, client_id, assertion), "already used")
 
 

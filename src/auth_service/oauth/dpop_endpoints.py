@@ -42,8 +42,10 @@ class DPoPEndpoints:
         url = self._access.issuer + rfc8414.TOKEN
         proof = await self.dpop.verify(list(request.dpop), method="POST", url=url)
         jkt = proof.jkt if proof else None
-        public_client = await self._public_client(request)
-        if public_client and request.params.get("grant_type") == "refresh_token":
+        refresh = request.params.get("grant_type") == "refresh_token"
+        # Only then does the client's type matter: no extra query for other requests.
+        public_client = (jkt is not None or refresh) and await self._public_client(request)
+        if public_client and refresh:
             await self._check_refresh(request, jkt)
         reset = rfc9449.BINDING.set(jkt)
         try:
@@ -53,10 +55,10 @@ class DPoPEndpoints:
         if jkt is None:
             return body
         body["token_type"] = "DPoP"  # noqa: S105 - a token type
-        refresh = body.get("refresh_token")
-        if public_client and refresh:
+        issued_refresh = body.get("refresh_token")
+        if public_client and isinstance(issued_refresh, str):
             client = await self._clients.get(str(request.params.get("client_id")))
-            grant = await self._grants.grant_of_refresh_token(refresh, client.client_id)
+            grant = await self._grants.grant_of_refresh_token(issued_refresh, client.client_id)
             if grant is not None:
                 await self._bindings.bind(grant, jkt, client.tenant_id)
         return body
@@ -109,4 +111,4 @@ class DPoPEndpoints:
                 error=rfc9449.ResourceProofError,
             )
         rfc9449.require_binding(access.claims, scheme, proof)
-        return await self._userinfo.claims(token)
+        return await self._userinfo.claims(token, access)

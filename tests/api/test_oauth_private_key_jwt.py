@@ -4,6 +4,7 @@ time bounds, the algorithm allow-list and one use per jti."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -107,6 +108,14 @@ async def test_a_jti_spent_at_one_worker_is_refused_by_another(api: Api) -> None
     async with running_api(api.services.settings) as other_worker:
         assert (await _token(other_worker, client_id, assertion)).status_code == 200
     _refused(await _token(api, client_id, assertion), "already used")
+
+
+async def test_of_concurrent_uses_of_one_assertion_exactly_one_succeeds(api: Api) -> None:
+    keys = Keys(api)
+    client_id = await _client(api, jwks=keys.jwks)
+    assertion = keys.assertion(client_id)
+    answers = await asyncio.gather(*(_token(api, client_id, assertion) for _ in range(5)))
+    assert sorted(r.status_code for r in answers) == [200, 401, 401, 401, 401]
 
 
 async def test_the_token_endpoint_url_is_accepted_as_audience(api: Api) -> None:

@@ -297,3 +297,37 @@ async def test_discovery_advertises_private_key_jwt(api: Api) -> None:
     assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
     assert "ES256" in meta["token_endpoint_auth_signing_alg_values_supported"]
     assert "HS256" not in meta["token_endpoint_auth_signing_alg_values_supported"]
+
+
+REGISTRATION = {
+    "oauth": {
+        "dynamic_registration": True,
+        "registration_initial_access_token": "initial-token-1234567890",
+    }
+}
+
+
+@pytest.mark.parametrize("settings_overrides", [REGISTRATION], indirect=True)
+async def test_dynamic_registration_takes_keys_and_the_par_requirement(api: Api) -> None:
+    keys = Keys(api)
+    body = {
+        "client_name": "Registered signer",
+        "grant_types": ["client_credentials"],
+        "scope": "",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": keys.jwks,
+        "require_pushed_authorization_requests": True,
+    }
+    bearer = Api.bearer("initial-token-1234567890")
+    r = await api.client.post("/oauth2/register", json=body, headers=bearer)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert "client_secret" not in answer
+    assert answer["jwks"] == keys.jwks
+    assert answer["require_pushed_authorization_requests"] is True
+    token = await _token(api, answer["client_id"], keys.assertion(answer["client_id"]))
+    assert token.status_code == 200, token.text
+    for bad in ({"jwks": "not-an-object"}, {"require_pushed_authorization_requests": "yes"}):
+        refused = await api.client.post("/oauth2/register", json={**body, **bad}, headers=bearer)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_client_metadata"

@@ -20,9 +20,11 @@ from auth_service.mfa.models import MfaEnrolmentGrace, PasskeyCredential, Recove
 from auth_service.oauth.models import (
     AuthorizationCode,
     Consent,
+    DPoPBinding,
     OAuthClient,
     OAuthClientSecret,
     RevokedAccessToken,
+    UsedJti,
 )
 from auth_service.sessions.models import RefreshToken, Session
 from auth_service.webhooks.models import WebhookDelivery, WebhookEventType, WebhookSubscription
@@ -36,6 +38,7 @@ __all__ = [
     "ConnectorRow",
     "Consent",
     "FederatedIdentity",
+    "DPoPBinding",
     "FlowRow",
     "JobRow",
     "MfaEnrolmentGrace",
@@ -51,6 +54,7 @@ __all__ = [
     "SigningKey",
     "Tenant",
     "TotpSecret",
+    "UsedJti",
     "User",
     "UserExternalId",
     "UserRole",

@@ -194,7 +194,15 @@ def build_services(settings: Settings) -> Services:
         lambda: accounts.tenant_id,
     )
     oauth = OAuthService(
-        db, settings, keys, sessions, revoker, flows, audit, lambda: accounts.tenant_id
+        db,
+        settings,
+        keys,
+        sessions,
+        revoker,
+        flows,
+        audit,
+        lambda: accounts.tenant_id,
+        master_key=master_key,
     )
     upkeep = JobUpkeep(db, jobs)
     deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -62,6 +63,36 @@ IdTokenAlg = Annotated[
     str | None, typer.Option("--id-token-alg", help="RS256 (default), ES256 or EdDSA")
 ]
 
+JwksUri = Annotated[
+    str | None,
+    typer.Option("--jwks-uri", help="where its public keys are (private_key_jwt; https)"),
+]
+JwksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--jwks", help="its public keys (private_key_jwt): a JWK Set as JSON, or a file of one"
+    ),
+]
+
+
+def _jwks(value: str | None) -> dict[str, Any] | None:
+    """A JWK Set given inline (JSON) or as the path of a JSON file."""
+    if value is None:
+        return None
+    text = value
+    if not value.lstrip().startswith("{"):
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {value}: {exc.strerror}") from None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise typer.BadParameter("--jwks must be a JSON JWK Set") from None
+    if not isinstance(doc, dict):
+        raise typer.BadParameter("--jwks must be a JSON object")
+    return doc
+
 
 def _plain(client: Client) -> dict[str, Any]:
     return ClientOut.of(client).model_dump(mode="json")
@@ -98,6 +129,12 @@ def create(
     first_party: Annotated[bool, typer.Option("--first-party", help="never ask consent")] = False,
     auth_method: AuthMethod = None,
     id_token_alg: IdTokenAlg = None,
+    require_par: Annotated[
+        bool,
+        typer.Option("--require-par", help="authorization requests only by PAR (RFC 9126)"),
+    ] = False,
+    jwks_uri: JwksUri = None,
+    jwks: JwksOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Register a client; prints its client_id and, once, its client_secret."""
@@ -113,6 +150,9 @@ def create(
         first_party=first_party,
         token_endpoint_auth_method=auth_method,
         id_token_signed_response_alg=id_token_alg or "RS256",
+        require_pushed_authorization_requests=require_par,
+        jwks=_jwks(jwks),
+        jwks_uri=jwks_uri,
     )
 
     async def _run() -> None:
@@ -175,6 +215,12 @@ def update(
     first_party: Annotated[bool | None, typer.Option("--first-party/--third-party")] = None,
     auth_method: AuthMethod = None,
     id_token_alg: IdTokenAlg = None,
+    require_par: Annotated[
+        bool | None,
+        typer.Option("--require-par/--no-require-par", help="authorization requests only by PAR"),
+    ] = None,
+    jwks_uri: JwksUri = None,
+    jwks: JwksOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Change what is given; a repeatable option replaces the whole list."""
@@ -191,6 +237,9 @@ def update(
         "first_party": first_party,
         "token_endpoint_auth_method": auth_method,
         "id_token_signed_response_alg": id_token_alg,
+        "require_pushed_authorization_requests": require_par,
+        "jwks": _jwks(jwks),
+        "jwks_uri": jwks_uri,
     }
     changes = {k: v for k, v in given.items() if v is not None}
 

@@ -434,6 +434,36 @@ class OAuthSettings(Section):
         "dynamic_registration is on)",
     )
 
+    pushed_request_ttl_seconds: int = Field(
+        60,
+        ge=5,
+        le=600,
+        description="how long a pushed authorization request's request_uri may be used (RFC "
+        "9126; once)",
+    )
+    require_pushed_authorization_requests: bool = Field(
+        False,
+        description="every client must push its authorization requests (RFC 9126); per client: "
+        "require_pushed_authorization_requests",
+    )
+
+    client_assertion_legacy_audiences: bool = Field(
+        True,
+        description="private_key_jwt: also accept the token (and PAR) endpoint URL as a client "
+        "assertion's aud, besides the issuer (ADR 0730)",
+    )
+    jwks_uri_allow_private_networks: bool = Field(
+        False,
+        description="fetch a client's jwks_uri also from loopback and private addresses, and "
+        "over http (development and tests only)",
+    )
+
+    dpop_nonce: bool = Field(
+        False,
+        description="DPoP proofs must carry a nonce of this server (RFC 9449 section 8: "
+        "use_dpop_nonce)",
+    )
+
     @field_validator("scopes")
     @classmethod
     def _scope_names(cls, v: dict[str, str]) -> dict[str, str]:

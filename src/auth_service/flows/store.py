@@ -33,6 +33,9 @@ class FlowKind(StrEnum):
     authorization = "authorization"
     # A sign-in at an upstream identity provider (federation): state, nonce, PKCE verifier.
     federation = "federation"
+    # A pushed authorization request (RFC 9126), bound to its client, used once by its
+    # request_uri.
+    pushed_authorization = "pushed_authorization"
 
 
 @dataclass

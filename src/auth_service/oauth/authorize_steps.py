@@ -35,6 +35,7 @@ from auth_service.oauth.errors import (
     OAuthError,
 )
 from auth_service.oauth.request import Params
+from auth_service.oauth.rfc9126 import PushedRequests
 from auth_service.oauth.scopes import describe
 
 
@@ -71,8 +72,10 @@ class AuthorizeSteps:
         pending: PendingAuthorizations,
         settings: Callable[[], Settings],
         issuer: str,
+        pushed: PushedRequests,
     ) -> None:
         self._clients = clients
+        self._pushed = pushed
         self._consents = consents
         self._codes = codes
         self._pending = pending
@@ -80,8 +83,13 @@ class AuthorizeSteps:
         self.issuer = issuer
 
     async def validate(self, params: Params) -> tuple[AuthorizationRequest, Client]:
-        """Raises AuthorizationFailed."""
-        return await authorization.validate(params, self._clients)
+        """Raises AuthorizationFailed. A pushed request (RFC 9126) is resolved first."""
+        params, pushed = await self._pushed.resolve(params)
+        request, client = await authorization.validate(params, self._clients)
+        if not pushed and self._pushed.required(client):
+            refused = InvalidRequest("this client must use pushed authorization requests")
+            raise AuthorizationFailed(refused, request.target)
+        return request, client
 
     def respond(self, target: ResponseTarget, **params: str | None) -> AuthorizationResponse:
         values = {k: v for k, v in params.items() if v is not None}

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 from auth_service.oauth import rfc8252
 from auth_service.oauth.errors import InvalidClientMetadata
+from auth_service.oauth.jwk_sets import jwks_problem, jwks_uri_problem
 from auth_service.oauth.scopes import parse_scope
 
 MAX_NAME = 200
@@ -37,6 +39,11 @@ class ClientSpec:
     first_party: bool = False
     token_endpoint_auth_method: str | None = None  # default by type
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
+    # RFC 9126 section 6: authorization requests only by pushed authorization request.
+    require_pushed_authorization_requests: bool = False
+    # RFC 7591 section 2: the client's public keys (private_key_jwt), inline or by URL.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
     def with_defaults(self) -> ClientSpec:
         method = self.token_endpoint_auth_method or (
@@ -118,3 +125,16 @@ class ClientPolicy:
             raise InvalidClientMetadata(
                 "token_endpoint_auth_method", "none for public clients, and only for them"
             )
+        self._check_keys(spec, method)
+
+    @staticmethod
+    def _check_keys(spec: ClientSpec, method: str) -> None:
+        """``private_key_jwt`` needs the client's public keys: ``jwks`` or ``jwks_uri``."""
+        if spec.jwks is not None and spec.jwks_uri is not None:
+            raise InvalidClientMetadata("jwks", "either jwks or jwks_uri, not both")
+        if method == "private_key_jwt" and spec.jwks is None and spec.jwks_uri is None:
+            raise InvalidClientMetadata("jwks", "private_key_jwt needs jwks or jwks_uri")
+        if spec.jwks is not None and (problem := jwks_problem(spec.jwks)):
+            raise InvalidClientMetadata("jwks", problem)
+        if spec.jwks_uri is not None and (problem := jwks_uri_problem(spec.jwks_uri)):
+            raise InvalidClientMetadata("jwks_uri", problem)

@@ -51,6 +51,9 @@ class Client:
     dynamically_registered: bool
     created_at: datetime
     updated_at: datetime
+    require_pushed_authorization_requests: bool = False
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
     @property
     def public(self) -> bool:
@@ -68,6 +71,9 @@ class Client:
             first_party=self.first_party,
             token_endpoint_auth_method=self.token_endpoint_auth_method,
             id_token_signed_response_alg=self.id_token_signed_response_alg,
+            require_pushed_authorization_requests=self.require_pushed_authorization_requests,
+            jwks=self.jwks,
+            jwks_uri=self.jwks_uri,
         )
 
 
@@ -86,6 +92,9 @@ def _metadata(spec: ClientSpec) -> dict[str, Any]:
         "resources": list(spec.resources),
         "token_endpoint_auth_method": spec.token_endpoint_auth_method,
         "id_token_signed_response_alg": spec.id_token_signed_response_alg,
+        "require_pushed_authorization_requests": spec.require_pushed_authorization_requests,
+        "jwks": spec.jwks,
+        "jwks_uri": spec.jwks_uri,
     }
 
 
@@ -124,6 +133,11 @@ def _client(row: OAuthClient | Row[Any]) -> Client:
         dynamically_registered=row.dynamically_registered,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        require_pushed_authorization_requests=bool(
+            meta.get("require_pushed_authorization_requests", False)
+        ),
+        jwks=meta.get("jwks"),
+        jwks_uri=meta.get("jwks_uri"),
     )
 
 
@@ -157,7 +171,9 @@ class ClientService:
         pk = uuid.uuid4()
         client_id = new_client_id()
         tenant_id = self._tenant_id()
-        secret = new_token() if spec.client_type is ClientType.confidential else None
+        # Only the client_secret_* methods have a secret (private_key_jwt has keys).
+        method = spec.token_endpoint_auth_method or ""
+        secret = new_token() if method.startswith("client_secret_") else None
         row = OAuthClient(
             id=pk,
             tenant_id=tenant_id,

@@ -94,3 +94,26 @@ class RevokedAccessToken(TenantScoped, Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsedJti(TenantScoped, Base):
+    """A one-time JWT seen (a client assertion's or a DPoP proof's ``jti``), kept until it
+    would have expired anyway: a second use is refused, by every worker (``oauth.replay``)."""
+
+    __tablename__ = "oauth_used_jtis"
+
+    # SHA-256 of purpose, issuer (the client or the key) and jti.
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DPoPBinding(TenantScoped, Base):
+    """The DPoP key a public client's grant is bound to (RFC 9449 section 5): its refresh
+    tokens are accepted only with a proof by that key. Ends with the grant."""
+
+    __tablename__ = "oauth_dpop_bindings"
+
+    grant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    jkt: Mapped[str] = mapped_column(String(64))

@@ -65,3 +65,4 @@ class EndpointRequest:
     params: Params
     authorization: str | None
     context: RequestContext
+    dpop: tuple[str, ...] = ()  # the DPoP headers (RFC 9449)

@@ -52,6 +52,13 @@ def spec_of(body: dict[str, Any]) -> ClientSpec:
     response_types = body.get("response_types", ["code"])
     if response_types != ["code"]:
         raise InvalidClientMetadataError('response_types must be ["code"]')
+    if "jwks" in body and not isinstance(body["jwks"], dict):
+        raise InvalidClientMetadataError("jwks must be a JWK Set object")
+    if "jwks_uri" in body and not isinstance(body["jwks_uri"], str):
+        raise InvalidClientMetadataError("jwks_uri must be a string")
+    require_par = body.get("require_pushed_authorization_requests", False)
+    if not isinstance(require_par, bool):
+        raise InvalidClientMetadataError("require_pushed_authorization_requests must be a boolean")
     method = body.get("token_endpoint_auth_method") or "client_secret_basic"
     lists = {name: _strings(body, name) for name in _LISTS}
     return ClientSpec(
@@ -65,6 +72,9 @@ def spec_of(body: dict[str, Any]) -> ClientSpec:
         first_party=False,
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=body.get("id_token_signed_response_alg") or "RS256",
+        require_pushed_authorization_requests=require_par,
+        jwks=body.get("jwks"),
+        jwks_uri=body.get("jwks_uri"),
     )
 
 
@@ -82,6 +92,9 @@ def client_metadata(client: Client) -> dict[str, Any]:
         "resources": list(client.resources),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        **({"jwks": client.jwks} if client.jwks is not None else {}),
+        **({"jwks_uri": client.jwks_uri} if client.jwks_uri is not None else {}),
     }
 
 

@@ -69,6 +69,9 @@ class Introspection:
         for name in ("auth_time", "acr", "amr"):
             if name in claims.claims:
                 body[name] = claims.claims[name]
+        if "cnf" in claims.claims:  # RFC 9449 section 6.2
+            body["cnf"] = claims.claims["cnf"]
+            body["token_type"] = "DPoP"  # noqa: S105 - a token type
         return body
 
     async def _refresh(self, token: str, client: Client) -> dict[str, Any] | None:

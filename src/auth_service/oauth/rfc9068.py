@@ -17,6 +17,7 @@ from typing import Any
 
 from auth_service.keys.service import KeyService
 from auth_service.oauth import jose
+from auth_service.oauth.rfc9449 import BINDING
 
 TYP = "at+jwt"
 
@@ -95,6 +96,9 @@ class AccessTokens:
             "client_id": client_id,
             "scope": scope,
         }
+        jkt = BINDING.get()
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}  # RFC 9449 section 6: bound to a DPoP key
         if user is not None:
             claims["auth_time"] = int(user.auth_time.timestamp())
             claims["sid"] = str(user.grant_id)

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from auth_service.oauth import rfc8414
+from auth_service.oauth import rfc8414, rfc9126, rfc9449
 from auth_service.oauth.client_auth import challenge
 from auth_service.oauth.errors import (
     InsufficientScope,
@@ -29,8 +29,8 @@ from auth_service.oauth.errors import (
     OAuthError,
 )
 from auth_service.oauth.request import EndpointRequest, Params
+from auth_service.oauth.rfc9449 import DPoPChallenge
 from auth_service.oauth.service import OAuthService
-from auth_service.oauth.userinfo import bearer_token
 from auth_service.problems import ServiceError
 from auth_service.web.deps import get_context
 
@@ -55,6 +55,8 @@ def _realm(request: Request) -> str:
 def oauth_error_response(request: Request, exc: OAuthError) -> JSONResponse:
     """RFC 6749 section 5.2 (and RFC 6750 section 3 on bearer endpoints)."""
     headers = dict(NO_STORE)
+    if isinstance(exc, DPoPChallenge):
+        return _dpop_error(request, exc, headers)
     if isinstance(exc, InvalidClient):
         headers["WWW-Authenticate"] = challenge(_realm(request))
     elif request.url.path in BEARER_PATHS and isinstance(exc, InvalidToken | InsufficientScope):
@@ -63,6 +65,20 @@ def oauth_error_response(request: Request, exc: OAuthError) -> JSONResponse:
             value += f', error="{exc.error}"'
             if exc.description:
                 value += f', error_description="{exc.description}"'
+        headers["WWW-Authenticate"] = value
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _dpop_error(request: Request, exc: DPoPChallenge, headers: dict[str, str]) -> JSONResponse:
+    """RFC 9449 sections 7.1 and 8: a fresh nonce when one is needed; at a resource, the
+    DPoP challenge."""
+    if exc.nonce:
+        headers["DPoP-Nonce"] = exc.nonce
+    if exc.status == 401:
+        algs = " ".join(rfc9449.ALGORITHMS)
+        value = f'DPoP algs="{algs}", error="{exc.error}"'
+        if exc.description:
+            value += f', error_description="{exc.description}"'
         headers["WWW-Authenticate"] = value
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
@@ -122,6 +138,7 @@ async def endpoint_request(request: Request) -> EndpointRequest:
         await form_params(request),
         request.headers.get("authorization"),
         await get_context(request),
+        tuple(request.headers.getlist("dpop")),
     )
 
 
@@ -140,6 +157,13 @@ async def token(request: Request) -> JSONResponse:
     client_credentials."""
     body = await _oauth(request).token(await endpoint_request(request))
     return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post(rfc9126.PAR, status_code=201)
+async def pushed_authorization_request(request: Request) -> JSONResponse:
+    """RFC 9126: a client-authenticated authorization request; answers its request_uri."""
+    body = await _oauth(request).push_authorization_request(await endpoint_request(request))
+    return JSONResponse(body, status_code=201, headers=NO_STORE)
 
 
 @router.post(rfc8414.INTROSPECT)
@@ -163,8 +187,12 @@ async def userinfo(request: Request) -> JSONResponse:
     body_token = None
     if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM):
         body_token = (await form_params(request)).get("access_token")
-    token = bearer_token(request.headers.get("authorization"), body_token)
-    claims = await _oauth(request).userinfo.claims(token)
+    claims = await _oauth(request).dpop.userinfo(
+        request.headers.get("authorization"),
+        body_token,
+        request.headers.getlist("dpop"),
+        request.method,
+    )
     return JSONResponse(claims, headers=NO_STORE)
 
 

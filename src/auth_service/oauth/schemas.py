@@ -29,6 +29,9 @@ class ClientIn(BaseModel):
     first_party: bool = False
     token_endpoint_auth_method: PlainText | None = Field(None, max_length=64)
     id_token_signed_response_alg: PlainText = Field("RS256", max_length=16)
+    require_pushed_authorization_requests: bool = False
+    jwks: dict[str, Any] | None = None
+    jwks_uri: PlainText | None = Field(None, max_length=2048)
 
     def spec(self) -> ClientSpec:
         return ClientSpec(
@@ -42,6 +45,9 @@ class ClientIn(BaseModel):
             first_party=self.first_party,
             token_endpoint_auth_method=self.token_endpoint_auth_method,
             id_token_signed_response_alg=self.id_token_signed_response_alg,
+            require_pushed_authorization_requests=self.require_pushed_authorization_requests,
+            jwks=self.jwks,
+            jwks_uri=self.jwks_uri,
         )
 
 
@@ -59,6 +65,9 @@ class ClientPatch(BaseModel):
     first_party: bool | None = None
     token_endpoint_auth_method: PlainText | None = Field(None, max_length=64)
     id_token_signed_response_alg: PlainText | None = Field(None, max_length=16)
+    require_pushed_authorization_requests: bool | None = None
+    jwks: dict[str, Any] | None = None
+    jwks_uri: PlainText | None = Field(None, max_length=2048)
 
     def changes(self) -> dict[str, Any]:
         """``ClientSpec`` keyword changes of the fields that were sent."""
@@ -83,6 +92,9 @@ class ClientOut(BaseModel):
     first_party: bool
     token_endpoint_auth_method: str
     id_token_signed_response_alg: str
+    require_pushed_authorization_requests: bool
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
     dynamically_registered: bool
     created_at: datetime
     updated_at: datetime
@@ -101,6 +113,9 @@ class ClientOut(BaseModel):
             first_party=client.first_party,
             token_endpoint_auth_method=client.token_endpoint_auth_method,
             id_token_signed_response_alg=client.id_token_signed_response_alg,
+            require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+            jwks=client.jwks,
+            jwks_uri=client.jwks_uri,
             dynamically_registered=client.dynamically_registered,
             created_at=client.created_at,
             updated_at=client.updated_at,

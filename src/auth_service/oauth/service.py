@@ -16,26 +16,36 @@ from auth_service.config.settings import Settings
 from auth_service.db.engine import Database
 from auth_service.flows.store import FlowStore
 from auth_service.keys.service import KeyService
-from auth_service.oauth import client_auth, rfc8414
+from auth_service.oauth import client_auth, rfc8414, rfc9126
 from auth_service.oauth.authorization import PendingAuthorizations
 from auth_service.oauth.authorize_steps import AuthorizeSteps
+from auth_service.oauth.client_auth.private_key_jwt import ALGORITHMS as ASSERTION_ALGORITHMS
+from auth_service.oauth.client_auth.private_key_jwt import PrivateKeyJwt
+from auth_service.oauth.client_keys import ClientKeys
 from auth_service.oauth.client_metadata import ClientPolicy
 from auth_service.oauth.clients import ClientService
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.consent import ConsentStore
+from auth_service.oauth.dpop_bindings import DPoPBindings
+from auth_service.oauth.dpop_endpoints import DPoPEndpoints
 from auth_service.oauth.end_session import EndSession
 from auth_service.oauth.errors import InvalidClient
 from auth_service.oauth.grants import GrantContext
 from auth_service.oauth.id_token import IdTokens
 from auth_service.oauth.issuance import TokenIssuer
+from auth_service.oauth.replay import SeenOnce
 from auth_service.oauth.request import EndpointRequest
 from auth_service.oauth.rfc7009 import Revocation, RevokedAccessTokens
 from auth_service.oauth.rfc7591 import Registration
 from auth_service.oauth.rfc7662 import Introspection
 from auth_service.oauth.rfc9068 import AccessTokens
+from auth_service.oauth.rfc9126 import PushedRequests
+from auth_service.oauth.rfc9449 import ALGORITHMS as DPOP_ALGORITHMS
+from auth_service.oauth.rfc9449 import DPoP
 from auth_service.oauth.scopes import CLAIMS_BY_SCOPE, supported_scopes
 from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
+from auth_service.security.aead import MasterKey
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -52,11 +62,21 @@ class OAuthService:
         flows: FlowStore,
         audit: AuditService,
         tenant_id: Callable[[], uuid.UUID],
+        master_key: MasterKey | None = None,
     ) -> None:
         self._settings = settings
         self.issuer = settings.issuer
         self.grants = GrantSessions(db, settings.tokens.refresh_idle_ttl_seconds)
-        self.auth_methods = client_auth.registry()
+        self.replay = SeenOnce(db)
+        self.client_keys = ClientKeys(self.settings)
+        self.auth_methods = client_auth.registry(
+            PrivateKeyJwt(
+                self.client_keys,
+                self.replay,
+                self._assertion_audiences,
+                lambda: self._settings.tokens.clock_skew_seconds,
+            )
+        )
         self.clients = ClientService(db, audit, self.client_policy, tenant_id, self._secret_overlap)
         self.consents = ConsentStore(db, self.clients, self.grants, audit)
         self.access_tokens = AccessTokens(keys, self.issuer)
@@ -73,6 +93,7 @@ class OAuthService:
         )
         self.grant_types = grant_context.registry()
         self.token_endpoint = TokenEndpoint(self.clients, self.auth_methods, self.grant_types)
+        self.pushed = PushedRequests(flows, self.clients, self.settings)
         self.authorize = AuthorizeSteps(
             self.clients,
             self.consents,
@@ -80,6 +101,7 @@ class OAuthService:
             PendingAuthorizations(flows),
             self.settings,
             self.issuer,
+            self.pushed,
         )
         revoked = RevokedAccessTokens(db)
         leeway = settings.tokens.clock_skew_seconds
@@ -90,6 +112,15 @@ class OAuthService:
         self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
         self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.grants)
         self.registration = Registration(self.clients)
+        nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
+        self.dpop = DPoPEndpoints(
+            DPoP(self.replay, self.settings, nonce_key, tenant_id),
+            DPoPBindings(db),
+            self.grants,
+            self.clients,
+            self.access_tokens,
+            self.userinfo,
+        )
 
     def settings(self) -> Settings:
         return self._settings
@@ -99,6 +130,13 @@ class OAuthService:
         next request; the issuer and signing algorithms need a restart."""
         self._settings = settings
         self.grants.idle_seconds = settings.tokens.refresh_idle_ttl_seconds
+
+    def _assertion_audiences(self) -> frozenset[str]:
+        """What a client assertion's aud may be: the issuer; the endpoint URLs too unless
+        turned off (ADR 0730)."""
+        if not self._settings.oauth.client_assertion_legacy_audiences:
+            return frozenset({self.issuer})
+        return frozenset({self.issuer, self.issuer + rfc8414.TOKEN, self.issuer + rfc9126.PAR})
 
     def _secret_overlap(self) -> int:
         return self._settings.oauth.secret_rotation_overlap_seconds
@@ -120,7 +158,7 @@ class OAuthService:
     # ---- client-authenticated endpoints ----------------------------------------------------
 
     async def token(self, request: EndpointRequest) -> dict[str, Any]:
-        return (await self.token_endpoint.token(request)).body()
+        return await self.dpop.token(request, lambda: self.token_endpoint.token(request))
 
     async def introspect(self, request: EndpointRequest) -> dict[str, Any]:
         """RFC 7662 section 2.1: the caller must authenticate; a public client's bare
@@ -129,6 +167,11 @@ class OAuthService:
         if client.public:
             raise InvalidClient("introspection needs a confidential client")
         return await self.introspection.answer(request, client)
+
+    async def push_authorization_request(self, request: EndpointRequest) -> dict[str, Any]:
+        """RFC 9126 section 2: authenticated as at the token endpoint."""
+        client = await self.token_endpoint.client(request)
+        return await self.pushed.push(request, client)
 
     async def revoke(self, request: EndpointRequest) -> None:
         client = await self.token_endpoint.client(request)
@@ -151,7 +194,7 @@ class OAuthService:
         oauth = self._settings.oauth
         claims = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid"]
         claims += [c for cs in CLAIMS_BY_SCOPE.values() for c in cs]
-        return rfc8414.metadata(
+        doc = rfc8414.metadata(
             self.issuer,
             rfc8414.Capabilities(
                 grant_types=self.grant_types,
@@ -165,3 +208,9 @@ class OAuthService:
                 registration=oauth.dynamic_registration,
             ),
         )
+        doc.update(self.pushed.metadata(self.issuer))
+        doc["dpop_signing_alg_values_supported"] = list(DPOP_ALGORITHMS)
+        # RFC 8414 section 2: the algorithms private_key_jwt accepts.
+        for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
+            doc[f"{endpoint}_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)
+        return doc

@@ -14,7 +14,7 @@ from auth_service.accounts.identity import Identity
 from auth_service.oauth import jose
 from auth_service.oauth.errors import InsufficientScope, InvalidRequest, InvalidToken
 from auth_service.oauth.rfc7009 import RevokedAccessTokens
-from auth_service.oauth.rfc9068 import AccessTokens
+from auth_service.oauth.rfc9068 import AccessClaims, AccessTokens
 from auth_service.oauth.scopes import OPENID, claims_for
 from auth_service.sessions.errors import SessionNotFound
 from auth_service.sessions.service import SessionService
@@ -63,10 +63,11 @@ class UserInfo:
         self._sessions = sessions
         self.leeway = leeway
 
-    async def claims(self, token: str) -> dict[str, Any]:
-        """The user's claims for the token's scopes. Raises InvalidToken, InsufficientScope."""
+    async def claims(self, token: str, verified: AccessClaims | None = None) -> dict[str, Any]:
+        """The user's claims for the token's scopes (``verified``: the token's claims when
+        the caller verified it already). Raises InvalidToken, InsufficientScope."""
         try:
-            access = await self._access.verify(token, self.leeway)
+            access = verified or await self._access.verify(token, self.leeway)
         except jose.JoseError:
             raise InvalidToken("the access token is invalid or expired") from None
         if access.grant_id is None or access.user_id is None:

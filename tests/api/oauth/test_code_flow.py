@@ -35,6 +35,7 @@ async def test_discovery_documents_are_one_and_advertise_the_registries(api: Api
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     }
     assert doc["id_token_signing_alg_values_supported"][0] == "RS256"

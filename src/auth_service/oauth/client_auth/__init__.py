@@ -28,11 +28,14 @@ class ClientAuthMethod(Protocol):
     async def authenticate(self, request: EndpointRequest, clients: ClientService) -> Client: ...
 
 
-def registry() -> dict[str, ClientAuthMethod]:
+def registry(*extra: ClientAuthMethod) -> dict[str, ClientAuthMethod]:
+    """The methods needing nothing but the client registry, and ``extra`` ones built with
+    what they need (``private_key_jwt``: keys and a replay store)."""
     methods: tuple[ClientAuthMethod, ...] = (
         client_secret_basic.ClientSecretBasic(),
         client_secret_post.ClientSecretPost(),
         none.NoClientAuthentication(),
+        *extra,
     )
     return {m.name: m for m in methods}
 

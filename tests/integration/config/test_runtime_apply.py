@@ -48,6 +48,7 @@ async def test_the_database_swap_is_the_first_reload_hook(api: Api, tmp_path: Pa
         "accounts",
         "oauth",
         "mfa",
+        "webhooks",
         "settings",
         "cors",
         "logging",

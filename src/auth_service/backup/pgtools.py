@@ -161,14 +161,20 @@ class ConnInfo:
         env = {f"PG{k.upper()}": v for k, v in self._tls().items()}
         return {**env, "PGPASSWORD": self.password} if self.password else env
 
-    def asyncpg_dsn(self, database: str | None = None) -> str:
+    def _dsn(self, scheme: str, database: str | None) -> str:
         auth = quote(self.user) + (f":{quote(self.password)}" if self.password else "")
+        return f"{scheme}://{auth}@{self.host}:{self.port}/{database or self.database}"
+
+    def asyncpg_dsn(self, database: str | None = None) -> str:
+        """For asyncpg.connect: TLS travels in the DSN's query."""
         query = "&".join(f"{k}={quote(v)}" for k, v in self._tls().items())
-        dsn = f"postgresql://{auth}@{self.host}:{self.port}/{database or self.database}"
+        dsn = self._dsn("postgresql", database)
         return f"{dsn}?{query}" if query else dsn
 
     def sqlalchemy_url(self, database: str | None = None) -> str:
-        return self.asyncpg_dsn(database).replace("postgresql://", "postgresql+asyncpg://", 1)
+        """The service's database URL for this node (what failover writes to a URL file).
+        No TLS in it: the service takes TLS from database.ssl_mode and ssl_root_cert only."""
+        return self._dsn("postgresql+asyncpg", database)
 
 
 @dataclass

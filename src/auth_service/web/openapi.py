@@ -60,7 +60,7 @@ _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 def _edge_statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     """What web/middleware.py and web/errors.py answer for any operation of this kind."""
     statuses = [413]  # Content-Length over server.max_body_bytes, whatever the method
-    if method in _BODY_METHODS:
+    if method in _BODY_METHODS or "requestBody" in operation:  # DELETE /v1/users/me has one
         statuses.append(400)  # a body that cannot be parsed
         if path.startswith(JSON_API_PREFIX):
             statuses.append(415)  # a body that is not JSON

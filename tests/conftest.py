@@ -68,7 +68,10 @@ USER_TABLES = (
     "users",
     "oauth_clients",
     "oauth_revoked_access_tokens",
+    "oauth_used_jtis",
+    "oauth_dpop_bindings",
     "federation_connectors",
+    "federated_identities",
 )
 
 

@@ -201,7 +201,7 @@ async def test_the_owner_reclaims_a_squatted_address_with_the_notice(api: Api) -
     r = await api.client.post(
         "/v1/auth/password/reset", json={"token": token, "new_password": PASSWORD}
     )
-    assert r.status_code == 204
+    assert r.status_code == 204, r.text
     assert (await api.login(email, "squatters pass phrase")).status_code == 401
     owner = (await api.login(email, PASSWORD)).json()
     me = await api.client.get("/v1/users/me", headers=api.bearer(owner["access_token"]))

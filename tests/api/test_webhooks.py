@@ -169,7 +169,13 @@ async def test_an_outage_ends_in_the_dead_letters_and_the_return_delivers_once(
     [letter] = await async_wait_for(dead, 30, "the delivery to go dead")
     assert letter["attempts"] == 3
     assert "ConnectError" in letter["last_error"]
-    job = (await api.client.get(f"/v1/admin/jobs/{letter['job_id']}", headers=admin)).json()
+
+    # The delivery log records the last attempt before the worker records the job's outcome.
+    async def dead_job() -> dict[str, Any] | None:
+        r = await api.client.get(f"/v1/admin/jobs/{letter['job_id']}", headers=admin)
+        return r.json() if r.json()["state"] != "running" else None
+
+    job = await async_wait_for(dead_job, 10, "the worker to record the job's outcome")
     assert (job["kind"], job["state"], job["key"]) == ("webhook", "dead", letter["webhook_id"])
 
     # Back up; the operator retries the dead letter: delivered, once.

@@ -16,6 +16,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 
@@ -25,6 +27,8 @@ from auth_service.jobs.upkeep import JobUpkeep
 from auth_service.observability import metrics, tracing
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 UPKEEP_INTERVAL_SECONDS = 30.0
 # Shortest idle wait: a due job another worker is claiming right now is not ours to chase.
@@ -176,6 +180,7 @@ class JobWorker:
         except Exception as exc:
             outcome = await self._failed(job, exc, permanent=isinstance(exc, PermanentFailure))
         else:
+            outcome = "lost"  # unless the record lands (a stop may cancel its retries)
             outcome = await self._finish(job)
         finally:
             beat.cancel()
@@ -183,9 +188,30 @@ class JobWorker:
             metrics.JOB_DURATION.labels(job.kind).observe(time.perf_counter() - started)
             self._lost.discard(job.id)
 
+    async def _record(self, job: Job, stage: str, write: Callable[[], Awaitable[T]]) -> T:
+        """Record an outcome, retrying while the database refuses it (a full disk, a failover)
+        for as long as the lease would still be ours: the effect has happened, and a record
+        that lands late is better than the job running again. Raises the last error after."""
+        deadline = time.monotonic() + self.queue.settings.lease_seconds
+        pause = 0.05
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                if time.monotonic() + pause >= deadline:
+                    raise
+                log.warning(
+                    "job_record_retrying",
+                    job_id=str(job.id),
+                    stage=stage,
+                    error=type(exc).__name__,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
     async def _finish(self, job: Job) -> str:
         try:
-            held = await self.queue.complete(job, self.name)
+            held = await self._record(job, "complete", lambda: self.queue.complete(job, self.name))
         except Exception as exc:
             # The effect happened; the lease will expire and the job run again (at least once).
             log.error("job_complete_failed", job_id=str(job.id), error=type(exc).__name__)
@@ -199,7 +225,9 @@ class JobWorker:
     async def _failed(self, job: Job, exc: Exception, *, permanent: bool) -> str:
         error = describe(exc)
         try:
-            state = await self.queue.fail(job, self.name, error, permanent=permanent)
+            state = await self._record(
+                job, "fail", lambda: self.queue.fail(job, self.name, error, permanent=permanent)
+            )
         except Exception as db_exc:
             log.error("job_fail_failed", job_id=str(job.id), error=type(db_exc).__name__)
             return "lost"

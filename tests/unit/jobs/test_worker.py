@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from auth_service.config.settings import JobSettings
 from auth_service.db.base import utcnow
+from auth_service.db.errors import DatabaseUnavailable
 from auth_service.jobs.kinds import Job, JobKind, PermanentFailure
 from auth_service.jobs.models import JobRow
 from auth_service.jobs.queue import JobQueue
@@ -116,6 +117,32 @@ async def test_failures_are_retried_then_dead_lettered(queue: JobQueue, jobs: Qu
     assert attempts == [1, 2, 3]
     assert dead == [(job_id, "ConnectionError: the receiver is down")]
     assert (_runs(kind, "retry"), _runs(kind, "dead")) == (2, 1)
+
+
+async def test_an_outcome_the_database_refuses_for_a_while_is_recorded_without_a_rerun(
+    queue: JobQueue, jobs: QueueFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refusal is injected (a full disk is tests/integration/db/test_sqlite_disk_full.py):
+    # the first two records of the outcome fail, as they do while the disk is full.
+    calls: list[int] = []
+    refusals = [DatabaseUnavailable("SQLITE_FULL"), DatabaseUnavailable("SQLITE_FULL")]
+    complete = queue.complete
+
+    async def flaky_complete(job: Job, worker: str) -> bool:
+        if refusals:
+            raise refusals.pop()
+        return await complete(job, worker)
+
+    async def handler(job: Job) -> None:
+        calls.append(job.attempt)
+
+    monkeypatch.setattr(queue, "complete", flaky_complete)
+    queue.register(JobKind(KIND, handler))
+    job_id = await queue.enqueue(KIND, {})
+    async with running(queue, jobs):
+        await eventually(lambda: _state(jobs, job_id, "done"))
+    assert refusals == []
+    assert calls == [1]  # the effect happened once: the record waited, the job did not rerun
 
 
 async def test_a_permanent_failure_is_not_retried(queue: JobQueue, jobs: QueueFixture) -> None:

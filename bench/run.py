@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,7 @@ class Config:
     port: int = env_int("BENCH_PORT", 18080)
     management_port: int = env_int("BENCH_MANAGEMENT_PORT", 19090)
     trivial_port: int = env_int("BENCH_TRIVIAL_PORT", 18081)
+    smtp_port: int = env_int("BENCH_SMTP_PORT", 18025)
     out: Path = Path(
         os.environ.get("BENCH_OUT")
         or BENCH / "results" / dt.datetime.now(dt.UTC).date().isoformat()
@@ -212,6 +214,38 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.3)
     raise SystemExit(f"{url} did not become ready in {timeout:.0f}s")
+
+
+def smtp_sink(work: Path) -> Server:
+    """aiosmtpd accepting and discarding every message, on ``BENCH_SMTP_PORT``."""
+    sink = Server(
+        "smtp-sink",
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "--nosetuid",
+            "--listen",
+            f"127.0.0.1:{CONFIG.smtp_port}",
+            "--class",
+            "aiosmtpd.handlers.Sink",
+            "--smtputf8",
+        ],
+        {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")},
+        work / "smtp-sink.log",
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", CONFIG.smtp_port), timeout=1).close()
+            return sink
+        except OSError:
+            if time.monotonic() > deadline or sink.proc.poll() is not None:
+                sink.stop()
+                raise SystemExit(
+                    f"the SMTP sink did not start: see {work / 'smtp-sink.log'}"
+                ) from None
+            time.sleep(0.1)
 
 
 class Server:
@@ -598,6 +632,12 @@ def service_env(work: Path) -> dict[str, str]:
         AUTH_PASSWORDS__ARGON2_TIME_COST=str(ARGON2["time_cost"]),
         AUTH_PASSWORDS__ARGON2_PARALLELISM=str(ARGON2["parallelism"]),
         AUTH_LOGGING__FORMAT="json",
+        # Mail goes to a local sink (``smtp_sink``): it is delivered once, as in production,
+        # instead of failing and retrying into the scenarios that follow the registrations.
+        AUTH_MAIL__BACKEND="smtp",
+        AUTH_MAIL__SMTP_HOST="127.0.0.1",
+        AUTH_MAIL__SMTP_PORT=str(CONFIG.smtp_port),
+        AUTH_MAIL__SMTP_STARTTLS="false",
     )
     for limiter in RATE_LIMITS:
         env[f"AUTH_RATE_LIMITS__{limiter}"] = "1000000/minute"
@@ -629,6 +669,7 @@ def run() -> dict[str, Any]:
     mgmt = f"http://127.0.0.1:{cfg.management_port}"
     D = cfg.duration
     server: Server | None = None
+    sink = smtp_sink(work)
     try:
         log(f"fresh database {cfg.db}, redis index {cfg.redis_db}, work dir {work}")
         fresh_database()
@@ -737,6 +778,7 @@ def run() -> dict[str, Any]:
                     )
                 ],
                 server,
+                profile=cfg.profile,
             )
         if want("login_page"):
             scenarios["login_page"] = measure(
@@ -848,6 +890,7 @@ def run() -> dict[str, Any]:
             server.stop()
             tail = (work / "service.log").read_text(errors="replace").splitlines()[-300:]
             (cfg.out / "service-log-tail.txt").write_text("\n".join(tail) + "\n")
+        sink.stop()
         shutil.rmtree(work, ignore_errors=True)
     results["machine"]["loadavg_after"] = os.getloadavg()
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -47,11 +47,12 @@ class AttemptGuard:
             )
             raise
 
-    async def ensure_unlocked(self, keys: LockKeys) -> None:
-        """Raise AccountLocked while either counter is locked (when lockout is enabled)."""
+    async def ensure_unlocked(self, *keys: LockKeys) -> None:
+        """Raise AccountLocked while any counter of these attempts is locked (when lockout is
+        enabled); one round trip to the store."""
         if not self._settings.enabled:
             return
-        remaining = await self._lockout.locked_for(keys)
+        remaining = await self._lockout.locked_for(*keys)
         if remaining > 0:
             raise AccountLocked(max(1, int(remaining + 0.999)))
 
@@ -71,11 +72,12 @@ class AttemptGuard:
                 details={"seconds": int(seconds), "scope": scope.value},
             )
 
-    async def succeeded(self, keys: LockKeys) -> None:
-        """A successful check: forget this network's failures. The account-wide count is
-        kept: an attacker spread over many networks must not get a fresh budget each time
-        the owner signs in (a password reset clears it, ``clear``)."""
-        await self._lockout.reset(keys.network)
+    async def succeeded(self, *keys: LockKeys) -> None:
+        """A successful check: forget this network's failures (of each attempt's counters, in
+        one round trip). The account-wide count is kept: an attacker spread over many
+        networks must not get a fresh budget each time the owner signs in (a password reset
+        clears it, ``clear``)."""
+        await self._lockout.reset(*(k.network for k in keys))
 
     async def clear(self, keys: LockKeys) -> None:
         """A password reset: forget the account-wide failures and the resetting network's."""

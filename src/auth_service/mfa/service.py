@@ -187,8 +187,7 @@ class MfaService:
         await guard.count(Limiter.ip_login, ctx.ip or "unknown", ctx)
         password_keys, second_step_keys = self._deps.lock_keys(identity, ctx)
         await guard.count(Limiter.account_login, password_keys.network, ctx)
-        for keys in (password_keys, second_step_keys):
-            await guard.ensure_unlocked(keys)
+        await guard.ensure_unlocked(password_keys, second_step_keys)
 
     async def _after_attempt(
         self, identity: Identity, ok: bool, factor: str, ctx: RequestContext
@@ -196,8 +195,7 @@ class MfaService:
         guard = self._deps.guard
         both = self._deps.lock_keys(identity, ctx)
         if ok:
-            for keys in both:
-                await guard.succeeded(keys)
+            await guard.succeeded(*both)
             return
         await self._deps.audit.record(
             events.MFA_FAILED,

@@ -97,8 +97,9 @@ class LockoutStore(ABC):
         self.settings = settings
 
     @abstractmethod
-    async def locked_for(self, keys: LockKeys) -> float:
-        """Seconds until neither counter is locked (0 when none is)."""
+    async def locked_for(self, *keys: LockKeys) -> float:
+        """Seconds until no counter of these attempts is locked (0 when none is); one round
+        trip however many (a second factor checks the password's and its own)."""
 
     @abstractmethod
     async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
@@ -126,8 +127,8 @@ class MemoryLockoutStore(LockoutStore):
             return (0, 0.0, 0.0)
         return entry
 
-    async def locked_for(self, keys: LockKeys) -> float:
-        until = max(self._get(keys.network)[1], self._get(keys.account)[1])
+    async def locked_for(self, *keys: LockKeys) -> float:
+        until = max(self._get(k.of(scope))[1] for k in keys for scope in Scope)
         return max(0.0, until - time.monotonic())
 
     async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
@@ -187,8 +188,8 @@ class RedisLockoutStore(LockoutStore):
         self._local_store = MemoryLockoutStore(settings)
         self._shared = SharedWithFallback("lockout", on_recovery=self._forget_local)
 
-    def _names(self, keys: LockKeys) -> list[str]:
-        return [self.PREFIX + keys.of(scope) for scope in Scope]
+    def _names(self, *keys: LockKeys) -> list[str]:
+        return [self.PREFIX + k.of(scope) for k in keys for scope in Scope]
 
     def _local(self) -> MemoryLockoutStore:
         # Hot reload replaces ``settings`` on this store; the stand-in follows.
@@ -198,9 +199,9 @@ class RedisLockoutStore(LockoutStore):
     async def _forget_local(self) -> None:
         self._local_store = MemoryLockoutStore(self.settings)
 
-    async def locked_for(self, keys: LockKeys) -> float:
+    async def locked_for(self, *keys: LockKeys) -> float:
         return await self._shared.run(
-            lambda: self._shared_locked_for(keys), lambda: self._local().locked_for(keys)
+            lambda: self._shared_locked_for(*keys), lambda: self._local().locked_for(*keys)
         )
 
     async def record_failure(self, keys: LockKeys) -> dict[Scope, float]:
@@ -215,8 +216,8 @@ class RedisLockoutStore(LockoutStore):
             lambda: self._redis.delete(*(self.PREFIX + key for key in keys))
         )
 
-    async def _shared_locked_for(self, keys: LockKeys) -> float:
-        until = await self._locked_until(keys=self._names(keys))
+    async def _shared_locked_for(self, *keys: LockKeys) -> float:
+        until = await self._locked_until(keys=self._names(*keys))
         if not until:
             return 0.0
         return max(0.0, float(until) - time.time())

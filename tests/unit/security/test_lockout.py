@@ -149,3 +149,14 @@ async def test_reset_clears_failures_and_lock(store: LockoutStore) -> None:
     await store.reset(KEYS.network, KEYS.account)
     assert await store.locked_for(KEYS) == 0.0
     assert await _network_lock(store) == 0.0
+
+
+async def test_several_attempts_are_checked_together_locked_if_any_is(store: LockoutStore) -> None:
+    # A second factor checks its own counters and the password's, in one call.
+    second = lock_keys(TIMED, "tenant", "second-step:someone@example.com", "198.51.100.10")
+    assert await store.locked_for(KEYS, second) == 0.0
+    for _ in range(2):
+        await store.record_failure(second)
+    assert await store.locked_for(KEYS) == 0.0
+    assert 0 < await store.locked_for(KEYS, second) <= 0.5
+    assert 0 < await store.locked_for(second, KEYS) <= 0.5

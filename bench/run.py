@@ -678,7 +678,7 @@ def run() -> dict[str, Any]:
         subprocess.run([str(BIN / "auth-service"), "migrate"], env=env, check=True, cwd=ROOT)
         results["seed"] = seed_users(env)
         log(f"seeded {cfg.users} users in {results['seed']['seconds']}s")
-        if cfg.wants("login_totp"):
+        if cfg.wants("login_totp") or cfg.wants("login_totp_one"):
             results["seed_totp"] = mfa.seed_totp_users(
                 psql, cfg.db, env, TOTP_USERS, DEFAULT_TENANT
             )
@@ -775,6 +775,29 @@ def run() -> dict[str, Any]:
                         16,
                         D,
                         {**mfa.wrk_env(TOTP_USERS, D), "BENCH_THREADS": "16"},
+                    )
+                ],
+                server,
+                profile=cfg.profile,
+            )
+        if want("login_totp_one"):
+            # The same users' second half (the two-request scenario walks the first), the
+            # code sent with the password: one request per sign-in, login's connections.
+            scenarios["login_totp_one"] = measure(
+                "login_totp_one",
+                [
+                    Wrk(
+                        "login + TOTP, one request",
+                        "login_totp_one.lua",
+                        base,
+                        8,
+                        2,
+                        D,
+                        {
+                            **mfa.wrk_env(TOTP_USERS, D),
+                            "BENCH_THREADS": "2",
+                            "BENCH_TOTP_OFFSET": str(TOTP_USERS // 2),
+                        },
                     )
                 ],
                 server,

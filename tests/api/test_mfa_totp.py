@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
+from sqlalchemy import text
 
 from tests.support.api import Api
 from tests.support.mfa import MFA_SETTINGS, code_at, enrol_totp, finish, mfa_flow
@@ -158,3 +159,61 @@ async def test_exactly_one_factor_per_request(api: Api) -> None:
         json={"flow_id": "a.b", "totp_code": "123456", "recovery_code": "abcd"},
     )
     assert r.status_code == 422
+
+
+async def _flows(api: Api) -> int:
+    async with api.services.db.single() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM flows"))).scalar_one())
+
+
+async def test_the_code_sent_with_the_password_finishes_in_one_request(api: Api) -> None:
+    user = await api.user()
+    secret = await enrol_totp(api, user["access_token"])
+    before = await _flows(api)
+    code = code_at(secret)
+    body = {"email": user["email"], "password": user["password"], "totp_code": code}
+    r = await api.client.post("/v1/auth/login", json=body)
+    assert r.status_code == 200, r.text
+    found = claims(r.json()["access_token"])
+    assert (found["amr"], found["acr"]) == (["pwd", "otp", "mfa"], "aal2")
+    assert await _flows(api) == before  # nothing to continue: no flow written
+    # The code was spent: the same code again, even with the right password, is refused.
+    again = await api.client.post("/v1/auth/login", json=body)
+    assert again.status_code == 401
+    assert again.json()["type"].endswith("/invalid-factor")
+
+
+async def test_a_wrong_code_with_the_password_is_a_wrong_factor_and_counts(api: Api) -> None:
+    user = await api.user()
+    secret = await enrol_totp(api, user["access_token"])
+    right = code_at(secret)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    body = {"email": user["email"], "password": user["password"], "totp_code": wrong}
+    for _ in range(4):
+        r = await api.client.post("/v1/auth/login", json=body)
+        assert r.status_code == 401
+        assert r.json()["type"].endswith("/invalid-factor")
+    # Counted like the second step's wrong codes: the fifth locks the account.
+    r = await api.client.post("/v1/auth/login", json=body)
+    assert r.status_code in (401, 429)
+    r = await api.client.post("/v1/auth/login", json={**body, "totp_code": right})
+    assert r.status_code == 429
+    assert r.json()["type"].endswith("/account-locked")
+
+
+async def test_a_code_with_a_wrong_password_reveals_nothing(api: Api) -> None:
+    user = await api.user()
+    secret = await enrol_totp(api, user["access_token"])
+    body = {"email": user["email"], "password": "not the password", "totp_code": code_at(secret)}
+    r = await api.client.post("/v1/auth/login", json=body)
+    assert r.status_code == 401
+    assert r.json()["type"].endswith("/invalid-credentials")
+
+
+async def test_a_code_the_account_cannot_use_changes_nothing(api: Api) -> None:
+    # Without an authenticator app the code is not asked for: a plain sign-in.
+    plain = await api.user()
+    body = {"email": plain["email"], "password": plain["password"], "totp_code": "123456"}
+    r = await api.client.post("/v1/auth/login", json=body)
+    assert r.status_code == 200, r.text
+    assert claims(r.json()["access_token"])["acr"] == "aal1"

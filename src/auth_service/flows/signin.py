@@ -110,14 +110,36 @@ class SignIn:
             metrics.LOGINS.labels("shed").inc()
             raise
 
-    async def api_session(self, verified: VerifiedLogin, ctx: RequestContext) -> TokenPair:
+    async def api_session(
+        self, verified: VerifiedLogin, ctx: RequestContext, *, totp_code: str | None = None
+    ) -> TokenPair:
         """Finish for the JSON API: a session with an access and a refresh token — or, when a
-        second step is due, MfaRequired with a flow only this client can continue."""
+        second step is due, MfaRequired with a flow only this client can continue.
+
+        A client that already holds the authenticator app's code may send it with the
+        password (``totp_code``): when the second step due is a TOTP code, it is checked
+        here (limits and lockout as at ``/v1/auth/login/mfa``) and no flow is written — one
+        request instead of two. A wrong code raises InvalidFactor; a code the account cannot
+        use (no authenticator app, enrolment due) is ignored and MfaRequired answers."""
+        due = await self._due(verified)
+        if due is None:
+            return await self._sessions.open_api_session(verified, ctx)
+        methods, enrol = due
+        if totp_code is not None and not enrol and Factor.totp in methods:
+            identity = verified.identity
+            added = await self.mfa.verify_code(
+                identity, Factor.totp, totp_code, ctx, with_password=True
+            )
+            amr, acr = assurance([*(m.value for m in verified.amr), *added])
+            resumed = await self._credentials.resume(
+                identity.id, amr=amr, acr=acr, identity=identity
+            )
+            return await self._sessions.open_api_session(resumed, ctx)
         secret = new_token()
-        step = await self.second_step_due(verified, binding=API_BINDING + secret)
-        if step is not None:
-            raise await self.mfa_required(step, secret)
-        return await self._sessions.open_api_session(verified, ctx)
+        flow = await self._keep(
+            None, API_BINDING + secret, verified.identity.id, self._step_state(verified, enrol)
+        )
+        raise await self.mfa_required(SecondStep(flow, methods, enrol), secret)
 
     async def mfa_required(self, step: SecondStep, secret: str) -> MfaRequired:
         """The API's answer to a pending second step (with passkey options when it takes
@@ -157,6 +179,20 @@ class SignIn:
         """After the password: None when the sign-in may finish now; otherwise the pending
         second step, stored in ``pending`` (a flow of this browser that continues elsewhere
         afterwards) or in a new flow bound to ``binding``."""
+        due = await self._due(verified)
+        if due is None:
+            return None
+        methods, enrol = due
+        step_state = self._step_state(verified, enrol)
+        flow = await self._keep(
+            pending, binding, verified.identity.id, {**(state or {}), **step_state}
+        )
+        return SecondStep(flow, methods, enrol)
+
+    async def _due(self, verified: VerifiedLogin) -> tuple[list[Factor], bool] | None:
+        """After the password: None when the sign-in may finish now, else the factors the
+        second step accepts and whether it is an enrolment. Starts a grace period when one
+        begins."""
         settings = self._settings()
         identity = verified.identity
         summary = await self.mfa.summary(identity.id)
@@ -171,13 +207,15 @@ class SignIn:
         )
         if not methods:
             return None  # only passkeys, and the operator switched them off
-        step_state = {
+        return methods, enrol
+
+    @staticmethod
+    def _step_state(verified: VerifiedLogin, enrol: bool) -> dict[str, Any]:
+        return {
             "step": STEP_ENROL if enrol else STEP_MFA,
             "amr": [m.value for m in verified.amr],
             "attempts": 0,
         }
-        flow = await self._keep(pending, binding, identity.id, {**(state or {}), **step_state})
-        return SecondStep(flow, methods, enrol)
 
     async def step_up(self, session: BrowserSession, flow: Flow) -> SecondStep | None:
         """A signed-in browser asked for aal2 (``require_acr``): the second step with the

@@ -116,13 +116,26 @@ class MfaService:
     # ---- the second step of a sign-in ----------------------------------------------------
 
     async def verify_code(
-        self, identity: Identity, factor: Factor, code: str, ctx: RequestContext
+        self,
+        identity: Identity,
+        factor: Factor,
+        code: str,
+        ctx: RequestContext,
+        *,
+        with_password: bool = False,
     ) -> tuple[AuthMethod, ...]:
         """Check a TOTP or recovery code of a pending sign-in; the ``amr`` it adds.
 
-        Rate limits and lockout as for a password. Raises RateLimited, AccountLocked or
-        InvalidFactor (wrong, reused or expired: one answer)."""
-        await self._before_attempt(identity, ctx)
+        Rate limits and lockout as for a password. ``with_password``: the code came in the
+        same request as the password, whose check has just counted this attempt toward the
+        limits and found the account's counters unlocked; only the second step's own
+        counters are checked then (one attempt is counted once). A wrong code counts toward
+        both either way. Raises RateLimited, AccountLocked or InvalidFactor (wrong, reused or
+        expired: one answer)."""
+        if with_password:
+            await self._deps.guard.ensure_unlocked(self._deps.lock_keys(identity, ctx)[1])
+        else:
+            await self._before_attempt(identity, ctx)
         ok = False
         if factor is Factor.totp:
             ok = await self._totp_ok(identity.id, code)

@@ -28,9 +28,13 @@ def _tokens(response: TokenResponse) -> JSONResponse:
     responses=problem_responses(401, 403, 422, 429, 503),
 )
 async def login(body: LoginRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
-    """Exchange email and password for an access token and a refresh token."""
+    """Exchange email and password for an access token and a refresh token.
+
+    When a second factor is due the answer is 401 ``mfa-required`` with a flow to finish at
+    ``/v1/auth/login/mfa`` — unless ``totp_code`` carries the authenticator app's current
+    code, which finishes the sign-in in this request (a wrong code: 401 ``invalid-factor``)."""
     verified = await services.signin.password(body.email, body.password, ctx)
-    pair = await services.signin.api_session(verified, ctx)
+    pair = await services.signin.api_session(verified, ctx, totp_code=body.totp_code)
     return _tokens(TokenResponse.of(pair))
 
 

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from auth_service.security.text import EmailText, PasswordText, TokenText
+from auth_service.security.text import EmailText, PasswordText, PlainText, TokenText
 from auth_service.sessions.service import SessionInfo, TokenPair
 
 
@@ -19,6 +19,13 @@ class _Request(BaseModel):
 class LoginRequest(_Request):
     email: EmailText
     password: PasswordText
+    totp_code: PlainText | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="the authenticator app's current code, for a client that has it already: "
+        "finishes a sign-in that needs a second factor in this request",
+    )
 
 
 class RefreshRequest(_Request):

@@ -14,6 +14,8 @@ from auth_service.oauth.errors import InvalidClientMetadata
 from auth_service.oauth.jwk_sets import jwks_problem, jwks_uri_problem
 from auth_service.oauth.scopes import parse_scope
 
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 (oauth.rfc8628)
+
 MAX_NAME = 200
 MAX_URIS = 20
 
@@ -97,8 +99,11 @@ class ClientPolicy:
             raise InvalidClientMetadata(
                 "grant_types", "client_credentials needs a confidential client"
             )
-        if "refresh_token" in spec.grant_types and "authorization_code" not in spec.grant_types:
-            raise InvalidClientMetadata("grant_types", "refresh_token needs authorization_code")
+        user_grants = {"authorization_code", DEVICE_CODE}
+        if "refresh_token" in spec.grant_types and not user_grants & set(spec.grant_types):
+            raise InvalidClientMetadata(
+                "grant_types", "refresh_token needs authorization_code or the device code grant"
+            )
 
     def _check_uris(self, spec: ClientSpec) -> None:
         needs_redirect = any(g in self.redirect_grants for g in spec.grant_types)

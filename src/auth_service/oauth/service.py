@@ -4,6 +4,7 @@ endpoints, which share the registries."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,8 @@ from auth_service.oauth.rfc9126 import PushedRequests
 from auth_service.oauth.rfc9449 import ALGORITHMS as DPOP_ALGORITHMS
 from auth_service.oauth.rfc9449 import DPoP
 from auth_service.oauth.scopes import CLAIMS_BY_SCOPE, supported_scopes
+from auth_service.oauth.subjects import PURPOSE as PAIRWISE_PURPOSE
+from auth_service.oauth.subjects import Subjects
 from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
 from auth_service.security.aead import MasterKey
@@ -86,10 +89,15 @@ class OAuthService:
         self.access_tokens = AccessTokens(keys, self.issuer)
         self.id_tokens = IdTokens(keys, self.issuer)
         codes = CodeStore(db)
+        # OIDC Core 8.1: without a master key (never when built by services) pairwise
+        # subjects would change with every process, so that key is random and says so.
+        self.subjects = Subjects(
+            master_key.derive(PAIRWISE_PURPOSE) if master_key else secrets.token_bytes(32)
+        )
         self.devices = DeviceAuthorizations(db, self.settings)
         grant_context = GrantContext(
             self.settings,
-            TokenIssuer(self.access_tokens, self.id_tokens),
+            TokenIssuer(self.access_tokens, self.id_tokens, self.subjects),
             codes,
             self.grants,
             sessions,
@@ -114,7 +122,9 @@ class OAuthService:
         )
         revoked = RevokedAccessTokens(db)
         leeway = settings.tokens.clock_skew_seconds
-        self.introspection = Introspection(self.access_tokens, revoked, self.grants, leeway)
+        self.introspection = Introspection(
+            self.access_tokens, revoked, self.grants, leeway, self.subjects
+        )
         self.revocation = Revocation(
             self.access_tokens, revoked, self.grants, revoker, audit, leeway
         )

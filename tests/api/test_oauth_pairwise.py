@@ -119,3 +119,17 @@ async def test_registration_refuses_what_has_no_single_sector(
 async def test_discovery_lists_both_subject_types(api: Api) -> None:
     doc = (await api.client.get("/.well-known/openid-configuration")).json()
     assert doc["subject_types_supported"] == ["public", "pairwise"]
+
+
+async def test_logout_recognises_a_pairwise_id_token_hint(api: Api) -> None:
+    shop = await _pairwise(api, "https://shop.example.com/callback", "Shop")
+    _, tokens = await oauth.code_tokens(api, shop, await oauth.new_user(api))
+    r = await api.client.get(
+        "/oauth2/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": oauth.LOGOUT_REDIRECT,
+        },
+    )
+    assert r.status_code == 303, r.text  # the signed-in user's hint: no confirmation
+    assert r.headers["location"] == oauth.LOGOUT_REDIRECT

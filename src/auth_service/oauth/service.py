@@ -129,7 +129,9 @@ class OAuthService:
             self.access_tokens, revoked, self.grants, revoker, audit, leeway
         )
         self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
-        self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.grants)
+        self.end_session = EndSession(
+            self.id_tokens, self.clients, sessions, self.grants, self.subjects
+        )
         self.registration = Registration(self.clients)
         nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
         self.dpop = DPoPEndpoints(

@@ -13,6 +13,7 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
+from tests.support.axe import axe_violations
 from tests.support.harness import Harness
 from tests.support.live_server import LiveServer
 from tests.support.oauth_live import create_client
@@ -30,12 +31,18 @@ async def test_openid_client_polls_while_the_user_enters_the_code_in_chromium(
     user = live_server.new_user()
     pages: list[str] = []
 
+    async def seen(name: str) -> None:
+        """Each of the device journey's pages is checked by axe-core on the way."""
+        pages.append(name)
+        violations = await axe_violations(page)
+        assert violations == [], (page.url, violations)
+
     async def be_the_user(ask: dict[str, Any]) -> dict[str, Any]:
         assert ask["ask"] == "device", ask
         assert ask["verificationUriComplete"].endswith(f"?user_code={ask['userCode']}")
         main = page.locator("main")
         await page.goto(ask["verificationUri"])
-        pages.append("device")
+        await seen("device")
         # Typed as a person might: lower case, without the dash.
         await main.get_by_label("Code", exact=True).fill(ask["userCode"].replace("-", "").lower())
         await main.get_by_role("button", name="Continue", exact=True).click()
@@ -45,11 +52,11 @@ async def test_openid_client_polls_while_the_user_enters_the_code_in_chromium(
         await main.get_by_label("Password").fill(user["password"])
         await main.get_by_role("button", name="Sign in", exact=True).click()
         await page.wait_for_url("**/device/continue?*")
-        pages.append("consent")
+        await seen("consent")
         await main.get_by_role("button", name="Allow", exact=True).click()
         heading = main.get_by_role("heading", name="Device connected")
         await expect(heading).to_be_visible()
-        pages.append("connected")
+        await seen("connected")
         return {"pages": pages}
 
     result = await harness.converse(

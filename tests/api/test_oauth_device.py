@@ -231,3 +231,21 @@ async def test_wrong_codes_are_answered_alike_and_rate_limited(api: Api) -> None
     assert r.status_code == 400
     limited = await _enter(api, "XXXX-XXXX")
     assert limited.status_code == 429
+
+
+async def test_the_admin_api_registers_a_device_client_by_the_standard_name(api: Api) -> None:
+    from auth_service.audit.context import RequestContext
+
+    email = "device-admin@example.com"
+    await api.services.accounts.registration.create_user(
+        email, oauth.PASSWORD, admin=True, ctx=RequestContext()
+    )
+    headers = Api.bearer((await api.login(email, oauth.PASSWORD)).json()["access_token"])
+    body = {"name": "TV", "type": "public", "grant_types": [GRANT], "scope": "openid"}
+    r = await api.client.post("/v1/admin/clients", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["grant_types"] == [GRANT]
+    assert created["redirect_uris"] == []
+    registered = oauth.Registered(created["client_id"], None)
+    assert "user_code" in await _codes(api, registered, scope="openid")

@@ -70,6 +70,7 @@ USER_TABLES = (
     "oauth_revoked_access_tokens",
     "oauth_used_jtis",
     "oauth_dpop_bindings",
+    "oauth_device_codes",
     "federation_connectors",
     "federated_identities",
 )

@@ -13,8 +13,10 @@ then drives each in turn with wrk (bench/oidc/*.lua) and writes
 ``bench/results/oidc-<date>/report.md`` and ``results.json``.
 
 Scenarios: client_credentials at saturation (64 connections), the same paced at one common
-rate for both (p99 under the same load), introspection of a client_credentials token, and
-auth-service's refresh_token grant with rotation (16 chains). CPU seconds per token are read
+rate for both (p99 under the same load), introspection of a client_credentials token,
+auth-service's refresh_token grant with rotation (16 chains), and its device poll loop (RFC
+8628: 16 devices each polling a pending device code back to back; every answer is slow_down
+or authorization_pending), reported as polls per service CPU-second. CPU seconds per token are read
 from /proc for the server processes (auth-service's master and workers; node), and for
 auth-service also its PostgreSQL backends and Redis.
 
@@ -64,6 +66,8 @@ REDIRECT = "http://127.0.0.1:9/callback"
 NODE_PORTS = {"opaque": 18180, "jwt": 18181}
 CONNECTIONS = 64
 REFRESH_CHAINS = 16
+DEVICES = 16
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -198,6 +202,39 @@ def refresh_tokens(base: str, client: dict[str, str], count: int) -> list[str]:
     return tokens
 
 
+def device_codes(base: str, client: dict[str, str], count: int) -> list[str]:
+    """``count`` pending device codes (RFC 8628 device authorization requests)."""
+    auth = basic(client["client_id"], client["client_secret"])
+    codes = []
+    for _ in range(count):
+        status, body = post_form(f"{base}/oauth2/device_authorization", {"scope": "openid"}, auth)
+        if status != 200:
+            raise SystemExit(f"device authorization failed: {status} {body}")
+        codes.append(body["device_code"])
+    return codes
+
+
+def device_summary(result: dict[str, Any], name: str) -> dict[str, Any]:
+    """A poll that is answered slow_down or authorization_pending is the scenario working:
+    every answered poll counts, not only 2xx."""
+    load = result["loads"][0]
+    polls = sum(load["status"].values())
+    if any(not k.startswith("4") for k in load["status"]):
+        raise SystemExit(f"device polls answered {load['status']}")
+    row = summary(result, name, with_backends=True)
+    cpu = result["service_cpu_s"]
+    all_cpu = cpu + row["backends_cpu_s"]
+    row.update(
+        rate_per_s=round(polls / result["wall_s"], 1),
+        ok=polls,
+        server_cpu_ms_per_token=round(cpu * 1000 / polls, 3) if polls else None,
+        all_cpu_ms_per_token=round(all_cpu * 1000 / polls, 3) if polls else None,
+        polls_per_service_cpu_s=round(polls / cpu, 1) if cpu else None,
+        polls_per_cpu_s_with_backends=round(polls / all_cpu, 1) if all_cpu else None,
+    )
+    return row
+
+
 # ---- servers ---------------------------------------------------------------------------------
 
 
@@ -327,6 +364,11 @@ def run() -> dict[str, Any]:
             *("--grant-type", "authorization_code", "--grant-type", "refresh_token"),
             *("--redirect-uri", REDIRECT, "--scope", "openid offline_access"),
         )
+        device_client = create_client(
+            env,
+            *("--name", "bench device", "--type", "confidential"),
+            *("--grant-type", DEVICE_GRANT, "--scope", "openid"),
+        )
         ours = bench.Server(
             "auth-service",
             [
@@ -445,6 +487,24 @@ def run() -> dict[str, Any]:
         )
         scenario("refresh_ours", "refresh_token with rotation: auth-service", "ours", spec)
 
+        bench.log(f"{DEVICES} pending device codes for the poll loop")
+        codes_file = work / "device-codes"
+        codes_file.write_text("\n".join(device_codes(base, device_client, DEVICES)) + "\n")
+        device_auth = basic(device_client["client_id"], device_client["client_secret"])
+        spec = bench.Wrk(
+            "device poll ours",
+            f"{SCRIPTS}/device.lua",
+            base,
+            DEVICES,
+            DEVICES,
+            D,
+            {"BENCH_DEVICE_CODES": str(codes_file), "BENCH_BASIC": device_auth},
+        )
+        raw["device_poll_ours"] = bench.measure("device_poll_ours", [spec], ours)
+        rows["device_poll_ours"] = device_summary(
+            raw["device_poll_ours"], "device poll loop (RFC 8628, answered 400): auth-service"
+        )
+
         def ratio(a: float | None, b: float | None) -> float | None:
             return round(a / b, 2) if a and b else None
 
@@ -468,6 +528,12 @@ def run() -> dict[str, Any]:
             "introspection rate vs opaque": ratio(
                 rows["introspect_ours"]["rate_per_s"], rows["introspect_opaque"]["rate_per_s"]
             ),
+            "device polls per service CPU-second (absolute)": rows["device_poll_ours"][
+                "polls_per_service_cpu_s"
+            ],
+            "device polls per CPU-second incl. PostgreSQL and Redis (absolute)": rows[
+                "device_poll_ours"
+            ]["polls_per_cpu_s_with_backends"],
         }
         results["rows"] = rows
         results["raw"] = raw

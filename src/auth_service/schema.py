@@ -20,6 +20,7 @@ from auth_service.mfa.models import MfaEnrolmentGrace, PasskeyCredential, Recove
 from auth_service.oauth.models import (
     AuthorizationCode,
     Consent,
+    DeviceCode,
     DPoPBinding,
     OAuthClient,
     OAuthClientSecret,
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectorRow",
     "Consent",
     "DPoPBinding",
+    "DeviceCode",
     "FederatedIdentity",
     "FlowRow",
     "JobRow",

@@ -203,6 +203,7 @@ def build_services(settings: Settings) -> Services:
         audit,
         lambda: accounts.tenant_id,
         master_key=master_key,
+        guard=guard,
     )
     upkeep = JobUpkeep(db, jobs)
     deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)

@@ -16,7 +16,12 @@ from auth_service.audit.models import AuditEvent
 from auth_service.db.engine import Database
 from auth_service.flows.models import FlowRow
 from auth_service.jobs.models import JobRow
-from auth_service.oauth.models import AuthorizationCode, OAuthClient, RevokedAccessToken
+from auth_service.oauth.models import (
+    AuthorizationCode,
+    DeviceCode,
+    OAuthClient,
+    RevokedAccessToken,
+)
 from auth_service.sessions.models import RefreshToken, Session
 
 TABLES = {
@@ -24,6 +29,7 @@ TABLES = {
     "sessions": Session,
     "one_time_tokens": OneTimeToken,
     "oauth_authorization_codes": AuthorizationCode,
+    "oauth_device_codes": DeviceCode,
     "oauth_revoked_access_tokens": RevokedAccessToken,
     "flows": FlowRow,
     "jobs": JobRow,
@@ -178,6 +184,28 @@ async def seed(db: Database, now: datetime, scale: float = 1.0) -> Seeded:
     )
     seeded.purged["oauth_authorization_codes"] = int(5000 * scale)
     seeded.kept["oauth_authorization_codes"] = int(100 * scale)
+
+    def device_code(expires: datetime) -> dict[str, Any]:
+        return {
+            "device_code_hash": digest(),
+            "user_code_hash": digest(),
+            "client_pk": client_pk,
+            "request": {},
+            "status": "pending",
+            "interval": 5,
+            "expires_at": expires,
+        }
+
+    await _bulk(
+        db,
+        DeviceCode,
+        [
+            *(device_code(now - 2 * day) for _ in range(int(1000 * scale))),
+            *(device_code(now - timedelta(hours=1)) for _ in range(int(100 * scale))),
+        ],
+    )
+    seeded.purged["oauth_device_codes"] = int(1000 * scale)
+    seeded.kept["oauth_device_codes"] = int(100 * scale)
 
     def revoked(expires: datetime) -> dict[str, Any]:
         return {"jti": uuid.uuid4().hex, "client_id": "hk", "expires_at": expires}

@@ -31,6 +31,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
             "reset_per_ip": "1000/minute",
             "refresh_per_ip": "1000/minute",
             "verify_per_ip": "1000/minute",
+            "device_code_per_network": "1000/minute",
+            "device_code_per_session": "1000/minute",
         },
         "mail": {"max_attempts": 2, "retry_base_seconds": 0.05},
         # No scheduled housekeeping run racing a test's own (tests enable it when they mean it).

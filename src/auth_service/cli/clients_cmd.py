@@ -74,6 +74,14 @@ JwksOption = Annotated[
     ),
 ]
 
+SubjectType = Annotated[
+    str | None,
+    typer.Option(
+        "--subject-type",
+        help="public (default: the user's id) or pairwise (one sub per redirect URI host)",
+    ),
+]
+
 
 def _jwks(value: str | None) -> dict[str, Any] | None:
     """A JWK Set given inline (JSON) or as the path of a JSON file."""
@@ -135,6 +143,7 @@ def create(
     ] = False,
     jwks_uri: JwksUri = None,
     jwks: JwksOption = None,
+    subject_type: SubjectType = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Register a client; prints its client_id and, once, its client_secret."""
@@ -153,6 +162,7 @@ def create(
         require_pushed_authorization_requests=require_par,
         jwks=_jwks(jwks),
         jwks_uri=jwks_uri,
+        subject_type=subject_type or "public",
     )
 
     async def _run() -> None:
@@ -221,6 +231,7 @@ def update(
     ] = None,
     jwks_uri: JwksUri = None,
     jwks: JwksOption = None,
+    subject_type: SubjectType = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Change what is given; a repeatable option replaces the whole list."""
@@ -240,6 +251,7 @@ def update(
         "require_pushed_authorization_requests": require_par,
         "jwks": _jwks(jwks),
         "jwks_uri": jwks_uri,
+        "subject_type": subject_type,
     }
     changes = {k: v for k, v in given.items() if v is not None}
 

@@ -167,6 +167,13 @@ class RateLimitSettings(Section):
     reset_per_ip: str = "30/hour"
     refresh_per_ip: str = "600/minute"
     verify_per_ip: str = "60/hour"
+    device_code_per_network: str = Field(
+        "30/hour",
+        description="user codes entered on /device from one client network (RFC 8628 5.1)",
+    )
+    device_code_per_session: str = Field(
+        "10/hour", description="user codes entered on /device by one browser"
+    )
 
 
 class LockoutSettings(Section):
@@ -456,6 +463,16 @@ class OAuthSettings(Section):
         False,
         description="fetch a client's jwks_uri also from loopback and private addresses, and "
         "over http (development and tests only)",
+    )
+
+    device_code_ttl_seconds: int = Field(
+        600,
+        ge=60,
+        le=3600,
+        description="how long a device code and its user code live (RFC 8628 expires_in)",
+    )
+    device_code_interval_seconds: int = Field(
+        5, ge=1, le=60, description="the polling interval a device is given (RFC 8628 interval)"
     )
 
     dpop_nonce: bool = Field(

@@ -36,6 +36,9 @@ class FlowKind(StrEnum):
     # A pushed authorization request (RFC 9126), bound to its client, used once by its
     # request_uri.
     pushed_authorization = "pushed_authorization"
+    # A device authorization (RFC 8628) whose user code this browser entered on /device,
+    # waiting while it signs in and the user answers.
+    device_authorization = "device_authorization"
 
 
 @dataclass

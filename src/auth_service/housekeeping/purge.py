@@ -14,7 +14,8 @@ What is kept, and why (ADR 0910):
   Only sessions that ended (revoked, past their absolute expiry, or idle past the idle
   lifetime) ``housekeeping.session_retention_days`` ago go, their chain first;
 - an authorization code stays until it expired (``housekeeping.token_retention_hours``
-  ago): a code exchanged twice within its lifetime still revokes what it issued;
+  ago): a code exchanged twice within its lifetime still revokes what it issued; a device
+  code (RFC 8628) likewise;
 - a revoked access token's ``jti`` stays until the token itself expired (plus clock skew);
 - audit events stay ``audit.retention_days``.
 """
@@ -41,7 +42,7 @@ from auth_service.db.engine import Backend, Database
 from auth_service.flows.models import FlowRow
 from auth_service.jobs.models import JobRow
 from auth_service.jobs.upkeep import finished_jobs
-from auth_service.oauth.models import AuthorizationCode, RevokedAccessToken
+from auth_service.oauth.models import AuthorizationCode, DeviceCode, RevokedAccessToken
 from auth_service.observability import metrics
 from auth_service.privacy.deletion import AccountDeletion
 from auth_service.sessions.models import RefreshToken, Session
@@ -167,6 +168,12 @@ class Housekeeping:
                 AuthorizationCode,
                 AuthorizationCode.id,
                 lambda now: AuthorizationCode.expires_at < self._token_cutoff(now),
+            ),
+            Target(
+                "oauth_device_codes",
+                DeviceCode,
+                DeviceCode.id,
+                lambda now: DeviceCode.expires_at < self._token_cutoff(now),
             ),
             Target(
                 "oauth_revoked_access_tokens",

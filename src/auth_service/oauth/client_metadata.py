@@ -14,6 +14,8 @@ from auth_service.oauth.errors import InvalidClientMetadata
 from auth_service.oauth.jwk_sets import jwks_problem, jwks_uri_problem
 from auth_service.oauth.scopes import parse_scope
 
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 (oauth.rfc8628)
+
 MAX_NAME = 200
 MAX_URIS = 20
 
@@ -44,6 +46,10 @@ class ClientSpec:
     # RFC 7591 section 2: the client's public keys (private_key_jwt), inline or by URL.
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    # OIDC Core 8: "public" (the user's id) or "pairwise" (one sub per sector, ADR 0741).
+    subject_type: str = "public"
+    # OIDC Core 8.1: not supported (the document is not fetched); refused when sent.
+    sector_identifier_uri: str | None = None
 
     def with_defaults(self) -> ClientSpec:
         method = self.token_endpoint_auth_method or (
@@ -73,6 +79,7 @@ class ClientPolicy:
         self._check_grants(spec)
         self._check_uris(spec)
         self._check_auth(spec)
+        _check_subject(spec)
         scopes = parse_scope(spec.scope) if spec.scope else ()
         unknown = [s for s in scopes if s not in self.scopes]
         if unknown:
@@ -97,8 +104,11 @@ class ClientPolicy:
             raise InvalidClientMetadata(
                 "grant_types", "client_credentials needs a confidential client"
             )
-        if "refresh_token" in spec.grant_types and "authorization_code" not in spec.grant_types:
-            raise InvalidClientMetadata("grant_types", "refresh_token needs authorization_code")
+        user_grants = {"authorization_code", DEVICE_CODE}
+        if "refresh_token" in spec.grant_types and not user_grants & set(spec.grant_types):
+            raise InvalidClientMetadata(
+                "grant_types", "refresh_token needs authorization_code or the device code grant"
+            )
 
     def _check_uris(self, spec: ClientSpec) -> None:
         needs_redirect = any(g in self.redirect_grants for g in spec.grant_types)
@@ -138,3 +148,30 @@ class ClientPolicy:
             raise InvalidClientMetadata("jwks", problem)
         if spec.jwks_uri is not None and (problem := jwks_uri_problem(spec.jwks_uri)):
             raise InvalidClientMetadata("jwks_uri", problem)
+
+
+SUBJECT_TYPES = ("public", "pairwise")
+
+
+def sector_of(redirect_uris: Collection[str]) -> str | None:
+    """OIDC Core 8.1: the sector of a client without sector_identifier_uri, the host of its
+    redirect URIs when they share one (None when they do not, or there are none)."""
+    hosts = {(urlsplit(uri).hostname or "").lower() for uri in redirect_uris}
+    hosts.discard("")
+    return hosts.pop() if len(hosts) == 1 else None
+
+
+def _check_subject(spec: ClientSpec) -> None:
+    if spec.subject_type not in SUBJECT_TYPES:
+        raise InvalidClientMetadata("subject_type", "public or pairwise")
+    if spec.sector_identifier_uri is not None:
+        raise InvalidClientMetadata(
+            "sector_identifier_uri",
+            "not supported: the sector of a pairwise client is the host of its redirect URIs",
+        )
+    if spec.subject_type == "pairwise" and sector_of(spec.redirect_uris) is None:
+        raise InvalidClientMetadata(
+            "subject_type",
+            "pairwise needs redirect URIs on one host (that host is the sector; "
+            "sector_identifier_uri is not supported)",
+        )

@@ -22,7 +22,7 @@ from auth_service.audit.context import RequestContext
 from auth_service.audit.service import AuditService
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
-from auth_service.oauth.client_metadata import ClientPolicy, ClientSpec, ClientType
+from auth_service.oauth.client_metadata import ClientPolicy, ClientSpec, ClientType, sector_of
 from auth_service.oauth.errors import ClientNotFound, InvalidClientMetadata
 from auth_service.oauth.models import OAuthClient, OAuthClientSecret
 from auth_service.security.random import constant_time_equals, new_token, token_digest
@@ -54,10 +54,16 @@ class Client:
     require_pushed_authorization_requests: bool = False
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    subject_type: str = "public"
 
     @property
     def public(self) -> bool:
         return self.client_type is ClientType.public
+
+    @property
+    def sector(self) -> str | None:
+        """OIDC Core 8.1: the sector a pairwise client's subjects are computed for."""
+        return sector_of(self.redirect_uris)
 
     def spec(self) -> ClientSpec:
         return ClientSpec(
@@ -74,6 +80,7 @@ class Client:
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             jwks=self.jwks,
             jwks_uri=self.jwks_uri,
+            subject_type=self.subject_type,
         )
 
 
@@ -95,6 +102,7 @@ def _metadata(spec: ClientSpec) -> dict[str, Any]:
         "require_pushed_authorization_requests": spec.require_pushed_authorization_requests,
         "jwks": spec.jwks,
         "jwks_uri": spec.jwks_uri,
+        "subject_type": spec.subject_type,
     }
 
 
@@ -138,6 +146,7 @@ def _client(row: OAuthClient | Row[Any]) -> Client:
         ),
         jwks=meta.get("jwks"),
         jwks_uri=meta.get("jwks_uri"),
+        subject_type=str(meta.get("subject_type", "public")),
     )
 
 

@@ -19,6 +19,7 @@ from auth_service.oauth.clients import Client, ClientService
 from auth_service.oauth.errors import InvalidRequest
 from auth_service.oauth.id_token import IdTokenHint, IdTokens
 from auth_service.oauth.request import Params
+from auth_service.oauth.subjects import Subjects
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.service import BrowserSession, SessionService
 
@@ -30,11 +31,18 @@ class LogoutRequest:
     post_logout_redirect_uri: str | None
     state: str | None
     ui_locales: str | None
+    subjects: Subjects | None = None
 
     def needs_confirmation(self, session: BrowserSession | None) -> bool:
         if session is None:
             return False  # nobody to sign out: nothing to confirm
-        return self.hint is None or self.hint.subject != str(session.identity.id)
+        if self.hint is None:
+            return True
+        user_id = session.identity.id
+        # The hint's sub is the one its client sees (pairwise for a pairwise client).
+        if self.client is not None and self.subjects is not None:
+            return self.hint.subject != self.subjects.of(self.client, user_id)
+        return self.hint.subject != str(user_id)
 
     def redirect_url(self) -> str | None:
         """Where the browser goes afterwards (None: our own signed-out page)."""
@@ -62,11 +70,13 @@ class EndSession:
         clients: ClientService,
         sessions: SessionService,
         grants: GrantSessions,
+        subjects: Subjects | None = None,
     ) -> None:
         self._id_tokens = id_tokens
         self._clients = clients
         self._sessions = sessions
         self._grants = grants
+        self._subjects = subjects
 
     async def request(self, params: Params) -> LogoutRequest:
         """The checked request. Raises InvalidRequest (shown as a page, never redirected)."""
@@ -84,7 +94,9 @@ class EndSession:
         uri = params.get("post_logout_redirect_uri")
         if uri is not None and (client is None or uri not in client.post_logout_redirect_uris):
             raise InvalidRequest("post_logout_redirect_uri is not registered for this client")
-        return LogoutRequest(client, hint, uri, params.get("state"), params.get("ui_locales"))
+        return LogoutRequest(
+            client, hint, uri, params.get("state"), params.get("ui_locales"), self._subjects
+        )
 
     async def log_out(self, session: BrowserSession, ctx: RequestContext) -> None:
         """End the browser session and the grants that depended on it."""

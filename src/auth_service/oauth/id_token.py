@@ -50,7 +50,7 @@ class IdTokens:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": str(user.user_id),
+            "sub": user.sub,
             "aud": client_id,
             "exp": now + ttl,
             "iat": now,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from auth_service.oauth.clients import Client
 from auth_service.oauth.id_token import IdTokens
 from auth_service.oauth.rfc9068 import AccessTokens, UserFacts
 from auth_service.oauth.scopes import OPENID
+from auth_service.oauth.subjects import Subjects
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,10 @@ class Lifetimes:
 
 
 class TokenIssuer:
-    def __init__(self, access: AccessTokens, id_tokens: IdTokens) -> None:
+    def __init__(self, access: AccessTokens, id_tokens: IdTokens, subjects: Subjects) -> None:
         self.access = access
         self.id_tokens = id_tokens
+        self.subjects = subjects
 
     async def for_user(
         self,
@@ -58,7 +60,9 @@ class TokenIssuer:
         browser_session_id: uuid.UUID | None,
     ) -> TokenResponse:
         """Tokens of a grant a user made: an access token, the refresh token when the grant
-        has one, and an ID token when ``openid`` was granted."""
+        has one, and an ID token when ``openid`` was granted. Both say the ``sub`` this
+        client sees (public or pairwise, OIDC Core 8)."""
+        user = replace(user, subject=self.subjects.of(client, user.user_id))
         access = await self.access.issue(
             client_id=client.client_id,
             scope=scope,

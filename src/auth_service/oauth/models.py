@@ -117,3 +117,32 @@ class DPoPBinding(TenantScoped, Base):
         ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
     )
     jkt: Mapped[str] = mapped_column(String(64))
+
+
+class DeviceCode(TenantScoped, Base):
+    """A device authorization request (RFC 8628 section 3.2): the device code and the user
+    code as SHA-256, what the client asked for, and the user's decision once made on
+    /device. Spent by a conditional UPDATE when the approved code is redeemed."""
+
+    __tablename__ = "oauth_device_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    device_code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # The normalised user code's SHA-256: unique, so two live requests never share a code.
+    user_code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    client_pk: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True
+    )
+    # scope and resources asked for; after approval also auth_time, acr, amr, sid.
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending, approved or denied (the user's answer on /device).
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    interval: Mapped[int] = mapped_column(default=5)
+    last_polled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+    grant_id: Mapped[uuid.UUID | None]

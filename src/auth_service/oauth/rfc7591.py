@@ -29,6 +29,8 @@ _STRINGS = (
     "scope",
     "token_endpoint_auth_method",
     "id_token_signed_response_alg",
+    "subject_type",
+    "sector_identifier_uri",
 )
 
 
@@ -75,6 +77,8 @@ def spec_of(body: dict[str, Any]) -> ClientSpec:
         require_pushed_authorization_requests=require_par,
         jwks=body.get("jwks"),
         jwks_uri=body.get("jwks_uri"),
+        subject_type=body.get("subject_type") or "public",
+        sector_identifier_uri=body.get("sector_identifier_uri"),
     )
 
 
@@ -93,6 +97,7 @@ def client_metadata(client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "subject_type": client.subject_type,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
         **({"jwks_uri": client.jwks_uri} if client.jwks_uri is not None else {}),
     }

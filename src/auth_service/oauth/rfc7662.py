@@ -15,6 +15,7 @@ from auth_service.oauth.clients import Client
 from auth_service.oauth.request import EndpointRequest
 from auth_service.oauth.rfc7009 import RevokedAccessTokens
 from auth_service.oauth.rfc9068 import AccessTokens
+from auth_service.oauth.subjects import Subjects
 from auth_service.sessions.grants import GrantSessions
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -27,11 +28,13 @@ class Introspection:
         revoked: RevokedAccessTokens,
         grants: GrantSessions,
         leeway: int,
+        subjects: Subjects,
     ) -> None:
         self._access = access
         self._revoked = revoked
         self._grants = grants
         self.leeway = leeway
+        self.subjects = subjects
 
     async def introspect(self, request: EndpointRequest, client: Client) -> dict[str, Any] | None:
         """Section 2.2. Raises InvalidRequest when ``token`` is missing. A token longer than
@@ -83,7 +86,7 @@ class Introspection:
             "token_type": "refresh_token",
             "scope": info.scope,
             "client_id": client.client_id,
-            "sub": str(info.user_id),
+            "sub": self.subjects.of(client, info.user_id),
             "iss": self._access.issuer,
             "exp": int(info.expires_at.timestamp()),
             "iat": int(info.created_at.timestamp()),

@@ -64,7 +64,7 @@ def metadata(issuer: str, can: Capabilities) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": list(can.grant_types),
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],  # OIDC Core 8, per client
         "id_token_signing_alg_values_supported": list(can.id_token_algs),
         "token_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": list(can.introspection_auth_methods),

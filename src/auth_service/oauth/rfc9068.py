@@ -31,6 +31,12 @@ class UserFacts:
     acr: str | None
     amr: tuple[str, ...]
     grant_id: uuid.UUID
+    # The sub the client sees (OIDC Core 8, ``oauth.subjects``); None: the user's id.
+    subject: str | None = None
+
+    @property
+    def sub(self) -> str:
+        return self.subject if self.subject is not None else str(self.user_id)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class AccessClaims:
 
     @property
     def user_id(self) -> uuid.UUID | None:
+        """The user's id when ``sub`` is it (a public subject); a pairwise ``sub`` is not:
+        then the grant (``grant_id``) says who the user is."""
         if self.grant_id is None:
             return None
         try:
@@ -88,7 +96,7 @@ class AccessTokens:
         jti = uuid.uuid4().hex
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": str(user.user_id) if user else client_id,
+            "sub": user.sub if user else client_id,
             "aud": audience(resources, client_id),
             "exp": now + ttl,
             "iat": now,

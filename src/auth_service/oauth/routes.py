@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from auth_service.oauth import rfc8414, rfc9126, rfc9449
+from auth_service.oauth import rfc8414, rfc8628, rfc9126, rfc9449
 from auth_service.oauth.client_auth import challenge
 from auth_service.oauth.errors import (
     InsufficientScope,
@@ -164,6 +164,14 @@ async def pushed_authorization_request(request: Request) -> JSONResponse:
     """RFC 9126: a client-authenticated authorization request; answers its request_uri."""
     body = await _oauth(request).push_authorization_request(await endpoint_request(request))
     return JSONResponse(body, status_code=201, headers=NO_STORE)
+
+
+@router.post(rfc8628.DEVICE_AUTHORIZATION)
+async def device_authorization(request: Request) -> JSONResponse:
+    """RFC 8628 section 3.1: a client-authenticated device authorization request; answers
+    the device code, the user code and where the user enters it."""
+    body = await _oauth(request).device_authorization(await endpoint_request(request))
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.post(rfc8414.INTROSPECT)

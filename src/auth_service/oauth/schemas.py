@@ -32,6 +32,10 @@ class ClientIn(BaseModel):
     require_pushed_authorization_requests: bool = False
     jwks: dict[str, Any] | None = None
     jwks_uri: PlainText | None = Field(None, max_length=2048)
+    subject_type: Literal["public", "pairwise"] = "public"
+    sector_identifier_uri: PlainText | None = Field(
+        None, max_length=2048, description="not supported: refused (docs/oidc.md)"
+    )
 
     def spec(self) -> ClientSpec:
         return ClientSpec(
@@ -48,6 +52,8 @@ class ClientIn(BaseModel):
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             jwks=self.jwks,
             jwks_uri=self.jwks_uri,
+            subject_type=self.subject_type,
+            sector_identifier_uri=self.sector_identifier_uri,
         )
 
 
@@ -68,6 +74,7 @@ class ClientPatch(BaseModel):
     require_pushed_authorization_requests: bool | None = None
     jwks: dict[str, Any] | None = None
     jwks_uri: PlainText | None = Field(None, max_length=2048)
+    subject_type: Literal["public", "pairwise"] | None = None
 
     def changes(self) -> dict[str, Any]:
         """``ClientSpec`` keyword changes of the fields that were sent."""
@@ -95,6 +102,7 @@ class ClientOut(BaseModel):
     require_pushed_authorization_requests: bool
     jwks: dict[str, Any] | None
     jwks_uri: str | None
+    subject_type: str
     dynamically_registered: bool
     created_at: datetime
     updated_at: datetime
@@ -116,6 +124,7 @@ class ClientOut(BaseModel):
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
+            subject_type=client.subject_type,
             dynamically_registered=client.dynamically_registered,
             created_at=client.created_at,
             updated_at=client.updated_at,

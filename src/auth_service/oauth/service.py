@@ -4,12 +4,14 @@ endpoints, which share the registries."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from auth_service import i18n
 from auth_service.accounts.assurance import Assurance
+from auth_service.accounts.guard import AttemptGuard
 from auth_service.audit.context import RequestContext
 from auth_service.audit.service import AuditService
 from auth_service.config.settings import Settings
@@ -26,6 +28,7 @@ from auth_service.oauth.client_metadata import ClientPolicy
 from auth_service.oauth.clients import ClientService
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.consent import ConsentStore
+from auth_service.oauth.device_entry import DeviceEntry
 from auth_service.oauth.dpop_bindings import DPoPBindings
 from auth_service.oauth.dpop_endpoints import DPoPEndpoints
 from auth_service.oauth.end_session import EndSession
@@ -38,11 +41,14 @@ from auth_service.oauth.request import EndpointRequest
 from auth_service.oauth.rfc7009 import Revocation, RevokedAccessTokens
 from auth_service.oauth.rfc7591 import Registration
 from auth_service.oauth.rfc7662 import Introspection
+from auth_service.oauth.rfc8628 import DeviceAuthorizations
 from auth_service.oauth.rfc9068 import AccessTokens
 from auth_service.oauth.rfc9126 import PushedRequests
 from auth_service.oauth.rfc9449 import ALGORITHMS as DPOP_ALGORITHMS
 from auth_service.oauth.rfc9449 import DPoP
 from auth_service.oauth.scopes import CLAIMS_BY_SCOPE, supported_scopes
+from auth_service.oauth.subjects import PURPOSE as PAIRWISE_PURPOSE
+from auth_service.oauth.subjects import Subjects
 from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
 from auth_service.security.aead import MasterKey
@@ -63,6 +69,7 @@ class OAuthService:
         audit: AuditService,
         tenant_id: Callable[[], uuid.UUID],
         master_key: MasterKey | None = None,
+        guard: AttemptGuard | None = None,
     ) -> None:
         self._settings = settings
         self.issuer = settings.issuer
@@ -82,17 +89,27 @@ class OAuthService:
         self.access_tokens = AccessTokens(keys, self.issuer)
         self.id_tokens = IdTokens(keys, self.issuer)
         codes = CodeStore(db)
+        # OIDC Core 8.1: without a master key (never when built by services) pairwise
+        # subjects would change with every process, so that key is random and says so.
+        self.subjects = Subjects(
+            master_key.derive(PAIRWISE_PURPOSE) if master_key else secrets.token_bytes(32)
+        )
+        self.devices = DeviceAuthorizations(db, self.settings)
         grant_context = GrantContext(
             self.settings,
-            TokenIssuer(self.access_tokens, self.id_tokens),
+            TokenIssuer(self.access_tokens, self.id_tokens, self.subjects),
             codes,
             self.grants,
             sessions,
             revoker,
             audit,
+            self.devices,
         )
         self.grant_types = grant_context.registry()
         self.token_endpoint = TokenEndpoint(self.clients, self.auth_methods, self.grant_types)
+        self.device_entry = DeviceEntry(
+            self.devices, self.clients, self.consents, guard, audit, self.settings
+        )
         self.pushed = PushedRequests(flows, self.clients, self.settings)
         self.authorize = AuthorizeSteps(
             self.clients,
@@ -105,12 +122,16 @@ class OAuthService:
         )
         revoked = RevokedAccessTokens(db)
         leeway = settings.tokens.clock_skew_seconds
-        self.introspection = Introspection(self.access_tokens, revoked, self.grants, leeway)
+        self.introspection = Introspection(
+            self.access_tokens, revoked, self.grants, leeway, self.subjects
+        )
         self.revocation = Revocation(
             self.access_tokens, revoked, self.grants, revoker, audit, leeway
         )
         self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
-        self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.grants)
+        self.end_session = EndSession(
+            self.id_tokens, self.clients, sessions, self.grants, self.subjects
+        )
         self.registration = Registration(self.clients)
         nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
         self.dpop = DPoPEndpoints(
@@ -173,6 +194,11 @@ class OAuthService:
         client = await self.token_endpoint.client(request)
         return await self.pushed.push(request, client)
 
+    async def device_authorization(self, request: EndpointRequest) -> dict[str, Any]:
+        """RFC 8628 section 3.1: authenticated as at the token endpoint."""
+        client = await self.token_endpoint.client(request)
+        return await self.devices.start(request, client)
+
     async def revoke(self, request: EndpointRequest) -> None:
         client = await self.token_endpoint.client(request)
         await self.revocation.revoke(request, client)
@@ -209,6 +235,7 @@ class OAuthService:
             ),
         )
         doc.update(self.pushed.metadata(self.issuer))
+        doc.update(self.devices.metadata(self.issuer))
         doc["dpop_signing_alg_values_supported"] = list(DPOP_ALGORITHMS)
         # RFC 8414 section 2: the algorithms private_key_jwt accepts.
         for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):

@@ -36,14 +36,15 @@ def bearer_token(authorization: str | None, body_token: str | None) -> str:
     return token
 
 
-def _claims(identity: Identity, scopes: tuple[str, ...]) -> dict[str, Any]:
+def _claims(identity: Identity, subject: str, scopes: tuple[str, ...]) -> dict[str, Any]:
     values: dict[str, Any] = {
         "name": identity.name,
         "locale": identity.locale,
         "email": identity.email,
         "email_verified": identity.email_verified_at is not None,
     }
-    body: dict[str, Any] = {"sub": str(identity.id)}
+    # The access token's sub: the one this client sees (public or pairwise, OIDC Core 8).
+    body: dict[str, Any] = {"sub": subject}
     for claim in claims_for(scopes):
         if values.get(claim) is not None:
             body[claim] = values[claim]
@@ -70,7 +71,7 @@ class UserInfo:
             access = verified or await self._access.verify(token, self.leeway)
         except jose.JoseError:
             raise InvalidToken("the access token is invalid or expired") from None
-        if access.grant_id is None or access.user_id is None:
+        if access.grant_id is None:
             raise InvalidToken("the access token has no user")
         if await self._revoked.revoked(access.jti):
             raise InvalidToken("the access token is revoked")
@@ -80,4 +81,4 @@ class UserInfo:
             identity = await self._sessions.active_identity(access.grant_id, access.user_id)
         except SessionNotFound:
             raise InvalidToken("the grant of this access token has ended") from None
-        return _claims(identity, access.scopes)
+        return _claims(identity, access.subject, access.scopes)

@@ -39,6 +39,8 @@ class Limiter(StrEnum):
     ip_reset = "ip.reset"
     ip_refresh = "ip.refresh"
     ip_verify = "ip.verify"
+    ip_device_code = "ip.device_code"
+    session_device_code = "session.device_code"
 
 
 # limiter -> the RateLimitSettings attribute that holds its limit
@@ -51,6 +53,8 @@ LIMITERS: dict[Limiter, str] = {
     Limiter.ip_reset: "reset_per_ip",
     Limiter.ip_refresh: "refresh_per_ip",
     Limiter.ip_verify: "verify_per_ip",
+    Limiter.ip_device_code: "device_code_per_network",
+    Limiter.session_device_code: "device_code_per_session",
 }
 
 

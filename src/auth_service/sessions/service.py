@@ -53,6 +53,19 @@ _ACTIVE_IDENTITY = (
 )
 
 
+# The same without the user: the session (an OAuth grant) says whose it is, for tokens whose
+# ``sub`` is not the user's id (pairwise subjects, OIDC Core 8.1).
+_ACTIVE_SESSION_IDENTITY = (
+    identity_select()
+    .join(Session, Session.user_id == User.id)
+    .where(
+        Session.id == bindparam("session_id"),
+        User.status == UserStatus.active.value,
+        session_usable(bindparam("now"), bindparam("idle_cutoff")),
+    )
+)
+
+
 # A browser session by the SHA-256 of its cookie, with its user, in ONE statement: usable
 # (``session_usable``) and the user active, like the bearer check.
 _BROWSER_SESSION = (
@@ -320,17 +333,19 @@ class SessionService:
             details={"session_id": str(row.id)},
         )
 
-    async def active_identity(self, session_id: uuid.UUID, user_id: uuid.UUID) -> Identity:
+    async def active_identity(self, session_id: uuid.UUID, user_id: uuid.UUID | None) -> Identity:
         """Freshness check for routes that must not trust a revoked session's access token.
 
-        The session must be usable and belong to ``user_id``, and the user must be active;
-        returns the user, read in the same statement (one round trip). Raises SessionNotFound.
+        The session must be usable and belong to ``user_id`` (None: whoever it belongs to),
+        and the user must be active; returns the user, read in the same statement (one round
+        trip). Raises SessionNotFound.
         """
         now = utcnow()
+        statement = _ACTIVE_IDENTITY if user_id is not None else _ACTIVE_SESSION_IDENTITY
         async with self._db.single() as conn:
             rows = (
                 await conn.execute(
-                    _ACTIVE_IDENTITY,
+                    statement,
                     {
                         "session_id": session_id,
                         "user_id": user_id,

@@ -8,6 +8,7 @@ from auth_service.ui import (
     account,
     assets,
     consent,
+    device,
     end_session,
     federation,
     mfa,
@@ -30,6 +31,7 @@ for module in (
     assets,
     oauth,
     consent,
+    device,
     end_session,
 ):
     router.include_router(module.router)
@@ -44,6 +46,7 @@ FORM_PATHS = (
     "/reset-password",
     "/account",
     "/consent",
+    "/device",
     "/oauth2/authorize",
     "/oauth2/logout",
 )

@@ -82,7 +82,8 @@ async def test_a_code_is_single_use_and_a_replay_revokes_what_it_issued(api: Api
         ({"code": "not-a-code"}, "invalid_grant"),
         ({"code": "x" * 5000}, "invalid_request"),
         ({"grant_type": "password"}, "unsupported_grant_type"),
-        ({"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}, "unsupported_grant_type"),
+        # Supported (RFC 8628) but not registered for this client.
+        ({"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}, "unauthorized_client"),
     ],
 )
 async def test_the_exchange_refuses_a_mismatch(

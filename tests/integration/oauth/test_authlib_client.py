@@ -54,7 +54,9 @@ def _clients(live: LiveServer, *args: str) -> dict[str, Any]:
     return data
 
 
-async def _browser_step(live: LiveServer, authorization_url: str, email: str) -> str:
+async def _browser_step(
+    live: LiveServer, authorization_url: str, email: str, redirect: str = REDIRECT
+) -> str:
     """What a browser does: follow our redirects, sign in with the form, come back. Returns
     the URL the client's redirect URI receives."""
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as browser:
@@ -63,7 +65,7 @@ async def _browser_step(live: LiveServer, authorization_url: str, email: str) ->
             location = r.headers.get("location")
             assert location, (r.status_code, r.text[:300])
             target = urljoin(live.url, location)
-            if target.startswith(REDIRECT):
+            if target.startswith(redirect):
                 return target
             r = await browser.get(target)
             if r.status_code == 200 and 'action="/login"' in r.text:
@@ -149,3 +151,90 @@ async def test_authlib_completes_code_with_pkce_and_verifies_our_id_token(
         refreshed = await client.refresh_token(metadata["token_endpoint"])
         remember(refreshed["access_token"], refreshed["refresh_token"])
         assert refreshed["refresh_token"] != token["refresh_token"]
+
+
+async def _authlib_sub(
+    live: LiveServer, metadata: dict[str, Any], created: dict[str, Any], redirect: str, email: str
+) -> str:
+    """authlib signs ``email`` in at ``created`` (code + PKCE); the ``sub`` of its ID token,
+    checked to be the one UserInfo says."""
+    from authlib.common.security import generate_token
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.jose import JsonWebKey, jwt
+    from authlib.oidc.core import CodeIDToken
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        jwks = (await http.get(metadata["jwks_uri"])).json()
+    async with AsyncOAuth2Client(
+        client_id=created["client_id"],
+        client_secret=created["client_secret"],
+        scope="openid email",
+        redirect_uri=redirect,
+        code_challenge_method="S256",
+        timeout=30,
+    ) as client:
+        verifier = generate_token(48)
+        nonce = secrets.token_urlsafe(16)
+        url, _ = client.create_authorization_url(
+            metadata["authorization_endpoint"], code_verifier=verifier, nonce=nonce
+        )
+        callback = await _browser_step(live, url, email, redirect)
+        token = await client.fetch_token(
+            metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier
+        )
+        remember(token["access_token"], token["id_token"])
+        claims = jwt.decode(
+            token["id_token"],
+            JsonWebKey.import_key_set(jwks),
+            claims_cls=CodeIDToken,
+            claims_params={"nonce": nonce, "client_id": created["client_id"]},
+        )
+        claims.validate(leeway=30)
+        info = (await client.get(metadata["userinfo_endpoint"])).json()
+        assert info["sub"] == claims["sub"]
+        return str(claims["sub"])
+
+
+async def test_authlib_sees_pairwise_subjects_per_sector(provider: LiveServer) -> None:
+    """OIDC Core 8.1 as a relying party sees it: clients registered with ``--subject-type
+    pairwise`` on one redirect host (127.0.0.1) get the same ``sub`` for a user, a client on
+    another host (localhost) another one, none of them the user's id, each stable."""
+    redirects = {
+        "a": "http://127.0.0.1:9/a/callback",
+        "b": "http://127.0.0.1:9/b/callback",
+        "other": "http://localhost:9/callback",
+    }
+    created = {
+        name: _clients(
+            provider,
+            "create",
+            "--name",
+            f"pairwise {name}",
+            "--type",
+            "confidential",
+            "--redirect-uri",
+            uri,
+            "--scope",
+            "openid email",
+            "--first-party",
+            "--subject-type",
+            "pairwise",
+        )
+        for name, uri in redirects.items()
+    }
+    for client in created.values():
+        assert client["subject_type"] == "pairwise"
+        remember(client["client_secret"])
+    user = provider.new_user()
+    async with httpx.AsyncClient(timeout=30) as http:
+        metadata = (await http.get(provider.url + "/.well-known/openid-configuration")).json()
+    assert "pairwise" in metadata["subject_types_supported"]
+    subs = {
+        name: await _authlib_sub(provider, metadata, created[name], uri, user["email"])
+        for name, uri in redirects.items()
+    }
+    assert subs["a"] == subs["b"]
+    assert subs["other"] != subs["a"]
+    assert user["user"]["id"] not in subs.values()
+    again = await _authlib_sub(provider, metadata, created["a"], redirects["a"], user["email"])
+    assert again == subs["a"]

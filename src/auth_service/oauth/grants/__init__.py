@@ -19,6 +19,7 @@ from auth_service.oauth.clients import Client
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.issuance import Lifetimes, TokenIssuer, TokenResponse
 from auth_service.oauth.request import EndpointRequest
+from auth_service.oauth.rfc8628 import DeviceAuthorizations
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -41,6 +42,7 @@ class GrantContext:
     sessions: SessionService
     revoker: SessionRevoker
     audit: AuditService
+    devices: DeviceAuthorizations
 
     def lifetimes(self) -> Lifetimes:
         oauth = self.settings().oauth
@@ -50,6 +52,7 @@ class GrantContext:
         from auth_service.oauth.grants import (
             authorization_code,
             client_credentials,
+            device_code,
             refresh_token,
         )
 
@@ -57,5 +60,6 @@ class GrantContext:
             authorization_code.AuthorizationCodeGrant(self),
             refresh_token.RefreshTokenGrant(self),
             client_credentials.ClientCredentialsGrant(self),
+            device_code.DeviceCodeGrant(self),
         )
         return {g.name: g for g in grants}

@@ -43,62 +43,15 @@ class AuthorizationCodeGrant:
         def check(record: CodeRecord) -> None:
             _check(record.request, redirect_uri, verifier, asked)
 
-        def open_grant(record: CodeRecord) -> PreparedGrant:
-            return self._open_grant(record, client, request)
+        def opened(record: CodeRecord) -> PreparedGrant:
+            return open_grant(self._ctx, record, client, request)
 
         try:
-            record, grant = await self._ctx.codes.redeem(code, client.pk, check, open_grant)
+            record, grant = await self._ctx.codes.redeem(code, client.pk, check, opened)
         except CodeReplayed as exc:
             await self._replayed(exc, client, request)
             raise
-        try:
-            # The user may have been disabled since the code was issued.
-            await self._ctx.sessions.active_identity(grant.id, record.user_id)
-        except SessionNotFound:
-            raise InvalidGrant("the user can no longer sign in") from None
-        wanted = record.request
-        user = UserFacts(
-            record.user_id,
-            record.auth_time,
-            wanted.get("acr"),
-            tuple(wanted.get("amr", ())),
-            grant.id,
-        )
-        return await self._ctx.issuer.for_user(
-            client,
-            scope=wanted["scope"],
-            resources=asked or tuple(wanted.get("resources", ())),
-            user=user,
-            lifetimes=self._ctx.lifetimes(),
-            refresh_token=grant.refresh_token,
-            nonce=wanted.get("nonce"),
-            browser_session_id=_uuid(wanted.get("sid")),
-        )
-
-    def _open_grant(
-        self, record: CodeRecord, client: Client, request: EndpointRequest
-    ) -> PreparedGrant:
-        """The grant the code is exchanged for: a refresh token only with offline_access
-        granted and the refresh_token grant allowed."""
-        wanted = record.request
-        offline = OFFLINE_ACCESS in wanted["scope"].split()
-        return GrantSessions.prepare(
-            GrantRequest(
-                tenant_id=record.tenant_id,
-                user_id=record.user_id,
-                client_id=client.client_id,
-                scope=wanted["scope"],
-                resources=tuple(wanted.get("resources", ())),
-                auth_time=record.auth_time,
-                amr=tuple(wanted.get("amr", ())),
-                acr=wanted.get("acr"),
-                browser_session_id=_uuid(wanted.get("sid")),
-                lifetime_seconds=self._ctx.settings().oauth.refresh_token_ttl_seconds,
-                ip=request.context.ip,
-                user_agent=request.context.user_agent,
-            ),
-            refresh=offline and "refresh_token" in client.grant_types,
-        )
+        return await user_tokens(self._ctx, client, record, grant, asked)
 
     async def _replayed(self, exc: CodeReplayed, client: Client, request: EndpointRequest) -> None:
         owner = None
@@ -136,3 +89,62 @@ def _check(
 
 def _uuid(value: object) -> uuid.UUID | None:
     return uuid.UUID(value) if isinstance(value, str) else None
+
+
+def open_grant(
+    ctx: GrantContext, record: CodeRecord, client: Client, request: EndpointRequest
+) -> PreparedGrant:
+    """The grant a code (or an approved device code) is exchanged for: a refresh token only
+    with offline_access granted and the refresh_token grant allowed."""
+    wanted = record.request
+    offline = OFFLINE_ACCESS in wanted["scope"].split()
+    return GrantSessions.prepare(
+        GrantRequest(
+            tenant_id=record.tenant_id,
+            user_id=record.user_id,
+            client_id=client.client_id,
+            scope=wanted["scope"],
+            resources=tuple(wanted.get("resources", ())),
+            auth_time=record.auth_time,
+            amr=tuple(wanted.get("amr", ())),
+            acr=wanted.get("acr"),
+            browser_session_id=_uuid(wanted.get("sid")),
+            lifetime_seconds=ctx.settings().oauth.refresh_token_ttl_seconds,
+            ip=request.context.ip,
+            user_agent=request.context.user_agent,
+        ),
+        refresh=offline and "refresh_token" in client.grant_types,
+    )
+
+
+async def user_tokens(
+    ctx: GrantContext,
+    client: Client,
+    record: CodeRecord,
+    grant: PreparedGrant,
+    asked: tuple[str, ...],
+) -> TokenResponse:
+    """The tokens of a grant just opened for ``record``'s user, who must still be able to
+    sign in (they may have been disabled since the code was issued)."""
+    try:
+        await ctx.sessions.active_identity(grant.id, record.user_id)
+    except SessionNotFound:
+        raise InvalidGrant("the user can no longer sign in") from None
+    wanted = record.request
+    user = UserFacts(
+        record.user_id,
+        record.auth_time,
+        wanted.get("acr"),
+        tuple(wanted.get("amr", ())),
+        grant.id,
+    )
+    return await ctx.issuer.for_user(
+        client,
+        scope=wanted["scope"],
+        resources=asked or tuple(wanted.get("resources", ())),
+        user=user,
+        lifetimes=ctx.lifetimes(),
+        refresh_token=grant.refresh_token,
+        nonce=wanted.get("nonce"),
+        browser_session_id=_uuid(wanted.get("sid")),
+    )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
@@ -54,6 +55,9 @@ class Client:
     require_pushed_authorization_requests: bool = False
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    token_exchange_audiences: tuple[str, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -74,6 +78,9 @@ class Client:
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             jwks=self.jwks,
             jwks_uri=self.jwks_uri,
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
+            token_exchange_audiences=self.token_exchange_audiences,
         )
 
 
@@ -95,6 +102,9 @@ def _metadata(spec: ClientSpec) -> dict[str, Any]:
         "require_pushed_authorization_requests": spec.require_pushed_authorization_requests,
         "jwks": spec.jwks,
         "jwks_uri": spec.jwks_uri,
+        "backchannel_logout_uri": spec.backchannel_logout_uri,
+        "backchannel_logout_session_required": spec.backchannel_logout_session_required,
+        "token_exchange_audiences": list(spec.token_exchange_audiences),
     }
 
 
@@ -138,6 +148,11 @@ def _client(row: OAuthClient | Row[Any]) -> Client:
         ),
         jwks=meta.get("jwks"),
         jwks_uri=meta.get("jwks_uri"),
+        backchannel_logout_uri=meta.get("backchannel_logout_uri"),
+        backchannel_logout_session_required=bool(
+            meta.get("backchannel_logout_session_required", False)
+        ),
+        token_exchange_audiences=tuple(meta.get("token_exchange_audiences", ())),
     )
 
 
@@ -230,6 +245,20 @@ class ClientService:
         if found is None:
             raise ClientNotFound
         return found
+
+    async def with_backchannel_logout(
+        self, session: AsyncSession, client_ids: list[str]
+    ) -> frozenset[str]:
+        """Which of these clients registered a ``backchannel_logout_uri`` (read in the
+        caller's transaction: the one that ends the sessions they were issued tokens in)."""
+        if not client_ids:
+            return frozenset()
+        rows = await session.execute(
+            select(OAuthClient.client_id, OAuthClient.metadata_).where(
+                OAuthClient.client_id.in_(client_ids)
+            )
+        )
+        return frozenset(r[0] for r in rows if r[1].get("backchannel_logout_uri"))
 
     async def by_pk(self, pks: list[uuid.UUID]) -> dict[uuid.UUID, Client]:
         async with self._db.sessionmaker() as s:

@@ -32,6 +32,9 @@ class ClientIn(BaseModel):
     require_pushed_authorization_requests: bool = False
     jwks: dict[str, Any] | None = None
     jwks_uri: PlainText | None = Field(None, max_length=2048)
+    backchannel_logout_uri: PlainText | None = Field(None, max_length=2048)
+    backchannel_logout_session_required: bool = False
+    token_exchange_audiences: UriList = Field(default_factory=list, max_length=20)
 
     def spec(self) -> ClientSpec:
         return ClientSpec(
@@ -48,6 +51,9 @@ class ClientIn(BaseModel):
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             jwks=self.jwks,
             jwks_uri=self.jwks_uri,
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
+            token_exchange_audiences=tuple(self.token_exchange_audiences),
         )
 
 
@@ -68,6 +74,9 @@ class ClientPatch(BaseModel):
     require_pushed_authorization_requests: bool | None = None
     jwks: dict[str, Any] | None = None
     jwks_uri: PlainText | None = Field(None, max_length=2048)
+    backchannel_logout_uri: PlainText | None = Field(None, max_length=2048)
+    backchannel_logout_session_required: bool | None = None
+    token_exchange_audiences: UriList | None = Field(None, max_length=20)
 
     def changes(self) -> dict[str, Any]:
         """``ClientSpec`` keyword changes of the fields that were sent."""
@@ -95,6 +104,9 @@ class ClientOut(BaseModel):
     require_pushed_authorization_requests: bool
     jwks: dict[str, Any] | None
     jwks_uri: str | None
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    token_exchange_audiences: list[str]
     dynamically_registered: bool
     created_at: datetime
     updated_at: datetime
@@ -116,6 +128,9 @@ class ClientOut(BaseModel):
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
+            backchannel_logout_uri=client.backchannel_logout_uri,
+            backchannel_logout_session_required=client.backchannel_logout_session_required,
+            token_exchange_audiences=list(client.token_exchange_audiences),
             dynamically_registered=client.dynamically_registered,
             created_at=client.created_at,
             updated_at=client.updated_at,

@@ -82,6 +82,7 @@ class OAuthService:
         self.access_tokens = AccessTokens(keys, self.issuer)
         self.id_tokens = IdTokens(keys, self.issuer)
         codes = CodeStore(db)
+        revoked = RevokedAccessTokens(db)
         grant_context = GrantContext(
             self.settings,
             TokenIssuer(self.access_tokens, self.id_tokens),
@@ -90,6 +91,7 @@ class OAuthService:
             sessions,
             revoker,
             audit,
+            revoked,
         )
         self.grant_types = grant_context.registry()
         self.token_endpoint = TokenEndpoint(self.clients, self.auth_methods, self.grant_types)
@@ -103,14 +105,13 @@ class OAuthService:
             self.issuer,
             self.pushed,
         )
-        revoked = RevokedAccessTokens(db)
         leeway = settings.tokens.clock_skew_seconds
         self.introspection = Introspection(self.access_tokens, revoked, self.grants, leeway)
         self.revocation = Revocation(
             self.access_tokens, revoked, self.grants, revoker, audit, leeway
         )
         self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
-        self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.grants)
+        self.end_session = EndSession(self.id_tokens, self.clients, sessions)
         self.registration = Registration(self.clients)
         nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
         self.dpop = DPoPEndpoints(
@@ -210,6 +211,9 @@ class OAuthService:
         )
         doc.update(self.pushed.metadata(self.issuer))
         doc["dpop_signing_alg_values_supported"] = list(DPOP_ALGORITHMS)
+        # OIDC Back-Channel Logout 1.0 section 2.1: logout tokens carry sid, always.
+        doc["backchannel_logout_supported"] = True
+        doc["backchannel_logout_session_supported"] = True
         # RFC 8414 section 2: the algorithms private_key_jwt accepts.
         for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
             doc[f"{endpoint}_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)

@@ -19,6 +19,7 @@ from auth_service.oauth.clients import Client
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.issuance import Lifetimes, TokenIssuer, TokenResponse
 from auth_service.oauth.request import EndpointRequest
+from auth_service.oauth.rfc7009 import RevokedAccessTokens
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -41,6 +42,8 @@ class GrantContext:
     sessions: SessionService
     revoker: SessionRevoker
     audit: AuditService
+    # Access tokens revoked before their expiry (token exchange checks its subject token).
+    revoked: RevokedAccessTokens | None = None
 
     def lifetimes(self) -> Lifetimes:
         oauth = self.settings().oauth
@@ -51,11 +54,13 @@ class GrantContext:
             authorization_code,
             client_credentials,
             refresh_token,
+            token_exchange,
         )
 
         grants: tuple[GrantType, ...] = (
             authorization_code.AuthorizationCodeGrant(self),
             refresh_token.RefreshTokenGrant(self),
             client_credentials.ClientCredentialsGrant(self),
+            token_exchange.TokenExchangeGrant(self),
         )
         return {g.name: g for g in grants}

@@ -81,8 +81,10 @@ class ClientPolicy:
     def check(self, spec: ClientSpec) -> ClientSpec:
         """The spec with its defaults, or InvalidClientMetadata naming the first problem."""
         spec = spec.with_defaults()
-        if not spec.backchannel_logout_uri:  # "" (an update that removes it) is none
-            spec = replace(spec, backchannel_logout_uri=None)
+        if spec.backchannel_logout_uri == "":  # an update that removes it, and its option
+            spec = replace(
+                spec, backchannel_logout_uri=None, backchannel_logout_session_required=False
+            )
         name = spec.name.strip()
         if not name or len(name) > MAX_NAME or any(ch < " " or ch == "\x7f" for ch in name):
             raise InvalidClientMetadata("client_name", f"1 to {MAX_NAME} printable characters")

@@ -118,7 +118,7 @@ async def test_a_receiver_that_is_down_is_retried_after_an_api_revocation(api: A
 
 async def test_disabling_the_user_logs_out_its_clients(api: Api) -> None:
     with Receiver() as receiver:
-        registered, email, id_claims = await _signed_in_tokens(api, receiver.url)
+        registered, _email, id_claims = await _signed_in_tokens(api, receiver.url)
         admin = await api.admin_headers()
         user_id = id_claims["sub"]
         r = await api.client.patch(
@@ -132,8 +132,8 @@ async def test_disabling_the_user_logs_out_its_clients(api: Api) -> None:
 
 async def test_a_target_the_ssrf_rules_refuse_is_never_contacted(api: Api) -> None:
     # The cloud metadata address: link-local, not in webhooks.allowed_networks.
-    _registered, _email, id_claims = await _signed_in_tokens(api, "http://169.254.169.254")
-    login = await api.login(_email, oauth.PASSWORD)
+    _registered, email, id_claims = await _signed_in_tokens(api, "http://169.254.169.254")
+    login = await api.login(email, oauth.PASSWORD)
     r = await api.client.delete(
         f"/v1/sessions/{id_claims['sid']}", headers=api.bearer(login.json()["access_token"])
     )

@@ -21,7 +21,8 @@ MAX_URI_LENGTH = 2048
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 
 
-def _absolute(uri: str) -> bool:
+def absolute_uri(uri: str) -> bool:
+    """An absolute URI without a fragment (RFC 8707 section 2)."""
     parts = urlsplit(uri)
     return bool(parts.scheme and parts.netloc and not parts.fragment and "#" not in uri)
 
@@ -99,16 +100,28 @@ class ClientPolicy:
             raise InvalidClientMetadata(
                 "id_token_signed_response_alg", "one of " + ", ".join(self.id_token_algs)
             )
-        for field_name, uris in (
-            ("resources", spec.resources),
-            ("token_exchange_audiences", spec.token_exchange_audiences),
-        ):
-            if len(uris) > MAX_URIS:
-                raise InvalidClientMetadata(field_name, f"at most {MAX_URIS}")
-            if any(not _absolute(uri) for uri in uris):
-                raise InvalidClientMetadata(field_name, "absolute URIs without a fragment")
+        if any(not absolute_uri(uri) for uri in spec.resources):
+            raise InvalidClientMetadata("resources", "absolute URIs without a fragment")
+        self._check_exchange(spec)
         self._check_backchannel(spec)
         return replace(spec, name=name, scope=" ".join(scopes))
+
+    @staticmethod
+    def _check_exchange(spec: ClientSpec) -> None:
+        """RFC 8693 section 2.1: an audience is a URI or the logical name of a service (a
+        client_id, say): printable, without spaces."""
+        audiences = spec.token_exchange_audiences
+        if len(audiences) > MAX_URIS:
+            raise InvalidClientMetadata("token_exchange_audiences", f"at most {MAX_URIS}")
+        for audience in audiences:
+            if (
+                not audience
+                or len(audience) > MAX_URI_LENGTH
+                or any(ch <= " " or ch == "\x7f" for ch in audience)
+            ):
+                raise InvalidClientMetadata(
+                    "token_exchange_audiences", "URIs or names, printable and without spaces"
+                )
 
     @staticmethod
     def _check_backchannel(spec: ClientSpec) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from auth_service.audit import events
 from auth_service.oauth import jose
-from auth_service.oauth.client_metadata import TOKEN_EXCHANGE
+from auth_service.oauth.client_metadata import TOKEN_EXCHANGE, absolute_uri
 from auth_service.oauth.clients import Client
 from auth_service.oauth.errors import (
     InvalidGrant,
@@ -72,7 +72,7 @@ class TokenExchangeGrant:
             actor = found.subject
         elif params.get("actor_token_type") is not None:
             raise InvalidRequest("actor_token_type without actor_token")
-        audiences = _audiences(params.all("audience") + params.all("resource"), client)
+        audiences = _audiences(params.all("audience"), params.all("resource"), client)
         scope = _narrowed(parse_scope(params.get("scope")), subject.scopes)
         act: dict[str, Any] = {"sub": actor}
         if isinstance(subject.claims.get("act"), dict):
@@ -92,7 +92,7 @@ class TokenExchangeGrant:
                 "subject_client_id": subject.client_id,
                 "audience": list(audiences),
                 "scope": scope,
-                "actor": actor,
+                "acting_as": actor,
             },
         )
         return response
@@ -128,8 +128,12 @@ def _held_by(subject: AccessClaims, client: Client) -> bool:
     return subject.client_id == client.client_id or client.client_id in aud
 
 
-def _audiences(values: list[str], client: Client) -> tuple[str, ...]:
-    """Section 2.1: ``audience`` and ``resource``, each allowed by the client's policy."""
+def _audiences(audiences: list[str], resources: list[str], client: Client) -> tuple[str, ...]:
+    """Section 2.1: ``audience`` (a URI or a name) and ``resource`` (an absolute URI), each
+    allowed by the client's policy."""
+    if any(not absolute_uri(r) for r in resources):
+        raise InvalidTarget("resource must be an absolute URI without a fragment")
+    values = audiences + resources
     if not values:
         raise InvalidTarget("audience or resource is required")
     for value in values:

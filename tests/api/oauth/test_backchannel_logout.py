@@ -1,5 +1,6 @@
 """OpenID Connect Back-Channel Logout 1.0 on SQLite and PostgreSQL: when a browser session
-ends (RP-initiated logout, revocation over the API, an admin disabling the user), each client
+ends (RP-initiated logout, revocation over the API, an admin disabling the user, signing out
+on the pages), each client
 with a ``backchannel_logout_uri`` that received tokens in it is POSTed a logout token that a
 relying party verifies (signature by the client's ID-token algorithm, ``typ``, claims, no
 ``nonce``); a receiver that is down is retried over the job queue; clients without the URI
@@ -16,6 +17,7 @@ import pytest
 from auth_service.oauth.backchannel import EVENT, KIND, TOKEN_TTL_SECONDS
 from tests.support import oauth
 from tests.support.api import Api
+from tests.support.pages import submit
 from tests.support.receivers import Receiver
 from tests.support.wait import async_wait_for
 
@@ -116,15 +118,21 @@ async def test_a_receiver_that_is_down_is_retried_after_an_api_revocation(api: A
     assert sent[0]["details"]["client_id"] == registered.client_id
 
 
-async def test_disabling_the_user_logs_out_its_clients(api: Api) -> None:
+@pytest.mark.parametrize("how", ["admin disables the user", "sign-out on the pages"])
+async def test_other_ends_of_a_session_log_out_its_clients(api: Api, how: str) -> None:
     with Receiver() as receiver:
         registered, _email, id_claims = await _signed_in_tokens(api, receiver.url)
-        admin = await api.admin_headers()
         user_id = id_claims["sub"]
-        r = await api.client.patch(
-            f"/v1/admin/users/{user_id}", json={"status": "disabled"}, headers=admin
-        )
-        assert r.status_code == 200, r.text
+        if how == "admin disables the user":
+            r = await api.client.patch(
+                f"/v1/admin/users/{user_id}",
+                json={"status": "disabled"},
+                headers=await api.admin_headers(),
+            )
+            assert r.status_code == 200, r.text
+        else:
+            r = await submit(api.client, "/account", "/logout", {})
+            assert (r.status_code, r.headers["location"]) == (303, "/login")
         [got] = await async_wait_for(lambda: receiver.requests, 15, "the logout token")
     claims = await _verified_logout_token(api, got.body, registered.client_id, "RS256")
     assert (claims["sid"], claims["sub"]) == (id_claims["sid"], user_id)

@@ -29,6 +29,7 @@ from auth_service.keys.service import KeyService
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.mail.service import MailService, build_transport
 from auth_service.mfa.service import MfaService
+from auth_service.oauth.backchannel import install as install_backchannel_logout
 from auth_service.oauth.service import OAuthService
 from auth_service.privacy.deletion import AccountDeletion
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
@@ -204,6 +205,10 @@ def build_services(settings: Settings) -> Services:
         lambda: accounts.tenant_id,
         master_key=master_key,
         guard=guard,
+    )
+    # Every browser session that ends tells its clients (OIDC Back-Channel Logout).
+    revoker.listener = install_backchannel_logout(
+        oauth.clients, keys, settings.issuer, audit, jobs, lambda: webhooks.settings
     )
     upkeep = JobUpkeep(db, jobs)
     deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)

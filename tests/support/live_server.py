@@ -170,6 +170,9 @@ def run_live_server(
             "AUTH_MAIL__SMTP_STARTTLS": "false",
             "AUTH_MAIL__FROM_ADDRESS": "auth-service <no-reply@example.com>",
             "AUTH_OAUTH__SCOPES": json.dumps({API_SCOPE: "Read your reports"}),
+            # Outbound POSTs (webhooks, back-channel logout) to the tests' loopback receivers.
+            "AUTH_WEBHOOKS__ALLOW_HTTP": "true",
+            "AUTH_WEBHOOKS__ALLOWED_NETWORKS": json.dumps(["127.0.0.1/32"]),
         }
         if redis:
             settings["AUTH_REDIS__URL"] = _redis_url()

@@ -151,9 +151,10 @@ class Clients:
         redirect_uris: tuple[str, ...] | None = None,
         post_logout_redirect_uris: tuple[str, ...] | None = None,
         first_party: bool = False,
+        **metadata: Any,
     ) -> Registered:
         """A client whose URIs are the endpoint's (its redirect URI and post-logout URI unless
-        given)."""
+        given); ``metadata``: more fields of the admin API's client body."""
         if redirect_uris is None:
             redirect_uris = (self.endpoint.redirect_uri,)
         if post_logout_redirect_uris is None:
@@ -167,6 +168,7 @@ class Clients:
             "scope": scope,
             "first_party": first_party,
             "id_token_signed_response_alg": alg,
+            **metadata,
         }
         with self._live.client() as http:
             r = http.post("/v1/admin/clients", json=body, headers=self._headers)

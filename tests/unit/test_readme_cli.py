@@ -54,7 +54,10 @@ def test_every_command_and_option_in_the_readme_exists() -> None:
         if not line.startswith("auth-service"):
             continue
         for path, options in _invocations(line):
-            result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+            # Wide enough that rich never shortens a long option name with an ellipsis.
+            result = runner.invoke(
+                app, [*path, "--help"], terminal_width=200, env={"COLUMNS": "200"}
+            )
             assert result.exit_code == 0, (line, path, result.output)
             for option in options:
                 assert option in result.output, (line, path, option)

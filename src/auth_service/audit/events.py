@@ -68,6 +68,9 @@ FEDERATION_FAILED = "federation.failed"
 FEDERATION_ACCOUNT_CREATED = "federation.account_created"
 FEDERATION_LINKED = "federation.linked"
 FEDERATION_UNLINKED = "federation.unlinked"
+OAUTH_BACKCHANNEL_LOGOUT_SENT = "oauth.backchannel_logout_sent"
+OAUTH_BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
+OAUTH_TOKEN_EXCHANGED = "oauth.token_exchanged"  # noqa: S105 - event name
 
 
 def catalogue() -> frozenset[str]:

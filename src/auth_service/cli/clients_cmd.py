@@ -44,7 +44,8 @@ GrantTypes = Annotated[
     list[str] | None,
     typer.Option(
         "--grant-type",
-        help="authorization_code, refresh_token or client_credentials (repeatable)",
+        help="authorization_code, refresh_token, client_credentials, or a standard grant URN "
+        "such as urn:ietf:params:oauth:grant-type:token-exchange (repeatable)",
     ),
 ]
 Resources = Annotated[
@@ -71,6 +72,20 @@ JwksOption = Annotated[
     str | None,
     typer.Option(
         "--jwks", help="its public keys (private_key_jwt): a JWK Set as JSON, or a file of one"
+    ),
+]
+BackchannelUri = Annotated[
+    str | None,
+    typer.Option(
+        "--backchannel-logout-uri",
+        help='where logout tokens are POSTed (OIDC Back-Channel Logout; "" removes it)',
+    ),
+]
+ExchangeAudiences = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--token-exchange-audience",
+        help="an audience it may exchange tokens for (RFC 8693; repeatable)",
     ),
 ]
 
@@ -144,6 +159,12 @@ def create(
     jwks_uri: JwksUri = None,
     jwks: JwksOption = None,
     subject_type: SubjectType = None,
+    backchannel_logout_uri: BackchannelUri = None,
+    backchannel_session_required: Annotated[
+        bool,
+        typer.Option("--backchannel-logout-session-required", help="logout tokens must carry sid"),
+    ] = False,
+    token_exchange_audience: ExchangeAudiences = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Register a client; prints its client_id and, once, its client_secret."""
@@ -163,6 +184,9 @@ def create(
         jwks=_jwks(jwks),
         jwks_uri=jwks_uri,
         subject_type=subject_type or "public",
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_session_required,
+        token_exchange_audiences=tuple(token_exchange_audience or ()),
     )
 
     async def _run() -> None:
@@ -232,6 +256,15 @@ def update(
     jwks_uri: JwksUri = None,
     jwks: JwksOption = None,
     subject_type: SubjectType = None,
+    backchannel_logout_uri: BackchannelUri = None,
+    backchannel_session_required: Annotated[
+        bool | None,
+        typer.Option(
+            "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+            help="logout tokens must carry sid",
+        ),
+    ] = None,
+    token_exchange_audience: ExchangeAudiences = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Change what is given; a repeatable option replaces the whole list."""
@@ -252,6 +285,11 @@ def update(
         "jwks": _jwks(jwks),
         "jwks_uri": jwks_uri,
         "subject_type": subject_type,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_session_required,
+        "token_exchange_audiences": (
+            tuple(token_exchange_audience) if token_exchange_audience else None
+        ),
     }
     changes = {k: v for k, v in given.items() if v is not None}
 

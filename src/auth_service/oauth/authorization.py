@@ -12,11 +12,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from auth_service.db.base import utcnow
 from auth_service.flows.store import Flow, FlowKind, FlowStore
 from auth_service.oauth import rfc7636, rfc8252
+from auth_service.oauth.client_metadata import absolute_uri
 from auth_service.oauth.clients import Client, ClientService
 from auth_service.oauth.errors import (
     InvalidRequest,
@@ -156,8 +156,7 @@ def _max_age(params: Params) -> int | None:
 def check_resources(values: list[str], client: Client) -> tuple[str, ...]:
     """RFC 8707 section 2: absolute URIs without a fragment, each allowed to the client."""
     for value in values:
-        parts = urlsplit(value)
-        if not parts.scheme or not parts.netloc or "#" in value:
+        if not absolute_uri(value):
             raise InvalidTarget("resource must be an absolute URI without a fragment")
         if value not in client.resources:
             raise InvalidTarget("this client may not ask for that resource")

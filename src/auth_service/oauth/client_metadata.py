@@ -18,6 +18,15 @@ DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 (oauth.
 
 MAX_NAME = 200
 MAX_URIS = 20
+MAX_URI_LENGTH = 2048
+# RFC 8693 section 2.1
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+
+
+def absolute_uri(uri: str) -> bool:
+    """An absolute URI without a fragment (RFC 8707 section 2)."""
+    parts = urlsplit(uri)
+    return bool(parts.scheme and parts.netloc and not parts.fragment and "#" not in uri)
 
 
 class ClientType(StrEnum):
@@ -50,6 +59,12 @@ class ClientSpec:
     subject_type: str = "public"
     # OIDC Core 8.1: not supported (the document is not fetched); refused when sent.
     sector_identifier_uri: str | None = None
+    # OpenID Connect Back-Channel Logout 1.0 section 2.2: where logout tokens are POSTed,
+    # and whether they must carry ``sid``.
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    # RFC 8693 (token exchange): the audiences this client may exchange a token for.
+    token_exchange_audiences: tuple[str, ...] = ()
 
     def with_defaults(self) -> ClientSpec:
         method = self.token_endpoint_auth_method or (
@@ -73,6 +88,10 @@ class ClientPolicy:
     def check(self, spec: ClientSpec) -> ClientSpec:
         """The spec with its defaults, or InvalidClientMetadata naming the first problem."""
         spec = spec.with_defaults()
+        if spec.backchannel_logout_uri == "":  # an update that removes it, and its option
+            spec = replace(
+                spec, backchannel_logout_uri=None, backchannel_logout_session_required=False
+            )
         name = spec.name.strip()
         if not name or len(name) > MAX_NAME or any(ch < " " or ch == "\x7f" for ch in name):
             raise InvalidClientMetadata("client_name", f"1 to {MAX_NAME} printable characters")
@@ -88,11 +107,51 @@ class ClientPolicy:
             raise InvalidClientMetadata(
                 "id_token_signed_response_alg", "one of " + ", ".join(self.id_token_algs)
             )
-        for resource in spec.resources:
-            parts = urlsplit(resource)
-            if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
-                raise InvalidClientMetadata("resources", "absolute URIs without a fragment")
+        if any(not absolute_uri(uri) for uri in spec.resources):
+            raise InvalidClientMetadata("resources", "absolute URIs without a fragment")
+        self._check_exchange(spec)
+        self._check_backchannel(spec)
         return replace(spec, name=name, scope=" ".join(scopes))
+
+    @staticmethod
+    def _check_exchange(spec: ClientSpec) -> None:
+        """RFC 8693 section 2.1: an audience is a URI or the logical name of a service (a
+        client_id, say): printable, without spaces."""
+        audiences = spec.token_exchange_audiences
+        if len(audiences) > MAX_URIS:
+            raise InvalidClientMetadata("token_exchange_audiences", f"at most {MAX_URIS}")
+        for audience in audiences:
+            if (
+                not audience
+                or len(audience) > MAX_URI_LENGTH
+                or any(ch <= " " or ch == "\x7f" for ch in audience)
+            ):
+                raise InvalidClientMetadata(
+                    "token_exchange_audiences", "URIs or names, printable and without spaces"
+                )
+
+    @staticmethod
+    def _check_backchannel(spec: ClientSpec) -> None:
+        """Back-Channel Logout 1.0 section 2.2: an absolute http(s) URI, no fragment (a
+        query is allowed). Where it may point (SSRF) is checked at every delivery."""
+        uri = spec.backchannel_logout_uri
+        if uri is None:
+            if spec.backchannel_logout_session_required:
+                raise InvalidClientMetadata(
+                    "backchannel_logout_session_required", "needs a backchannel_logout_uri"
+                )
+            return
+        parts = urlsplit(uri)
+        if (
+            len(uri) > MAX_URI_LENGTH
+            or parts.scheme not in ("https", "http")
+            or not parts.hostname
+            or "#" in uri
+            or "@" in parts.netloc
+        ):
+            raise InvalidClientMetadata(
+                "backchannel_logout_uri", "an absolute http(s) URI without credentials or fragment"
+            )
 
     def _check_grants(self, spec: ClientSpec) -> None:
         if not spec.grant_types:
@@ -104,6 +163,8 @@ class ClientPolicy:
             raise InvalidClientMetadata(
                 "grant_types", "client_credentials needs a confidential client"
             )
+        if spec.client_type is ClientType.public and TOKEN_EXCHANGE in spec.grant_types:
+            raise InvalidClientMetadata("grant_types", "token exchange needs a confidential client")
         user_grants = {"authorization_code", DEVICE_CODE}
         if "refresh_token" in spec.grant_types and not user_grants & set(spec.grant_types):
             raise InvalidClientMetadata(

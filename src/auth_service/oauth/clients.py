@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
@@ -55,6 +56,9 @@ class Client:
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     subject_type: str = "public"
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    token_exchange_audiences: tuple[str, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -81,6 +85,9 @@ class Client:
             jwks=self.jwks,
             jwks_uri=self.jwks_uri,
             subject_type=self.subject_type,
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
+            token_exchange_audiences=self.token_exchange_audiences,
         )
 
 
@@ -103,6 +110,9 @@ def _metadata(spec: ClientSpec) -> dict[str, Any]:
         "jwks": spec.jwks,
         "jwks_uri": spec.jwks_uri,
         "subject_type": spec.subject_type,
+        "backchannel_logout_uri": spec.backchannel_logout_uri,
+        "backchannel_logout_session_required": spec.backchannel_logout_session_required,
+        "token_exchange_audiences": list(spec.token_exchange_audiences),
     }
 
 
@@ -147,6 +157,11 @@ def _client(row: OAuthClient | Row[Any]) -> Client:
         jwks=meta.get("jwks"),
         jwks_uri=meta.get("jwks_uri"),
         subject_type=str(meta.get("subject_type", "public")),
+        backchannel_logout_uri=meta.get("backchannel_logout_uri"),
+        backchannel_logout_session_required=bool(
+            meta.get("backchannel_logout_session_required", False)
+        ),
+        token_exchange_audiences=tuple(meta.get("token_exchange_audiences", ())),
     )
 
 
@@ -239,6 +254,20 @@ class ClientService:
         if found is None:
             raise ClientNotFound
         return found
+
+    async def with_backchannel_logout(
+        self, session: AsyncSession, client_ids: list[str]
+    ) -> frozenset[str]:
+        """Which of these clients registered a ``backchannel_logout_uri`` (read in the
+        caller's transaction: the one that ends the sessions they were issued tokens in)."""
+        if not client_ids:
+            return frozenset()
+        rows = await session.execute(
+            select(OAuthClient.client_id, OAuthClient.metadata_).where(
+                OAuthClient.client_id.in_(client_ids)
+            )
+        )
+        return frozenset(r[0] for r in rows if r[1].get("backchannel_logout_uri"))
 
     async def by_pk(self, pks: list[uuid.UUID]) -> dict[uuid.UUID, Client]:
         async with self._db.sessionmaker() as s:

@@ -5,7 +5,8 @@ the client registered (exact match) and is only honoured when the client is know
 hint or ``client_id``), so the endpoint is never an open redirector; ``state`` is passed
 back. A request without a hint we can read, or whose user is not the one signed in, gets a
 confirmation page first (section 2: the OP SHOULD ask the user). Logging out ends the
-browser session and the grants made in it that hold no refresh token.
+browser session; the grants made in it that hold no refresh token end with it, and its
+clients with a ``backchannel_logout_uri`` are sent a logout token (``oauth.backchannel``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from auth_service.oauth.errors import InvalidRequest
 from auth_service.oauth.id_token import IdTokenHint, IdTokens
 from auth_service.oauth.request import Params
 from auth_service.oauth.subjects import Subjects
-from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.service import BrowserSession, SessionService
 
 
@@ -69,13 +69,11 @@ class EndSession:
         id_tokens: IdTokens,
         clients: ClientService,
         sessions: SessionService,
-        grants: GrantSessions,
         subjects: Subjects | None = None,
     ) -> None:
         self._id_tokens = id_tokens
         self._clients = clients
         self._sessions = sessions
-        self._grants = grants
         self._subjects = subjects
 
     async def request(self, params: Params) -> LogoutRequest:
@@ -99,6 +97,6 @@ class EndSession:
         )
 
     async def log_out(self, session: BrowserSession, ctx: RequestContext) -> None:
-        """End the browser session and the grants that depended on it."""
+        """End the browser session: the revoker ends the grants that depended on it and
+        the back-channel logout of its clients (``sessions.revocation``)."""
         await self._sessions.end_browser_session(session, ctx)
-        await self._grants.revoke_online_grants(session.id, reason="logout")

@@ -20,6 +20,7 @@ class TokenResponse:
     scope: str
     refresh_token: str | None = None
     id_token: str | None = None
+    issued_token_type: str | None = None  # RFC 8693 section 2.2.1
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -32,6 +33,8 @@ class TokenResponse:
             body["refresh_token"] = self.refresh_token
         if self.id_token is not None:
             body["id_token"] = self.id_token
+        if self.issued_token_type is not None:
+            body["issued_token_type"] = self.issued_token_type
         return body
 
 
@@ -95,3 +98,31 @@ class TokenIssuer:
             user=None,
         )
         return TokenResponse(access.token, access.expires_in, scope)
+
+    async def delegated(
+        self,
+        client: Client,
+        *,
+        subject: str,
+        scope: str,
+        audiences: tuple[str, ...],
+        act: dict[str, Any],
+        ttl: int,
+    ) -> TokenResponse:
+        """An access token of an exchange (RFC 8693): ``client`` acts for ``subject``
+        towards ``audiences``; no refresh token (section 2.2.1: it is optional)."""
+        access = await self.access.issue(
+            client_id=client.client_id,
+            scope=scope,
+            resources=audiences,
+            ttl=ttl,
+            user=None,
+            subject=subject,
+            act=act,
+        )
+        return TokenResponse(
+            access.token,
+            access.expires_in,
+            scope,
+            issued_token_type="urn:ietf:params:oauth:token-type:access_token",  # noqa: S106
+        )

@@ -14,8 +14,9 @@ from auth_service.audit.context import RequestContext
 from auth_service.oauth.errors import InvalidRequest
 
 MAX_VALUE_LENGTH = 4096
-# Parameters that may repeat (RFC 8707 section 2: one resource parameter per resource).
-REPEATABLE = frozenset({"resource"})
+# Parameters that may repeat (RFC 8707 section 2: one resource parameter per resource;
+# RFC 8693 section 2.1: audience likewise).
+REPEATABLE = frozenset({"resource", "audience"})
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ _STRINGS = (
     "id_token_signed_response_alg",
     "subject_type",
     "sector_identifier_uri",
+    "backchannel_logout_uri",
 )
 
 
@@ -61,6 +62,9 @@ def spec_of(body: dict[str, Any]) -> ClientSpec:
     require_par = body.get("require_pushed_authorization_requests", False)
     if not isinstance(require_par, bool):
         raise InvalidClientMetadataError("require_pushed_authorization_requests must be a boolean")
+    session_required = body.get("backchannel_logout_session_required", False)
+    if not isinstance(session_required, bool):
+        raise InvalidClientMetadataError("backchannel_logout_session_required must be a boolean")
     method = body.get("token_endpoint_auth_method") or "client_secret_basic"
     lists = {name: _strings(body, name) for name in _LISTS}
     return ClientSpec(
@@ -79,6 +83,8 @@ def spec_of(body: dict[str, Any]) -> ClientSpec:
         jwks_uri=body.get("jwks_uri"),
         subject_type=body.get("subject_type") or "public",
         sector_identifier_uri=body.get("sector_identifier_uri"),
+        backchannel_logout_uri=body.get("backchannel_logout_uri"),
+        backchannel_logout_session_required=session_required,
     )
 
 
@@ -100,6 +106,14 @@ def client_metadata(client: Client) -> dict[str, Any]:
         "subject_type": client.subject_type,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
         **({"jwks_uri": client.jwks_uri} if client.jwks_uri is not None else {}),
+        **(
+            {
+                "backchannel_logout_uri": client.backchannel_logout_uri,
+                "backchannel_logout_session_required": client.backchannel_logout_session_required,
+            }
+            if client.backchannel_logout_uri is not None
+            else {}
+        ),
     }
 
 

@@ -91,12 +91,16 @@ class AccessTokens:
         resources: tuple[str, ...],
         ttl: int,
         user: UserFacts | None,
+        subject: str | None = None,
+        act: dict[str, Any] | None = None,
     ) -> AccessToken:
+        """``subject`` and ``act``: a delegated token (RFC 8693 section 4.1), which speaks
+        for ``subject`` without a grant of its own (no ``user``)."""
         now = int(time.time())
         jti = uuid.uuid4().hex
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": user.sub if user else client_id,
+            "sub": user.sub if user else subject or client_id,
             "aud": audience(resources, client_id),
             "exp": now + ttl,
             "iat": now,
@@ -104,6 +108,8 @@ class AccessTokens:
             "client_id": client_id,
             "scope": scope,
         }
+        if act is not None:
+            claims["act"] = act
         jkt = BINDING.get()
         if jkt is not None:
             claims["cnf"] = {"jkt": jkt}  # RFC 9449 section 6: bound to a DPoP key

@@ -36,6 +36,9 @@ class ClientIn(BaseModel):
     sector_identifier_uri: PlainText | None = Field(
         None, max_length=2048, description="not supported: refused (docs/oidc.md)"
     )
+    backchannel_logout_uri: PlainText | None = Field(None, max_length=2048)
+    backchannel_logout_session_required: bool = False
+    token_exchange_audiences: UriList = Field(default_factory=list, max_length=20)
 
     def spec(self) -> ClientSpec:
         return ClientSpec(
@@ -54,6 +57,9 @@ class ClientIn(BaseModel):
             jwks_uri=self.jwks_uri,
             subject_type=self.subject_type,
             sector_identifier_uri=self.sector_identifier_uri,
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
+            token_exchange_audiences=tuple(self.token_exchange_audiences),
         )
 
 
@@ -75,6 +81,9 @@ class ClientPatch(BaseModel):
     jwks: dict[str, Any] | None = None
     jwks_uri: PlainText | None = Field(None, max_length=2048)
     subject_type: Literal["public", "pairwise"] | None = None
+    backchannel_logout_uri: PlainText | None = Field(None, max_length=2048)
+    backchannel_logout_session_required: bool | None = None
+    token_exchange_audiences: UriList | None = Field(None, max_length=20)
 
     def changes(self) -> dict[str, Any]:
         """``ClientSpec`` keyword changes of the fields that were sent."""
@@ -103,6 +112,9 @@ class ClientOut(BaseModel):
     jwks: dict[str, Any] | None
     jwks_uri: str | None
     subject_type: str
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    token_exchange_audiences: list[str]
     dynamically_registered: bool
     created_at: datetime
     updated_at: datetime
@@ -125,6 +137,9 @@ class ClientOut(BaseModel):
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
             subject_type=client.subject_type,
+            backchannel_logout_uri=client.backchannel_logout_uri,
+            backchannel_logout_session_required=client.backchannel_logout_session_required,
+            token_exchange_audiences=list(client.token_exchange_audiences),
             dynamically_registered=client.dynamically_registered,
             created_at=client.created_at,
             updated_at=client.updated_at,

@@ -95,6 +95,7 @@ class OAuthService:
             master_key.derive(PAIRWISE_PURPOSE) if master_key else secrets.token_bytes(32)
         )
         self.devices = DeviceAuthorizations(db, self.settings)
+        revoked = RevokedAccessTokens(db)
         grant_context = GrantContext(
             self.settings,
             TokenIssuer(self.access_tokens, self.id_tokens, self.subjects),
@@ -104,6 +105,7 @@ class OAuthService:
             revoker,
             audit,
             self.devices,
+            revoked,
         )
         self.grant_types = grant_context.registry()
         self.token_endpoint = TokenEndpoint(self.clients, self.auth_methods, self.grant_types)
@@ -120,7 +122,6 @@ class OAuthService:
             self.issuer,
             self.pushed,
         )
-        revoked = RevokedAccessTokens(db)
         leeway = settings.tokens.clock_skew_seconds
         self.introspection = Introspection(
             self.access_tokens, revoked, self.grants, leeway, self.subjects
@@ -129,9 +130,7 @@ class OAuthService:
             self.access_tokens, revoked, self.grants, revoker, audit, leeway
         )
         self.userinfo = UserInfo(self.access_tokens, revoked, sessions, leeway)
-        self.end_session = EndSession(
-            self.id_tokens, self.clients, sessions, self.grants, self.subjects
-        )
+        self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.subjects)
         self.registration = Registration(self.clients)
         nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
         self.dpop = DPoPEndpoints(
@@ -237,6 +236,9 @@ class OAuthService:
         doc.update(self.pushed.metadata(self.issuer))
         doc.update(self.devices.metadata(self.issuer))
         doc["dpop_signing_alg_values_supported"] = list(DPOP_ALGORITHMS)
+        # OIDC Back-Channel Logout 1.0 section 2.1: logout tokens carry sid, always.
+        doc["backchannel_logout_supported"] = True
+        doc["backchannel_logout_session_supported"] = True
         # RFC 8414 section 2: the algorithms private_key_jwt accepts.
         for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
             doc[f"{endpoint}_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)

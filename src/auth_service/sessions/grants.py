@@ -11,10 +11,12 @@ these methods and never the session tables.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
@@ -179,13 +181,22 @@ class GrantSessions:
         """End every grant to the client (the client was deleted); how many."""
         return await self._revoke((Session.client_id == client_id,), reason)
 
-    async def revoke_online_grants(self, browser_session_id: uuid.UUID, *, reason: str) -> int:
-        """End the grants of a browser session that hold no refresh token (granted without
-        offline_access): they last only as long as the sign-in they came from."""
-        has_refresh = select(RefreshToken.id).where(RefreshToken.session_id == Session.id)
-        return await self._revoke(
-            (Session.browser_session_id == browser_session_id, ~has_refresh.exists()), reason
+    @staticmethod
+    async def clients_of_browser_sessions(
+        session: AsyncSession, browser_session_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str]]:
+        """(browser session, client) of every grant made in these browser sessions, live or
+        not: the clients that received tokens in them (OIDC ``sid``), each pair once. Read
+        in the caller's transaction (the one that ends the sessions)."""
+        rows = await session.execute(
+            select(Session.browser_session_id, Session.client_id)
+            .where(
+                Session.kind == SessionKind.oauth.value,
+                Session.browser_session_id.in_(list(browser_session_ids)),
+            )
+            .distinct()
         )
+        return [(r[0], r[1]) for r in rows if r[0] is not None and r[1] is not None]
 
     async def _revoke(self, conditions: tuple[object, ...], reason: str) -> int:
         stmt = (

@@ -44,7 +44,8 @@ class Session(TenantScoped, Base):
     client_id: Mapped[str | None] = mapped_column(String(64), index=True)
     scope: Mapped[str | None] = mapped_column(String(2048))
     resources: Mapped[list[str] | None] = mapped_column(JSON)
-    browser_session_id: Mapped[uuid.UUID | None]
+    # Indexed: ending a browser session finds the grants made in it (ADR 0750).
+    browser_session_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
 def session_usable(

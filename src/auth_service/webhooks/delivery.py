@@ -10,15 +10,11 @@ until the job is dead (a dead letter in ``jobs list --state dead`` and in the lo
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import certifi
 import httpx
 import structlog
 from sqlalchemy import delete, select
@@ -35,7 +31,7 @@ from auth_service.webhooks.models import WebhookDelivery
 from auth_service.webhooks.outbox import WEBHOOK_KIND, WebhookOutbox
 from auth_service.webhooks.service import WebhookService
 from auth_service.webhooks.signing import parse_webhook_id, signature_header
-from auth_service.webhooks.targets import IPAddress, Target, resolve
+from auth_service.webhooks.transport import OutboundPoster
 
 log = structlog.get_logger(__name__)
 
@@ -65,8 +61,7 @@ class WebhookDeliverer:
     def __init__(self, db: Database, webhooks: WebhookService) -> None:
         self._db = db
         self._webhooks = webhooks
-        self._tls_context: ssl.SSLContext | None = None
-        self._tls_for: Path | None = None
+        self._poster = OutboundPoster(lambda: webhooks.settings)
 
     async def __call__(self, job: Job) -> None:
         try:
@@ -87,24 +82,19 @@ class WebhookDeliverer:
             raise DeliveryFailed(outcome.error or "not delivered")
 
     async def _attempt(self, job: Job, url: str, secrets: list[str]) -> Outcome:
-        settings = self._webhooks.settings
-        try:
-            target = await resolve(url, settings)
-        except TargetRefused as exc:
-            return Outcome("retrying", error=f"target refused: {exc}")
         body = body_of(job.payload)
         timestamp = int(self._webhooks.clock().timestamp())
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
-            "host": target.host_header,
             "webhook-id": job.key,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, job.key, timestamp, body),
         }
         try:
-            async with asyncio.timeout(settings.timeout_seconds):
-                code = await self._post_first(target, headers, body)
+            code = await self._poster.post(url, headers, body)
+        except TargetRefused as exc:
+            return Outcome("retrying", error=f"target refused: {exc}")
         except TimeoutError:
             return Outcome("retrying", error="timed out")
         except httpx.HTTPError as exc:
@@ -115,55 +105,6 @@ class WebhookDeliverer:
             return Outcome("delivered", code)
         reason = "a redirect (not followed)" if 300 <= code < 400 else f"status {code}"
         return Outcome("retrying", code, f"the receiver answered {reason}")
-
-    async def _post_first(self, target: Target, headers: dict[str, str], body: bytes) -> int:
-        """POST to the first address that accepts a connection."""
-        *others, last = target.addresses
-        for address in others:
-            try:
-                return await self._post(target, address, headers, body)
-            except httpx.ConnectError:
-                continue
-        return await self._post(target, last, headers, body)
-
-    async def _post(
-        self, target: Target, address: IPAddress, headers: dict[str, str], body: bytes
-    ) -> int:
-        """POST to the checked address (TLS still checks the certificate of the host name),
-        read at most the response cap, return the status code."""
-        cap = self._webhooks.settings.max_response_bytes
-        extensions = {"sni_hostname": target.url.host} if target.url.scheme == "https" else {}
-        async with (
-            httpx.AsyncClient(
-                verify=self._tls(),
-                timeout=self._webhooks.settings.timeout_seconds,
-                follow_redirects=False,
-                trust_env=False,
-            ) as client,
-            client.stream(
-                "POST",
-                target.pinned_url(address),
-                content=body,
-                headers=headers,
-                extensions=extensions,
-            ) as response,
-        ):
-            read = 0
-            async for chunk in response.aiter_raw():
-                read += len(chunk)
-                if read >= cap:
-                    break
-            return response.status_code
-
-    def _tls(self) -> ssl.SSLContext:
-        """The public CAs (certifi, as httpx's default), plus ``webhooks.ca_file``."""
-        ca_file = self._webhooks.settings.ca_file
-        if self._tls_context is None or self._tls_for != ca_file:
-            context = ssl.create_default_context(cafile=certifi.where())
-            if ca_file is not None:
-                context.load_verify_locations(cafile=ca_file)
-            self._tls_context, self._tls_for = context, ca_file
-        return self._tls_context
 
     async def _record(
         self, job: Job, subscription_id: uuid.UUID, event_id: uuid.UUID, outcome: Outcome

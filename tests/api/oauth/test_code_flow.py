@@ -32,6 +32,7 @@ async def test_discovery_documents_are_one_and_advertise_the_registries(api: Api
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     }
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",

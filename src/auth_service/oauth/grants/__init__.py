@@ -20,6 +20,7 @@ from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.issuance import Lifetimes, TokenIssuer, TokenResponse
 from auth_service.oauth.request import EndpointRequest
 from auth_service.oauth.rfc8628 import DeviceAuthorizations
+from auth_service.oauth.rfc7009 import RevokedAccessTokens
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -43,6 +44,8 @@ class GrantContext:
     revoker: SessionRevoker
     audit: AuditService
     devices: DeviceAuthorizations
+    # Access tokens revoked before their expiry (token exchange checks its subject token).
+    revoked: RevokedAccessTokens | None = None
 
     def lifetimes(self) -> Lifetimes:
         oauth = self.settings().oauth
@@ -54,6 +57,7 @@ class GrantContext:
             client_credentials,
             device_code,
             refresh_token,
+            token_exchange,
         )
 
         grants: tuple[GrantType, ...] = (
@@ -61,5 +65,6 @@ class GrantContext:
             refresh_token.RefreshTokenGrant(self),
             client_credentials.ClientCredentialsGrant(self),
             device_code.DeviceCodeGrant(self),
+            token_exchange.TokenExchangeGrant(self),
         )
         return {g.name: g for g in grants}

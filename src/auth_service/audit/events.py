@@ -66,6 +66,8 @@ FEDERATION_FAILED = "federation.failed"
 FEDERATION_ACCOUNT_CREATED = "federation.account_created"
 FEDERATION_LINKED = "federation.linked"
 FEDERATION_UNLINKED = "federation.unlinked"
+FEDERATION_ROLES_CHANGED = "federation.roles_changed"
+FEDERATION_BREAKER_OPENED = "federation.breaker_opened"
 
 
 def catalogue() -> frozenset[str]:

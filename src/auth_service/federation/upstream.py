@@ -142,16 +142,18 @@ class Upstream:
         InvalidConnector."""
         cached = self._metadata.get(issuer)
         if cached is not None and time.monotonic() - cached[0] < DISCOVERY_TTL_SECONDS:
-            return cached[1]
-        status, doc = await self._json("GET", issuer + "/.well-known/openid-configuration")
-        if status != 200:
-            raise UpstreamUnavailable
-        found = _metadata(doc)
+            found = cached[1]
+        else:
+            status, doc = await self._json("GET", issuer + "/.well-known/openid-configuration")
+            if status != 200:
+                raise UpstreamUnavailable
+            found = _metadata(doc)
+            self._metadata[issuer] = (time.monotonic(), found)
+        # Checked at every use: two connectors of one issuer may be of different types.
         same = found.issuer == issuer
         if not same and not (tenant_template and "{tenantid}" in found.issuer):
             log.warning("federation_issuer_mismatch", configured=issuer, found=found.issuer)
             raise InvalidConnector("the provider's discovery document names another issuer")
-        self._metadata[issuer] = (time.monotonic(), found)
         return found
 
     async def jwks(self, jwks_uri: str, kid: str | None) -> jwt.PyJWKSet:

@@ -10,9 +10,7 @@ past discovery is exercised here.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from auth_service.audit.context import RequestContext
 from auth_service.federation.connectors import ConnectorSpec, ConnectorType
 from tests.support.api import Api
+from tests.support.loopback import LoopbackServer, QuietHandler, reply
 from tests.support.pages import submit
 
 CTX = RequestContext(request_id="test")
@@ -72,7 +71,7 @@ def entra(base: str) -> dict[str, object]:
     }
 
 
-class _Documents(BaseHTTPRequestHandler):
+class _Documents(QuietHandler):
     def do_GET(self) -> None:
         base = f"http://{self.headers['Host']}"
         documents = {
@@ -80,26 +79,13 @@ class _Documents(BaseHTTPRequestHandler):
             "/common/v2.0/.well-known/openid-configuration": entra(base),
         }
         found = documents.get(self.path)
-        body = json.dumps(found).encode()
-        self.send_response(200 if found else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        reply(self, 200 if found else 404, json.dumps(found).encode(), "application/json")
 
 
 @pytest.fixture
 def documents() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Documents)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackServer(_Documents) as server:
+        yield server.url
 
 
 async def _starts_at(api: Api, connector: str) -> tuple[str, dict[str, str]]:

@@ -25,9 +25,11 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -61,10 +63,7 @@ def _s256(verifier: str) -> str:
 
 
 def _handler(fake: FakeOAuth2) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
@@ -166,12 +165,6 @@ def oauth2_upstream(
     *, client_id: str = "upstream-client", client_secret: str = "upstream-client-credential"
 ) -> Iterator[FakeOAuth2]:
     fake = FakeOAuth2("", client_id, client_secret)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with LoopbackServer(_handler(fake)) as server:
+        fake.base = server.url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -371,7 +371,9 @@ class ConnectorStore:
                         .where(FederatedIdentity.connector_id == connector_id)
                         .values(tokens_sealed=None, tokens_updated_at=None)
                     )
-            await self._record(events.FEDERATION_CONNECTOR_UPDATED, connector_id, ctx, values)
+            await self._record(
+                events.FEDERATION_CONNECTOR_UPDATED, connector_id, ctx, values, current.options
+            )
         return await self.get(connector_id, enabled_only=False)
 
     async def delete(self, connector_id: str, ctx: RequestContext) -> None:
@@ -382,15 +384,21 @@ class ConnectorStore:
         await self._record(events.FEDERATION_CONNECTOR_DELETED, connector_id, ctx, {})
 
     async def _record(
-        self, event: str, connector_id: str, ctx: RequestContext, values: dict[str, Any]
+        self,
+        event: str,
+        connector_id: str,
+        ctx: RequestContext,
+        values: dict[str, Any],
+        before: dict[str, Any] | None = None,
     ) -> None:
         # Which settings changed, never their values' secrets (the sealed one is only named).
         changed = sorted(k for k in values if k not in ("id", "created_at", "updated_at"))
         flags: tuple[str, ...] = ("enabled", "trust_email", "allow_signup")
         shown = {k: values[k] for k in flags if k in values}
-        if "options" in values:
+        if "options" in values:  # the type-specific settings that changed, by name
             changed.remove("options")
-            changed = sorted([*changed, *values["options"]])
+            new, old = values["options"], before or {}
+            changed = sorted([*changed, *(k for k in new if old.get(k) != new[k])])
         details: dict[str, Any] = {"connector": connector_id, "changed": changed, **shown}
         if "client_secret_sealed" in values:
             details["changed"] = [c for c in changed if c != "client_secret_sealed"] + [

@@ -141,14 +141,14 @@ class FederationService:
         """The callback to register at the provider."""
         return f"{self._public_url().rstrip('/')}/login/federated/{connector_id}/callback"
 
-    def _guarded(self, connector_id: str) -> AbstractAsyncContextManager[None]:
+    def _guarded(self, connector_id: str, ctx: RequestContext) -> AbstractAsyncContextManager[None]:
         """The connector's circuit breaker around calls to its provider; opening it is
         audited (once per opening, per process)."""
 
         async def opened() -> None:
             await self._audit.record(
                 events.FEDERATION_BREAKER_OPENED,
-                RequestContext(request_id="federation-breaker"),
+                ctx,
                 outcome="failure",
                 details={"connector": connector_id},
             )
@@ -176,7 +176,7 @@ class FederationService:
         # password or a passkey sign-in. Raises RateLimited.
         await self._guard.count(Limiter.ip_login, ctx.ip or "unknown", ctx)
         try:
-            return await self._begin(connector_id, binding, continuation, link_user)
+            return await self._begin(connector_id, binding, continuation, link_user, ctx)
         except FederationError as exc:
             await self._failed(connector_id, exc, ctx)
             raise
@@ -187,10 +187,11 @@ class FederationService:
         binding: str,
         continuation: Continuation,
         link_user: uuid.UUID | None,
+        ctx: RequestContext,
     ) -> str:
         connector = await self.connectors.get(connector_id)
         if connector.type in OIDC_TYPES:
-            async with self._guarded(connector.id):
+            async with self._guarded(connector.id, ctx):
                 authorization_endpoint = (await self._metadata(connector)).authorization_endpoint
         else:  # OAuth2 without discovery
             authorization_endpoint = connector.endpoint("authorization_url")
@@ -256,7 +257,7 @@ class FederationService:
         if not code:
             raise FederationCancelled("no_code")
         connector = await self.connectors.get(connector_id)
-        async with self._guarded(connector.id):
+        async with self._guarded(connector.id, ctx):
             if connector.type in OIDC_TYPES:
                 claims, tokens = await self._claims(connector, code, flow, params.get("iss"))
             else:

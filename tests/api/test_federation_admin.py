@@ -72,6 +72,7 @@ async def test_bad_connectors_are_clear_problems(api: Api) -> None:
         ({**BODY, "claims": {"subject": "id"}}, "invalid-connector"),  # OIDC: always sub
         ({**BODY, "type": "github", "claims": {"email": "mail"}}, "invalid-connector"),
         ({**BODY, "claims": {"colour": "c"}}, "validation"),
+        ({**BODY, "issuer": "https://[sso.example.com"}, "invalid-connector"),
         ({**BODY, "name": "Bad\x00name"}, "validation"),
         ({**BODY, "id": "Not A Slug"}, "invalid-connector"),
     ):

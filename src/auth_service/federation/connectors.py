@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -135,7 +135,7 @@ class ConnectorSpec:
 
 def check_issuer(issuer: str) -> str:
     """An https URL without query or fragment (http only on a loopback host, for testing)."""
-    parts = urlsplit(issuer)
+    parts = _split("issuer", issuer)
     loopback = parts.hostname in _LOOPBACK
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise InvalidConnector("issuer must be an https URL")
@@ -146,9 +146,16 @@ def check_issuer(issuer: str) -> str:
     return issuer.rstrip("/")
 
 
+def _split(label: str, url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. "https://[" (an unclosed IPv6 literal)
+        raise InvalidConnector(f"{label} must be a URL") from None
+
+
 def check_url(label: str, url: str) -> str:
     """An endpoint: https (http only on a loopback host), no fragment; a query is kept."""
-    parts = urlsplit(url)
+    parts = _split(label, url)
     loopback = parts.hostname in _LOOPBACK
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise InvalidConnector(f"{label} must be an https URL")

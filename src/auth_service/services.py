@@ -217,7 +217,7 @@ def build_services(settings: Settings) -> Services:
     federation = FederationService(
         db,
         ConnectorStore(db, master_key, audit),
-        Upstream(),
+        Upstream.of(settings.federation),
         flows,
         accounts,
         audit,

@@ -67,7 +67,12 @@ async def test_bad_connectors_are_clear_problems(api: Api) -> None:
     admin = await api.admin_headers()
     for body, slug in (
         ({**BODY, "issuer": "http://sso.example.com"}, "invalid-connector"),
-        ({**BODY, "type": "github"}, "invalid-connector"),
+        ({**BODY, "type": "oauth2"}, "invalid-connector"),  # no endpoints
+        ({**BODY, "authorization_url": "https://sso.example.com/a"}, "invalid-connector"),
+        ({**BODY, "claims": {"subject": "id"}}, "invalid-connector"),  # OIDC: always sub
+        ({**BODY, "type": "github", "claims": {"email": "mail"}}, "invalid-connector"),
+        ({**BODY, "claims": {"colour": "c"}}, "validation"),
+        ({**BODY, "issuer": "https://[sso.example.com"}, "invalid-connector"),
         ({**BODY, "name": "Bad\x00name"}, "validation"),
         ({**BODY, "id": "Not A Slug"}, "invalid-connector"),
     ):

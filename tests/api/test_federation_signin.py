@@ -7,14 +7,18 @@ afterwards, sign-up closed. Chromium journeys are in tests/browser/test_federati
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.federation.connectors import ConnectorSpec, ConnectorType
+from auth_service.flows.models import FlowRow
 from tests.support import oauth
 from tests.support.api import Api
 from tests.support.mfa import MFA_SETTINGS, code_at, enrol_totp
@@ -166,3 +170,28 @@ async def test_linking_from_the_account_page_never_takes_anothers_identity(
     account = await api.client.get("/account")
     assert "Link Upstream Test" in account.text  # still not linked
     assert "No sign-in provider is linked" in account.text
+
+
+async def test_an_id_token_with_another_nonce_is_refused(api: Api, idp: UpstreamIdp) -> None:
+    # The real provider signs a token with the nonce it was sent; the flow remembers another
+    # one (as if the callback belonged to another sign-in): the token must be refused.
+    await _connector(api, idp)
+    r = await submit(api.client, "/login", f"/login/federated/{CONNECTOR}", {})
+    state = parse_qs(urlsplit(r.headers["location"]).query)["state"][0]
+    flow_id = uuid.UUID(state.split(".")[0])
+    async with api.services.db.single() as conn:
+        kept = (await conn.execute(select(FlowRow.state).where(FlowRow.id == flow_id))).scalar()
+        assert isinstance(kept, dict)
+        other = {**kept, "nonce": "a-nonce-of-another-sign-in"}
+        await conn.execute(update(FlowRow).where(FlowRow.id == flow_id).values(state=other))
+
+    r = await _at_provider(api, r.headers["location"], "nonce-check@example.com")
+    assert r.status_code == 401
+    assert "could not be verified" in r.text
+    assert "Reference:" in r.text
+    failed, _ = await api.services.audit.query(event_type=events.FEDERATION_FAILED)
+    assert [e.details["reason"] for e in failed] == ["federation-token-invalid:nonce"]
+    found = await api.services.accounts.identities.by_email(
+        api.services.accounts.tenant_id, "nonce-check@example.com"
+    )
+    assert found is None

@@ -71,6 +71,8 @@ FEDERATION_UNLINKED = "federation.unlinked"
 OAUTH_BACKCHANNEL_LOGOUT_SENT = "oauth.backchannel_logout_sent"
 OAUTH_BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
 OAUTH_TOKEN_EXCHANGED = "oauth.token_exchanged"  # noqa: S105 - event name
+FEDERATION_ROLES_CHANGED = "federation.roles_changed"
+FEDERATION_BREAKER_OPENED = "federation.breaker_opened"
 
 
 def catalogue() -> frozenset[str]:

@@ -46,6 +46,44 @@ SecretFile = Annotated[
 ]
 
 
+AuthorizationUrl = Annotated[
+    str | None, typer.Option("--authorization-url", help="oauth2: the authorization endpoint")
+]
+TokenUrl = Annotated[str | None, typer.Option("--token-url", help="oauth2: the token endpoint")]
+UserinfoUrl = Annotated[
+    str | None,
+    typer.Option("--userinfo-url", help="oauth2: the JSON about the user, read with the token"),
+]
+ClaimOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--claim",
+        help="CLAIM=PATH: where subject, email, email_verified, name or groups is in the "
+        "userinfo JSON, a dotted path or a JSON pointer (e.g. --claim subject=id); repeatable",
+    ),
+]
+GroupRoleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group-role",
+        help="GROUP=ROLE: members of the upstream group get the role (revoked when they "
+        "are not); repeatable",
+    ),
+]
+
+
+def _pairs(flag: str, given: list[str] | None) -> dict[str, str] | None:
+    if given is None:
+        return None
+    found: dict[str, str] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise fail(f"{flag} takes NAME=VALUE, not {item!r}")
+        found[key.strip()] = value.strip()
+    return found
+
+
 def plain(connector: Connector, redirect_uri: str) -> dict[str, Any]:
     return ConnectorOut.of(connector, redirect_uri).model_dump(mode="json")
 
@@ -88,6 +126,15 @@ def create(
     signup: Annotated[
         bool, typer.Option("--signup/--no-signup", help="create accounts at first sign-in")
     ] = True,
+    authorization_url: AuthorizationUrl = None,
+    token_url: TokenUrl = None,
+    userinfo_url: UserinfoUrl = None,
+    claim: ClaimOption = None,
+    store_tokens: Annotated[
+        bool,
+        typer.Option("--store-tokens", help="keep the upstream tokens, encrypted, per identity"),
+    ] = False,
+    group_role: GroupRoleOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Register an identity provider; prints the redirect URI to register there."""
@@ -102,6 +149,12 @@ def create(
         scope=scope,
         trust_email=trust_email,
         allow_signup=signup,
+        authorization_url=authorization_url,
+        token_url=token_url,
+        userinfo_url=userinfo_url,
+        claims=_pairs("--claim", claim),
+        store_tokens=store_tokens,
+        group_roles=_pairs("--group-role", group_role),
     )
 
     async def _run() -> None:
@@ -151,9 +204,18 @@ def update(
     scope: ScopeOption = None,
     trust_email: Annotated[bool | None, typer.Option("--trust-email/--no-trust-email")] = None,
     signup: Annotated[bool | None, typer.Option("--signup/--no-signup")] = None,
+    authorization_url: AuthorizationUrl = None,
+    token_url: TokenUrl = None,
+    userinfo_url: UserinfoUrl = None,
+    claim: ClaimOption = None,
+    store_tokens: Annotated[
+        bool | None,
+        typer.Option("--store-tokens/--no-store-tokens", help="off: kept tokens are deleted"),
+    ] = None,
+    group_role: GroupRoleOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Change what is given."""
+    """Change what is given (--claim and --group-role replace the whole mapping)."""
     changes = {
         "name": name,
         "issuer": issuer,
@@ -161,6 +223,12 @@ def update(
         "scope": scope,
         "trust_email": trust_email,
         "allow_signup": signup,
+        "authorization_url": authorization_url,
+        "token_url": token_url,
+        "userinfo_url": userinfo_url,
+        "claims": _pairs("--claim", claim),
+        "store_tokens": store_tokens,
+        "group_roles": _pairs("--group-role", group_role),
     }
     _change(ctx, connector_id, fmt, secret=_secret(client_secret_file), **changes)
 

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from auth_service.config.backup import BackupSettings, DrSettings
+from auth_service.config.federation import FederationSettings
 from auth_service.config.mfa import MfaSettings
 from auth_service.config.sections import AlertingSettings, HealthSettings, Section
 from auth_service.config.tls import (
@@ -601,6 +602,7 @@ class Settings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     mfa: MfaSettings = Field(default_factory=MfaSettings)
+    federation: FederationSettings = Field(default_factory=FederationSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

@@ -54,3 +54,7 @@ class FederatedIdentity(TenantScoped, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    # The upstream's token response of the last sign-in, only when the connector keeps
+    # tokens: sealed under the master key, bound to (connector, subject).
+    tokens_sealed: Mapped[bytes | None] = mapped_column(LargeBinary(16384))
+    tokens_updated_at: Mapped[datetime | None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -15,6 +15,18 @@ ConnectorId = Annotated[PlainText, StringConstraints(min_length=1, max_length=64
 Label = Annotated[PlainText, StringConstraints(min_length=1, max_length=100)]
 Url = Annotated[PlainText, StringConstraints(min_length=1, max_length=512)]
 Secret = Annotated[PlainText, StringConstraints(min_length=1, max_length=512)]
+Path = Annotated[PlainText, StringConstraints(min_length=1, max_length=200)]
+ClaimName = Literal["subject", "email", "email_verified", "name", "groups"]
+GroupName = Annotated[PlainText, StringConstraints(min_length=1, max_length=200)]
+RoleName = Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
+Claims = Annotated[
+    dict[ClaimName, Path],
+    Field(description="userinfo field of each claim: a dotted path or a JSON pointer"),
+]
+GroupRoles = Annotated[
+    dict[GroupName, RoleName],
+    Field(description="upstream group to local role, granted and revoked at each sign-in"),
+]
 
 
 class ConnectorIn(BaseModel):
@@ -29,6 +41,12 @@ class ConnectorIn(BaseModel):
     scope: Url | None = None
     trust_email: bool = False
     allow_signup: bool = True
+    authorization_url: Url | None = Field(default=None, description="oauth2 only")
+    token_url: Url | None = Field(default=None, description="oauth2 only")
+    userinfo_url: Url | None = Field(default=None, description="oauth2 only")
+    claims: Claims | None = None
+    store_tokens: bool = Field(default=False, description="keep upstream tokens (encrypted)")
+    group_roles: GroupRoles | None = None
 
     def spec(self) -> ConnectorSpec:
         return ConnectorSpec(**self.model_dump())
@@ -45,6 +63,12 @@ class ConnectorPatch(BaseModel):
     trust_email: bool | None = None
     allow_signup: bool | None = None
     enabled: bool | None = None
+    authorization_url: Url | None = None
+    token_url: Url | None = None
+    userinfo_url: Url | None = None
+    claims: Claims | None = None
+    store_tokens: bool | None = None
+    group_roles: GroupRoles | None = None
 
     def changes(self) -> dict[str, Any]:
         given = self.model_dump(exclude={"client_secret"})
@@ -62,6 +86,12 @@ class ConnectorOut(BaseModel):
     trust_email: bool
     allow_signup: bool
     enabled: bool
+    authorization_url: str | None = None
+    token_url: str | None = None
+    userinfo_url: str | None = None
+    claims: dict[str, str] = Field(description="the claim mapping in force")
+    store_tokens: bool
+    group_roles: dict[str, str]
     redirect_uri: str = Field(description="register this at the provider")
     created_at: datetime
     updated_at: datetime
@@ -79,7 +109,19 @@ class ConnectorOut(BaseModel):
             trust_email=connector.trust_email,
             allow_signup=connector.allow_signup,
             enabled=connector.enabled,
+            authorization_url=_endpoint(connector, "authorization_url"),
+            token_url=_endpoint(connector, "token_url"),
+            userinfo_url=_endpoint(connector, "userinfo_url"),
+            claims=connector.claims,
+            store_tokens=connector.store_tokens,
+            group_roles=connector.group_roles,
             redirect_uri=redirect_uri,
             created_at=connector.created_at,
             updated_at=connector.updated_at,
         )
+
+
+def _endpoint(connector: Connector, name: str) -> str | None:
+    if connector.type in (ConnectorType.oauth2, ConnectorType.github):
+        return connector.endpoint(name)
+    return None  # discovered from the issuer

@@ -171,6 +171,9 @@ async def export_user(db: Database, user_id: uuid.UUID) -> dict[str, Any]:
                 "email": identity.email,
                 "created_at": _when(identity.created_at),
                 "last_used_at": _when(identity.last_used_at),
+                # Whether upstream tokens are kept, never their values.
+                "upstream_tokens_stored": identity.tokens_sealed is not None,
+                "upstream_tokens_updated_at": _when(identity.tokens_updated_at),
             }
             for identity, connector_name in linked
         ],

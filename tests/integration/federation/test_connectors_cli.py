@@ -88,12 +88,45 @@ def test_connectors_lifecycle(env: dict[str, str], tmp_path: Path) -> None:
     ]
 
 
+def test_github_and_generic_oauth2_connectors(env: dict[str, str], tmp_path: Path) -> None:
+    github = _json(
+        env, tmp_path, "create", "--id", "github", "--name", "GitHub", "--type", "github",
+        "--client-id", "Iv1.abc",
+    )  # fmt: skip
+    assert github["issuer"] == "https://github.com"
+    assert github["scope"] == "read:user user:email"
+    assert github["token_url"] == "https://github.com/login/oauth/access_token"
+    assert github["userinfo_url"] == "https://api.github.com/user"
+
+    made = _json(
+        env,
+        tmp_path,
+        *("create", "--id", "corp", "--name", "Corp", "--type", "oauth2", "--client-id", "c"),
+        *("--authorization-url", "https://sso.example.com/oauth/authorize?tenant=1"),
+        *("--token-url", "https://sso.example.com/oauth/token"),
+        *("--userinfo-url", "https://api.example.com/me", "--scope", "profile"),
+        *("--claim", "subject=/data/uid", "--claim", "email=data.mail"),
+        *("--group-role", "corp-admins=admin", "--store-tokens"),
+    )
+    assert made["issuer"] == "https://sso.example.com"  # shown: the authorization URL's origin
+    assert made["claims"]["subject"] == "/data/uid"
+    assert made["claims"]["name"] == "name"  # the defaults fill the rest
+    assert made["group_roles"] == {"corp-admins": "admin"}
+    assert made["store_tokens"] is True
+    changed = _json(env, tmp_path, "update", "corp", "--no-store-tokens", "--claim", "name=nick")
+    assert changed["store_tokens"] is False
+    assert changed["claims"]["name"] == "nick"
+    assert changed["claims"]["subject"] == "sub"  # --claim replaces the whole mapping
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--type", "oidc", "--issuer", "http://sso.example.com"), "https"),
         (("--type", "oidc"), "issuer is required"),
-        (("--type", "github"), "not supported yet"),
+        (("--type", "oauth2", "--scope", "profile"), "needs authorization_url"),
+        (("--type", "github", "--claim", "subject"), "NAME=VALUE"),
+        (("--type", "github", "--authorization-url", "https://x.example/a"), "only for an oauth2"),
         (("--type", "oidc", "--issuer", "https://x.example", "--scope", "email"), "openid"),
     ],
 )

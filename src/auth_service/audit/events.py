@@ -66,6 +66,10 @@ FEDERATION_FAILED = "federation.failed"
 FEDERATION_ACCOUNT_CREATED = "federation.account_created"
 FEDERATION_LINKED = "federation.linked"
 FEDERATION_UNLINKED = "federation.unlinked"
+ADMIN_ROLE_CREATED = "admin.role_created"
+ADMIN_ROLE_UPDATED = "admin.role_updated"
+ADMIN_ROLE_DELETED = "admin.role_deleted"
+REALM_APPLIED = "admin.realm_applied"
 
 
 def catalogue() -> frozenset[str]:

@@ -13,7 +13,11 @@ from auth_service.cli.common import EXIT_CONFIG, cli_services, fail, loaded_sett
 from auth_service.realm.model import SCHEMA_PATH, RealmError, load
 from auth_service.realm.plan import Plan, StepFailed
 
-SCHEMA_LINE = f"# yaml-language-server: $schema=../{SCHEMA_PATH}"
+EXPORT_HEADER = (
+    "# auth-service export: the default tenant as a realm file (" + SCHEMA_PATH + ").\n"
+    "# Secrets are {keep: true}: apply keeps the current ones; replace one with\n"
+    "# {file: PATH} or {env: NAME} to set it.\n"
+)
 
 
 def _show(plan: Plan) -> None:
@@ -82,7 +86,7 @@ def export(ctx: typer.Context) -> None:
         async with cli_services(settings) as services:
             await services.accounts.start()
             doc = await export_realm(services)
-        typer.echo(SCHEMA_LINE)
+        typer.echo(EXPORT_HEADER, nl=False)
         typer.echo(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), nl=False)
 
     run_async(_run)()

@@ -9,9 +9,19 @@ from typing import Annotated
 import typer
 import yaml
 
-from auth_service.cli.common import EXIT_CONFIG, cli_services, fail, loaded_settings, run_async
+from auth_service.accounts.service import UnknownTenant
+from auth_service.cli.common import (
+    EXIT_CONFIG,
+    ErrorLines,
+    cli_services,
+    fail,
+    loaded_settings,
+    run_async,
+)
 from auth_service.realm.model import SCHEMA_PATH, RealmError, load
 from auth_service.realm.plan import Plan, StepFailed
+
+ERRORS: ErrorLines = {UnknownTenant: str}
 
 EXPORT_HEADER = (
     "# auth-service export: the default tenant as a realm file (" + SCHEMA_PATH + ").\n"
@@ -72,7 +82,7 @@ def apply(
         elif plan.writes:
             typer.echo("Applied.")
 
-    run_async(_run)()
+    run_async(_run, errors=ERRORS)()
 
 
 def export(ctx: typer.Context) -> None:
@@ -89,4 +99,4 @@ def export(ctx: typer.Context) -> None:
         typer.echo(EXPORT_HEADER, nl=False)
         typer.echo(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), nl=False)
 
-    run_async(_run)()
+    run_async(_run, errors=ERRORS)()

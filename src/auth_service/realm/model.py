@@ -77,7 +77,7 @@ class SecretRef(BaseModel):
 
 
 class RoleDecl(_Strict):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=63)]
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.:-]{0,62}$")]
     description: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 

@@ -142,13 +142,13 @@ async def test_plan_dry_run_apply_and_a_second_apply_that_writes_nothing(
     planned = op.ok("apply", "-f", "realm.yaml", "--dry-run")
     lines = planned.splitlines()
     for head in (
-        "= role admin (unchanged)",
-        "+ role auditor",
-        "+ connector google",
-        "+ client web",
-        "+ client cli",
-        "+ webhook http://127.0.0.1:9/hooks/auth",
-        "+ admin ops@example.com",
+        "= unchanged role admin",
+        "+ create role auditor",
+        "+ create connector google",
+        "+ create client web",
+        "+ create client cli",
+        "+ create webhook http://127.0.0.1:9/hooks/auth",
+        "+ create admin ops@example.com",
     ):
         assert head in lines, planned
     assert '    redirect_uris: null -> ["https://app.example.com/callback"]' in lines
@@ -167,7 +167,7 @@ async def test_plan_dry_run_apply_and_a_second_apply_that_writes_nothing(
 
     again = op.ok("apply", "-f", "realm.yaml")
     assert again.splitlines()[-1] == "No changes: the database matches the file."
-    assert "= client web (unchanged)" in again.splitlines()
+    assert "= unchanged client web" in again.splitlines()
     assert await op.audit_count() == events
 
     exported = op.export()
@@ -189,19 +189,19 @@ async def test_a_change_shows_its_fields_and_deletion_needs_prune(
     del realm["webhooks"]  # a section left out is not managed: never pruned
     op.write(realm)
     planned = op.ok("apply", "-f", "realm.yaml").splitlines()
-    assert "~ client web" in planned
+    assert "~ update client web" in planned
     assert (
         '    redirect_uris: ["https://app.example.com/callback"] -> '
         '["https://app.example.com/cb2"]' in planned
     )
     assert "    client_secret: (secret changed)" in planned
-    assert "! connector google (not in the file: kept; --prune deletes it)" in planned
+    assert "! kept connector google (not in the file; --prune deletes it)" in planned
     assert not any("webhook" in line for line in planned)
     assert await op.client_secret_works("web", "a-new-web-secret-" + "x" * 32)
     assert [k["id"] for k in op.export()["connectors"]] == ["google"]
 
     pruned = op.ok("apply", "-f", "realm.yaml", "--prune").splitlines()
-    assert "- connector google" in pruned
+    assert "- delete connector google" in pruned
     assert "Plan: 0 to create, 0 to update, 1 to delete, 5 unchanged." in pruned
     exported = op.export()
     assert exported["connectors"] == []
@@ -242,7 +242,7 @@ async def test_a_failure_part_way_leaves_nothing_applied(tmp_path: Path, databas
     failed = op.run("apply", "-f", "realm.yaml")
     assert failed.returncode == 1
     one_line_error(failed, "create admin ops@example.com", "nothing was applied")
-    assert "+ client web" in failed.stdout.splitlines()
+    assert "+ create client web" in failed.stdout.splitlines()
     assert op.export() == EMPTY
     assert await op.audit_count() == 0
 

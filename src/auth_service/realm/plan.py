@@ -89,11 +89,9 @@ class Change:
     step: Step | None = None
 
     def lines(self) -> list[str]:
-        head = f"{SIGNS[self.action]} {self.kind} {self.key}"
+        head = f"{SIGNS[self.action]} {self.action.value} {self.kind} {self.key}"
         if self.action is Action.kept:
-            head += " (not in the file: kept; --prune deletes it)"
-        elif self.action is Action.unchanged:
-            head += " (unchanged)"
+            head += " (not in the file; --prune deletes it)"
         return [head, *(f"    {f.line()}" for f in self.fields)]
 
 

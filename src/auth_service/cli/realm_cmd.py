@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from sqlalchemy.exc import IntegrityError
 
 from auth_service.accounts.service import UnknownTenant
 from auth_service.cli.common import (
@@ -77,6 +78,13 @@ def apply(
                 raise fail("\n".join(exc.problems), EXIT_CONFIG) from None
             except StepFailed as exc:
                 raise fail(f"{exc}; nothing was applied") from None
+            except IntegrityError:
+                # Another writer (a second apply, the admin API) created the same object
+                # between the plan and the write.
+                raise fail(
+                    "the database changed while applying (another apply or an admin change "
+                    "created the same object); nothing was applied: run apply again"
+                ) from None
         if dry_run:
             typer.echo("Dry run: nothing was written.")
         elif plan.writes:

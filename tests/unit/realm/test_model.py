@@ -92,6 +92,14 @@ def test_a_secret_is_only_ever_a_reference() -> None:
     ]
 
 
+def test_an_event_type_outside_the_audit_catalogue_is_refused() -> None:
+    hook = {"url": "https://crm.example.com/h", "event_types": ["user.registered", "user.made_up"]}
+    assert _problems({"version": 1, "webhooks": [hook]}) == [
+        "webhooks[0].event_types[1]: 'user.made_up' is not an audit event type "
+        "(src/auth_service/audit/events.py)"
+    ]
+
+
 def test_duplicates_and_a_missing_version_are_refused() -> None:
     assert _problems({"roles": []}) == ["version: Field required"]
     twice = _problems({"version": 1, "roles": [{"name": "a"}, {"name": "a"}]})

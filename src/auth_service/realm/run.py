@@ -29,16 +29,20 @@ async def apply(
     prune: bool = False,
     show: Callable[[Plan], None] = lambda _plan: None,
     source: str = "",
+    environ: dict[str, str] | None = None,
 ) -> Plan:
     """Plan the changes that make the database match ``realm``, ``show`` the plan, then make
     them: all in ONE transaction (Database.atomic), so a failure part way leaves nothing
     applied, and a dry run (or a plan without changes) writes nothing.
 
+    ``environ`` resolves ``{env: NAME}`` references (default: the process environment).
+
     Raises RealmError (the file does not fit the database: every problem, before any write)
     or whatever the first failing service operation raises (everything is rolled back).
     """
     async with services.db.atomic(commit=not dry_run) as _conn:
-        plan = await Planner(services, realm, base=base, prune=prune).plan()
+        planner = Planner(services, realm, base=base, prune=prune, environ=environ)
+        plan = await planner.plan()
         show(plan)
         if dry_run or not plan.writes:
             return plan

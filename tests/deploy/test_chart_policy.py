@@ -397,3 +397,64 @@ def test_server_gets_the_backup_key_only_when_it_can_read_the_backups(helm: str)
     objs = render(helm, sets=("backup.enabled=true", "backup.persistence.enabled=false"))
     srv = server(objs)["spec"]["template"]["spec"]
     assert "AUTH_BACKUP__KEY_FILE" in env_of(srv["containers"][0])
+
+
+def test_the_realm_file_is_applied_by_a_hook_after_the_migrations(helm: str) -> None:
+    """Configuration as code (docs/operations/config-as-code.md): off by default; when on, the
+    realm file from a ConfigMap is applied after install and upgrade, after the migration
+    hook, by a pod as locked down as the migration's."""
+    assert not [j for j in find(render(helm), "Job") if component(j) == "realm"]
+    content = "version: 1\nroles:\n  - name: auditor\n"
+    bundled = ("postgresql.enabled=true",)
+    external = ("postgresql.enabled=false", "externalDatabase.url=postgresql+asyncpg://db/auth")
+    for database in (bundled, external):
+        objs = render(
+            helm,
+            sets=(
+                "realm.enabled=true",
+                f"realm.content={content}",
+                "realm.secretName=realm-secrets",
+                *database,
+            ),
+        )
+        (job,) = [j for j in find(objs, "Job") if component(j) == "realm"]
+        (migrate,) = [j for j in find(objs, "Job") if component(j) == "migrate"]
+        notes = job["metadata"]["annotations"]
+        assert notes["helm.sh/hook"].split(",") == ["post-install", "post-upgrade"]
+        migrate_hooks = migrate["metadata"]["annotations"]["helm.sh/hook"].split(",")
+        if "post-install" in migrate_hooks:
+            weight = int(migrate["metadata"]["annotations"]["helm.sh/hook-weight"])
+            assert int(notes["helm.sh/hook-weight"]) > weight
+        pod = job["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == ["apply", "-f", "/etc/auth-service-realm/realm.yaml"]
+        migrate_pod = migrate["spec"]["template"]["spec"]
+        assert pod["securityContext"] == migrate_pod["securityContext"]
+        assert container["securityContext"] == migrate_pod["containers"][0]["securityContext"]
+        assert pod["automountServiceAccountToken"] is False
+        assert container["resources"]["limits"]
+        assert container["resources"]["requests"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (realm_map,) = [
+            c
+            for c in find(objs, "ConfigMap")
+            if c["metadata"]["name"] == volumes["realm"]["configMap"]["name"]
+        ]
+        assert realm_map["data"]["realm.yaml"] == content
+        assert volumes["realm-secrets"]["secret"]["secretName"] == "realm-secrets"
+        # Every object the hook pod mounts exists at hook time (hooks with a lower weight).
+        weight = int(notes["helm.sh/hook-weight"])
+        for kind, name in (
+            ("ServiceAccount", pod["serviceAccountName"]),
+            ("ConfigMap", volumes["config"]["configMap"]["name"]),
+            ("ConfigMap", volumes["realm"]["configMap"]["name"]),
+        ):
+            (hook,) = find(objs, kind, name)
+            assert int(hook["metadata"]["annotations"]["helm.sh/hook-weight"]) < weight
+    pruning = render(
+        helm, sets=("realm.enabled=true", f"realm.content={content}", "realm.prune=true")
+    )
+    (job,) = [j for j in find(pruning, "Job") if component(j) == "realm"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "--prune"
+    with pytest.raises(HelmError, match=r"realm\.content is required"):
+        render(helm, sets=("realm.enabled=true",))

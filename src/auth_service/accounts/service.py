@@ -21,6 +21,7 @@ from auth_service.accounts.importing import UserImport
 from auth_service.accounts.models import Tenant
 from auth_service.accounts.recovery import PasswordRecovery
 from auth_service.accounts.registration import Registration
+from auth_service.accounts.roles import RoleAdministration
 from auth_service.accounts.verification import EmailVerification
 from auth_service.audit.service import AuditService
 from auth_service.config.settings import Settings
@@ -59,6 +60,7 @@ class AccountService:
         )
         self.users = UserAdministration(self._deps, self.identities, self.credentials)
         self.imports = UserImport(self._deps)
+        self.roles = RoleAdministration(self._deps)
 
     @property
     def tenant_id(self) -> uuid.UUID:

@@ -73,6 +73,10 @@ OAUTH_BACKCHANNEL_LOGOUT_FAILED = "oauth.backchannel_logout_failed"
 OAUTH_TOKEN_EXCHANGED = "oauth.token_exchanged"  # noqa: S105 - event name
 FEDERATION_ROLES_CHANGED = "federation.roles_changed"
 FEDERATION_BREAKER_OPENED = "federation.breaker_opened"
+ADMIN_ROLE_CREATED = "admin.role_created"
+ADMIN_ROLE_UPDATED = "admin.role_updated"
+ADMIN_ROLE_DELETED = "admin.role_deleted"
+REALM_APPLIED = "admin.realm_applied"
 
 
 def catalogue() -> frozenset[str]:

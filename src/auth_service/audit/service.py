@@ -147,7 +147,7 @@ class AuditService:
             # One INSERT, atomic on its own: no BEGIN/COMMIT round trips (Database.single).
             async with self._db.single() as conn:
                 await conn.execute(writes[0])
-        self.emit(entry)
+        self._db.on_commit(lambda: self.emit(entry))
 
     async def query(
         self,

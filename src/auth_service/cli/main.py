@@ -19,6 +19,7 @@ from auth_service.cli import (
     housekeeping_cmd,
     jobs_cmd,
     keys_cmd,
+    realm_cmd,
     serve_cmd,
     users_cmd,
     users_import,
@@ -71,6 +72,8 @@ app.add_typer(dr_cmd.app, name="dr")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(webhooks_cmd.app, name="webhooks")
 app.add_typer(housekeeping_cmd.app, name="housekeeping")
+app.command("apply")(realm_cmd.apply)
+app.command("export")(realm_cmd.export)
 
 
 def main() -> None:

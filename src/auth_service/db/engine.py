@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,8 @@ class Database:
     ``session``, ``transaction``, ``single`` and ``write_together`` raise
     ``DatabaseUnavailable`` (a 503 problem) when the database cannot serve (db.errors); every
     other error passes unchanged. Use them rather than ``engine`` or ``sessionmaker``.
+
+    Inside ``atomic`` they all join the one transaction ``atomic`` holds (ADR 0930).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -151,6 +154,58 @@ class Database:
         self.backend = backend_of(engine.url)
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # The connection of the enclosing ``atomic`` block of this task, if any.
+        self._atomic: ContextVar[AsyncConnection | None] = ContextVar(
+            f"atomic-{id(self)}", default=None
+        )
+        self._after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+            f"after-commit-{id(self)}", default=None
+        )
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what was just written is committed: now, or inside
+        ``atomic`` when the block commits (never when it rolls back). Logging an audit
+        event is one: a log line must not tell of a change the database undid."""
+        pending = self._after_commit.get()
+        if pending is None:
+            callback()
+        else:
+            pending.append(callback)
+
+    @asynccontextmanager
+    async def atomic(self, *, commit: bool = True) -> AsyncIterator[AsyncConnection]:
+        """ONE transaction for everything this task does with this Database inside the block.
+
+        ``session``, ``transaction``, ``single`` and ``write_together`` called by any service
+        inside the block run on the block's connection, each in a savepoint of its own, so the
+        services' own operations (and their audit events) compose into one unit: committed
+        when the block ends (rolled back instead with ``commit=False``: a dry run), rolled
+        back entirely when it raises. Not re-entrant; not for concurrent tasks.
+        """
+        if self._atomic.get() is not None:
+            raise RuntimeError("Database.atomic blocks do not nest")
+        async with _outages_translated(), self.engine.connect() as conn:
+            await conn.begin()
+            pending: list[Callable[[], None]] = []
+            token = self._atomic.set(conn)
+            callbacks = self._after_commit.set(pending)
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            finally:
+                self._atomic.reset(token)
+                self._after_commit.reset(callbacks)
+            if not commit:
+                await conn.rollback()
+                return
+            await conn.commit()
+            for callback in pending:
+                callback()
+
+    def _joined_session(self, conn: AsyncConnection) -> AsyncSession:
+        return self.sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
 
     def replace_engine(self, engine: AsyncEngine) -> AsyncEngine:
         """Point every holder of this Database at ``engine``; return the old engine.
@@ -169,12 +224,22 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session for several reads (it begins a transaction on first use and rolls it
         back at the end); writes belong in ``transaction``."""
+        joined = self._atomic.get()
+        if joined is not None:
+            async with self._joined_session(joined) as session:
+                yield session
+            return
         async with _outages_translated(), self.sessionmaker() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
+        joined = self._atomic.get()
+        if joined is not None:
+            async with self._joined_session(joined) as session, session.begin():
+                yield session
+            return
         async with _outages_translated(), self.sessionmaker() as session, session.begin():
             yield session
 
@@ -186,6 +251,11 @@ class Database:
         statement, one network round trip instead of three. SQLite keeps its usual transaction
         (its writers must queue on BEGIN IMMEDIATE, see _configure_sqlite).
         """
+        joined = self._atomic.get()
+        if joined is not None:
+            async with joined.begin_nested():
+                yield joined
+            return
         async with _outages_translated():
             if self.backend is Backend.postgresql:
                 async with self._autocommit.connect() as conn:
@@ -206,6 +276,12 @@ class Database:
         explicitly. SQLite has no DML in CTEs: the statements run in order inside one
         transaction.
         """
+        joined = self._atomic.get()
+        if joined is not None:
+            async with joined.begin_nested():
+                for stmt in statements:
+                    await joined.execute(stmt)
+            return
         async with _outages_translated():
             if self.backend is Backend.postgresql:
                 ctes = [stmt.cte(f"w{i}") for i, stmt in enumerate(statements)]

@@ -8,6 +8,7 @@ the old one still works.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,9 @@ from auth_service.security.random import constant_time_equals, new_token, token_
 
 MAX_CLIENT_ID_LENGTH = 64
 MAX_SECRET_LENGTH = 256
+# A secret an operator chooses (configuration as code) must be as hard to guess as ours.
+MIN_CHOSEN_SECRET_LENGTH = 32
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,13 @@ def _client(row: OAuthClient | Row[Any]) -> Client:
     )
 
 
+def _check_chosen_secret(secret: str) -> None:
+    if not MIN_CHOSEN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
+        raise InvalidClientMetadata(
+            "client_secret", f"{MIN_CHOSEN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters"
+        )
+
+
 def new_client_id() -> str:
     """128 random bits, URL-safe (may contain ``-`` and ``_``)."""
     return secrets.token_urlsafe(16)
@@ -185,19 +196,39 @@ class ClientService:
         self._tenant_id = tenant_id
         self._overlap_seconds = overlap_seconds
 
+    def check(self, spec: ClientSpec) -> ClientSpec:
+        """``spec`` as it would be stored (defaults filled in, scope normalised). Raises
+        InvalidClientMetadata."""
+        return self._policy().check(spec)
+
     async def create(
-        self, spec: ClientSpec, ctx: RequestContext, *, dynamically_registered: bool = False
+        self,
+        spec: ClientSpec,
+        ctx: RequestContext,
+        *,
+        dynamically_registered: bool = False,
+        client_id: str | None = None,
+        secret: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; its secret (confidential clients) is returned once, here.
-        Raises InvalidClientMetadata."""
+
+        ``client_id`` and ``secret`` are the operator's choice when given (configuration as
+        code), otherwise random. Raises InvalidClientMetadata."""
         spec = self._policy().check(spec)
         now = utcnow()
         pk = uuid.uuid4()
-        client_id = new_client_id()
+        if client_id is not None and not _CLIENT_ID.match(client_id):
+            raise InvalidClientMetadata("client_id", "1 to 64 of A-Z, a-z, 0-9, . _ ~ -")
+        client_id = client_id or new_client_id()
         tenant_id = self._tenant_id()
         # Only the client_secret_* methods have a secret (private_key_jwt has keys).
         method = spec.token_endpoint_auth_method or ""
-        secret = new_token() if method.startswith("client_secret_") else None
+        if not method.startswith("client_secret_"):
+            secret = None
+        elif secret is not None:
+            _check_chosen_secret(secret)
+        else:
+            secret = new_token()
         row = OAuthClient(
             id=pk,
             tenant_id=tenant_id,
@@ -270,13 +301,13 @@ class ClientService:
         return frozenset(r[0] for r in rows if r[1].get("backchannel_logout_uri"))
 
     async def by_pk(self, pks: list[uuid.UUID]) -> dict[uuid.UUID, Client]:
-        async with self._db.sessionmaker() as s:
+        async with self._db.session() as s:
             rows = (await s.scalars(select(OAuthClient).where(OAuthClient.id.in_(pks)))).all()
         return {r.id: _client(r) for r in rows}
 
     async def list(self) -> list[Client]:
         """Every client of the tenant, oldest first."""
-        async with self._db.sessionmaker() as s:
+        async with self._db.session() as s:
             rows = (
                 await s.scalars(
                     select(OAuthClient)
@@ -308,18 +339,26 @@ class ClientService:
         return await self.get(client_id)
 
     async def rotate_secret(
-        self, client_id: str, ctx: RequestContext, *, overlap_seconds: int | None = None
+        self,
+        client_id: str,
+        ctx: RequestContext,
+        *,
+        overlap_seconds: int | None = None,
+        secret: str | None = None,
     ) -> SecretRotation:
-        """A new secret (returned once); the current ones keep working for
-        ``overlap_seconds`` (default ``oauth.secret_rotation_overlap_seconds``; 0 ends them
-        now). Raises ClientNotFound, or InvalidClientMetadata for a public client."""
+        """A new secret (returned once; ``secret`` when the operator chose it); the current
+        ones keep working for ``overlap_seconds`` (default
+        ``oauth.secret_rotation_overlap_seconds``; 0 ends them now). Raises ClientNotFound,
+        or InvalidClientMetadata for a public client or a chosen secret too short."""
         client = await self.get(client_id)
         if client.public:
             raise InvalidClientMetadata("client_type", "a public client has no secret")
+        if secret is not None:
+            _check_chosen_secret(secret)
         overlap = self._overlap_seconds() if overlap_seconds is None else overlap_seconds
         now = utcnow()
         until = now + timedelta(seconds=overlap)
-        secret = new_token()
+        secret = secret or new_token()
         async with self._db.transaction() as s:
             # An earlier, shorter expiry stays: a rotation never extends an old secret.
             await s.execute(

@@ -3,6 +3,7 @@ Every change is audited. Secrets are sealed under the master key and shown only 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,25 @@ from auth_service.config.settings import WebhookSettings
 from auth_service.db.base import DEFAULT_TENANT_ID, utcnow
 from auth_service.db.engine import Database
 from auth_service.security.aead import MasterKey
+from auth_service.security.random import constant_time_equals
 from auth_service.webhooks.errors import InvalidWebhook, TargetRefused, WebhookNotFound
 from auth_service.webhooks.models import WebhookDelivery, WebhookEventType, WebhookSubscription
-from auth_service.webhooks.signing import new_secret
+from auth_service.webhooks.signing import SECRET_PREFIX, new_secret
 from auth_service.webhooks.targets import resolve
 
 Clock = Callable[[], datetime]
+
+
+def _checked_secret(secret: str) -> str:
+    """An operator's signing secret: ``whsec_`` and the base64 of 24 to 64 random bytes, as
+    the Standard Webhooks specification asks."""
+    try:
+        raw = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except ValueError:
+        raw = b""
+    if not secret.startswith(SECRET_PREFIX) or not 24 <= len(raw) <= 64:
+        raise InvalidWebhook("secret", "whsec_ followed by the base64 of 24 to 64 random bytes")
+    return secret
 
 
 def _aad(subscription_id: uuid.UUID) -> bytes:
@@ -194,13 +208,16 @@ class WebhookService:
 
     # ---- changing ---------------------------------------------------------------------------
 
-    async def create(self, spec: WebhookSpec, ctx: RequestContext) -> tuple[Subscription, str]:
-        """A new subscription and its signing secret (``whsec_...``, shown only now)."""
+    async def create(
+        self, spec: WebhookSpec, ctx: RequestContext, *, secret: str | None = None
+    ) -> tuple[Subscription, str]:
+        """A new subscription and its signing secret (``whsec_...``, shown only now; the
+        operator's ``secret`` when given, as configuration as code does)."""
         if spec.url is None or spec.event_types is None:
             raise InvalidWebhook("url" if spec.url is None else "event_types", "required")
         url = await self._checked_url(spec.url)
         types = self._checked_types(spec.event_types)
-        secret = new_secret()
+        secret = _checked_secret(secret) if secret is not None else new_secret()
         now = self.clock()
         row = WebhookSubscription(
             id=uuid.uuid4(),
@@ -279,12 +296,21 @@ class WebhookService:
         )
         return found
 
+    async def signs_with(self, subscription_id: uuid.UUID, secret: str) -> bool:
+        """Whether ``secret`` is the subscription's current signing secret (compared in
+        constant time)."""
+        target = await self.target(subscription_id)
+        return target is not None and constant_time_equals(
+            target.secrets[0].encode(), secret.encode()
+        )
+
     async def rotate_secret(
-        self, subscription_id: uuid.UUID, ctx: RequestContext
+        self, subscription_id: uuid.UUID, ctx: RequestContext, *, secret: str | None = None
     ) -> tuple[Subscription, str]:
-        """A new signing secret (shown only now). The previous one keeps signing beside it
-        for ``webhooks.secret_overlap_hours``, so receivers can switch without a gap."""
-        secret = new_secret()
+        """A new signing secret (shown only now; the operator's ``secret`` when given). The
+        previous one keeps signing beside it for ``webhooks.secret_overlap_hours``, so
+        receivers can switch without a gap."""
+        secret = _checked_secret(secret) if secret is not None else new_secret()
         now = self.clock()
         until = now + timedelta(hours=self.settings.secret_overlap_hours)
         async with self._db.transaction() as s:

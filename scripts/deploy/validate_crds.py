@@ -26,7 +26,12 @@ from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / ".tools" / "crd-schemas" / "node_modules"
-NPM_GROUPS = {"cert-manager.io", "monitoring.coreos.com", "networking.istio.io", "security.istio.io"}
+NPM_GROUPS = {
+    "cert-manager.io",
+    "monitoring.coreos.com",
+    "networking.istio.io",
+    "security.istio.io",
+}
 OURS = {("postgresql.cnpg.io", "Cluster"): ROOT / "scripts/deploy/schemas/cnpg-cluster.ours.json"}
 BUILTIN_GROUPS = {"", "apps", "batch", "policy", "autoscaling"}
 
@@ -72,7 +77,10 @@ def main(files: list[str]) -> int:
             elif (group, obj.get("kind")) in OURS:
                 mine.append((Path(f).name, obj))
             else:
-                print(f"FAIL {f}: {obj.get('kind')} {obj.get('apiVersion')}: no schema", file=sys.stderr)
+                print(
+                    f"FAIL {f}: {obj.get('kind')} {obj.get('apiVersion')}: no schema",
+                    file=sys.stderr,
+                )
                 failed += 1
     failed += ours(mine)
     if npm:

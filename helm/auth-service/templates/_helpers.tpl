@@ -218,6 +218,10 @@ where `backup` is true (backup pods; server pods that can read the backups, see 
 */}}
 {{- define "auth-service.secretItems" -}}
 {{- $backup := .backup }}
+{{- with .standby }}
+- key: {{ . }}
+  path: {{ . }}
+{{- end }}
 {{- with .root }}
 - key: {{ .Values.secrets.keys.masterKey }}
   path: {{ .Values.secrets.keys.masterKey }}
@@ -248,7 +252,7 @@ where `backup` is true (backup pods; server pods that can read the backups, see 
     secretName: {{ include "auth-service.secretName" .root }}
     defaultMode: 0440
     items:
-      {{- include "auth-service.secretItems" (dict "root" .root "backup" .backup) | nindent 6 }}
+      {{- include "auth-service.secretItems" (dict "root" .root "backup" .backup "standby" .standby) | nindent 6 }}
 - name: tmp
   emptyDir:
     {{- if .scratch }}
@@ -447,4 +451,16 @@ linkerd.io/inject: {{ ternary "enabled" "disabled" .inject }}
 {{- default (printf "%s-ca" .cluster) .caSecret }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* Database peers (a YAML list): the configured ones, a CloudNativePG cluster's pods, the bundled PostgreSQL. */}}
+{{- define "auth-service.databasePeers" -}}
+{{- $dbPeers := .Values.networkPolicy.egress.database.to }}
+{{- with .Values.externalDatabase.cloudNativePG.cluster }}
+{{- $dbPeers = append $dbPeers (dict "podSelector" (dict "matchLabels" (dict "cnpg.io/cluster" .))) }}
+{{- end }}
+{{- if .Values.postgresql.enabled }}
+{{- $dbPeers = append $dbPeers (dict "podSelector" (dict "matchLabels" (include "auth-service.selectorLabels" (dict "root" . "component" "postgresql") | fromYaml))) }}
+{{- end }}
+{{- toYaml $dbPeers }}
 {{- end }}

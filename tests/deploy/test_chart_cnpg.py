@@ -33,6 +33,12 @@ def test_cluster_three_instances_synchronous_over_zones(rendered: dict[str, list
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     spec = cluster["spec"]
     assert spec["instances"] == 3
+    # Our backups stream WAL and take base backups as the application role: REPLICATION, and
+    # a replication pg_hba line over TLS only.
+    assert spec["managed"]["roles"] == [
+        {"name": "auth", "ensure": "present", "login": True, "replication": True}
+    ]
+    assert spec["postgresql"]["pg_hba"] == ["hostssl replication auth all scram-sha-256"]
     assert spec["postgresql"]["synchronous"] == {
         "method": "any",
         "number": 1,
@@ -102,6 +108,7 @@ def test_replica_cluster_in_a_second_region(rendered: dict[str, list[Obj]]) -> N
     # This region's backups are the engine's, to its own archive; the chart's are off.
     assert spec["backup"]["barmanObjectStore"]["destinationPath"] == "s3://auth-backups/region-b"
     assert not [o for o in objs if component(o) in {"backup", "wal-stream"}]
+    assert "managed" not in spec, "no replication role for backups the engine takes"
     assert _errors(_cluster(objs)) == []
 
 

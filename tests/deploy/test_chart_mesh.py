@@ -96,3 +96,21 @@ def test_services_declare_what_their_ports_speak(helm: str) -> None:
             p["appProtocol"] for svc in find(objs, "Service") for p in svc["spec"]["ports"]
         }
         assert protocols == {expected}
+
+
+def test_metrics_ports_may_be_permissive_for_an_unmeshed_prometheus(helm: str) -> None:
+    (peer,) = find(
+        render(helm, ("values-production.yaml", "values-mesh-istio.yaml")), "PeerAuthentication"
+    )
+    assert "portLevelMtls" not in peer["spec"]
+    objs = render(
+        helm,
+        ("values-production.yaml", "values-mesh-istio.yaml", "values-dr-watch.yaml"),
+        sets=("mesh.istio.permissiveMetricsPorts=true",),
+    )
+    (peer,) = find(objs, "PeerAuthentication")
+    assert peer["spec"]["mtls"] == {"mode": "STRICT"}
+    assert peer["spec"]["portLevelMtls"] == {
+        "9000": {"mode": "PERMISSIVE"},
+        "9465": {"mode": "PERMISSIVE"},
+    }

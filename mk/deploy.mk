@@ -15,7 +15,7 @@ CHART         := helm/auth-service
 CHART_VALUES  := values.yaml values-dev.yaml values-staging.yaml values-production.yaml
 # Overlays of values-production.yaml (rendered as `-f values-production.yaml -f <overlay>`):
 # a mesh, CloudNativePG (one region, then the replica region), the DR observers.
-CHART_OVERLAYS := values-mesh-istio.yaml values-mesh-linkerd.yaml values-cnpg.yaml values-cnpg-replica.yaml values-dr-watch.yaml
+CHART_OVERLAYS := values-tls.yaml values-mesh-istio.yaml values-mesh-linkerd.yaml values-cnpg.yaml values-cnpg-replica.yaml values-dr-watch.yaml
 RENDER_DIR    := $(DEPLOY_TOOLS)/rendered
 # The oldest Kubernetes minor the chart supports and is validated against.
 K8S_VERSION   ?= 1.30.0

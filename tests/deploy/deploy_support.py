@@ -23,6 +23,15 @@ CHART = ROOT / "helm" / "auth-service"
 INSTALLER = ROOT / "scripts" / "deploy" / "install-tools.sh"
 TOOLS_BIN = ROOT / ".tools" / "bin"
 VALUES_FILES = ("values.yaml", "values-dev.yaml", "values-staging.yaml", "values-production.yaml")
+# Overlays of values-production.yaml (mk/deploy.mk's CHART_OVERLAYS): rendered on top of it.
+OVERLAYS = (
+    "values-tls.yaml",
+    "values-mesh-istio.yaml",
+    "values-mesh-linkerd.yaml",
+    "values-cnpg.yaml",
+    "values-cnpg-replica.yaml",
+    "values-dr-watch.yaml",
+)
 NAMESPACE = "auth"
 RELEASE = "auth-service"
 

@@ -220,6 +220,12 @@ def test_server_network_policy_opens_only_the_expected_ports(objects: list[Obj])
     for rule in np["spec"]["ingress"]:
         assert rule.get("from"), "an ingress rule without `from` admits every pod"
     allowed = {53, 5432, 6379, 587, 4318}
+    (server,) = [d for d in find(objects, "Deployment") if component(d) == "server"]
+    pod_meta = server["spec"]["template"]["metadata"]
+    if pod_meta["labels"].get("sidecar.istio.io/inject") == "true":
+        allowed |= {15012}  # istiod
+    if (pod_meta.get("annotations") or {}).get("linkerd.io/inject") == "enabled":
+        allowed |= {8080, 8086, 8090}  # Linkerd's identity, destination, policy
     for rule in np["spec"]["egress"]:
         assert rule.get("to"), "an egress rule without `to` allows the whole internet"
         assert {p["port"] for p in rule["ports"]} <= allowed

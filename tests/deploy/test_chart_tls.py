@@ -56,3 +56,19 @@ def test_certificate_mount_env_and_probes(helm: str) -> None:
 def test_an_issuer_is_required(helm: str) -> None:
     with pytest.raises(HelmError, match=r"tls.issuerRef.name is required"):
         render(helm, sets=("tls.enabled=true",))
+
+
+def test_the_public_and_the_serving_certificate_never_share_a_secret(
+    helm: str, rendered: dict[str, list[Obj]]
+) -> None:
+    with pytest.raises(HelmError, match="is the serving certificate's Secret"):
+        render(helm, ("values-production.yaml",), sets=TLS)
+    objs = rendered["values-tls.yaml"]
+    (certificate,) = find(objs, "Certificate")
+    (ingress,) = find(objs, "Ingress")
+    public = {t["secretName"] for t in ingress["spec"]["tls"]}
+    assert certificate["spec"]["secretName"] not in public
+    assert (
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"]
+        == "HTTPS"
+    )

@@ -13,6 +13,7 @@ import yaml
 
 from tests.deploy.deploy_support import (
     CHART,
+    OVERLAYS,
     ROOT,
     Obj,
     component,
@@ -174,3 +175,13 @@ def test_service_monitor_scrapes_the_management_port_as_job_auth_service(helm: s
 def test_chart_files_have_a_source_in_monitoring(path: Path) -> None:
     rel = path.relative_to(Path("helm/auth-service/files"))
     assert (MONITORING / rel).is_file(), f"{path} has no source in monitoring/"
+
+
+def test_overlays_rendered_by_make_are_the_ones_tested() -> None:
+    """mk/deploy.mk's CHART_OVERLAYS (linted, rendered, validated by deploy-check) and the
+    overlays the policy tests render are the same list, and each file exists."""
+    makefile = (ROOT / "mk" / "deploy.mk").read_text(encoding="utf-8")
+    (line,) = [ln for ln in makefile.splitlines() if ln.startswith("CHART_OVERLAYS")]
+    assert tuple(line.split(":=", 1)[1].split()) == OVERLAYS
+    for overlay in OVERLAYS:
+        assert (CHART / overlay).is_file(), overlay

@@ -75,11 +75,14 @@ def rewrite_prometheus(
     return target_dir / "prometheus.yml"
 
 
-def rewrite_alertmanager(target_dir: Path, *, webhook: str, wait: str = "1s") -> Path:
+def rewrite_alertmanager(
+    target_dir: Path, *, webhook: str, wait: str = "1s", smtp: str = "127.0.0.1:1"
+) -> Path:
     """Copy monitoring/alertmanager/ with loopback addresses and short grouping intervals.
 
     Secret files and templates move under ``target_dir``; the Slack webhook URL (a secret file)
-    and the PagerDuty events URL point at ``webhook``/slack and ``webhook``/pagerduty.
+    and the PagerDuty events URL point at ``webhook``/slack and ``webhook``/pagerduty, mail goes
+    to the SMTP server at ``smtp`` (host:port; by default nothing listens there).
     """
     source = MONITORING / "alertmanager"
     text = (source / "alertmanager.yml").read_text().replace("/etc/alertmanager/", f"{target_dir}/")
@@ -90,7 +93,7 @@ def rewrite_alertmanager(target_dir: Path, *, webhook: str, wait: str = "1s") ->
     (secrets / "pagerduty_routing_key").write_text("e2e-routing-key-0000000000000000")
     (secrets / "smtp_password").write_text("e2e-smtp-password")
     shutil.copytree(source / "templates", target_dir / "templates", dirs_exist_ok=True)
-    config["global"]["smtp_smarthost"] = "127.0.0.1:1"
+    config["global"]["smtp_smarthost"] = smtp
     config["global"]["smtp_require_tls"] = False
 
     def shorten(route: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+import yaml
+
 from tests.monitoring.monitoring_support import DASHBOARDS_DIR, LOKI_DIR, load_yaml
 
 # Labels a log stream may carry: bounded value sets only.
@@ -125,3 +127,37 @@ def test_dashboard_log_queries_use_existing_labels() -> None:
                 assert used <= labels, f"{path.name}: {used - labels}"
                 found += 1
     assert found
+
+
+def _kubernetes_job() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The auth-service job of the values for the upstream promtail chart, after the chart's
+    `tpl` (which turns the escaped `{{ "{{" }}` back into `{{`), and the snippets."""
+    snippets = load_yaml(LOKI_DIR / "promtail-kubernetes-values.yaml")["config"]["snippets"]
+    text = snippets["extraScrapeConfigs"]
+    assert "{{" not in text.replace('{{ "{{" }}', ""), "an unescaped {{ would be run by tpl"
+    (job,) = yaml.safe_load(text.replace('{{ "{{" }}', "{{"))
+    return job, snippets
+
+
+def test_kubernetes_promtail_runs_the_compose_pipeline() -> None:
+    job, _ = _kubernetes_job()
+    # The container runtime's log format first (CRI), then exactly the Compose pipeline.
+    assert job["pipeline_stages"][0] == {"cri": {}}
+    assert job["pipeline_stages"][1:] == _promtail_job()["pipeline_stages"]
+
+
+def test_kubernetes_promtail_labels_and_selection() -> None:
+    job, snippets = _kubernetes_job()
+    keep = [r for r in job["relabel_configs"] if r.get("action") == "keep"]
+    assert keep == [
+        {
+            "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+            "regex": "auth-service",
+            "action": "keep",
+        }
+    ]
+    targets = {r["target_label"] for r in job["relabel_configs"] if "target_label" in r}
+    assert {t for t in targets if not t.startswith("__")} <= ALLOWED_LABELS
+    # The chart's default job would ship the same pods again, unparsed: it drops them.
+    (drop,) = snippets["extraRelabelConfigs"]
+    assert (drop["action"], drop["regex"]) == ("drop", "auth-service")

@@ -179,6 +179,13 @@ passed as files (`*_FILE`), never as environment values.
   value: {{ printf "%s/%s" $secretDir .Values.secrets.keys.masterKey | quote }}
 - name: AUTH_DATABASE__URL_FILE
   value: {{ printf "%s/%s" $secretDir .Values.secrets.keys.databaseUrl | quote }}
+{{- if .Values.externalDatabase.cloudNativePG.cluster }}
+# CloudNativePG's server certificate, verified against the cluster's CA under the -rw name.
+- name: AUTH_DATABASE__SSL_MODE
+  value: {{ .Values.externalDatabase.cloudNativePG.sslMode | quote }}
+- name: AUTH_DATABASE__SSL_ROOT_CERT
+  value: /var/run/auth-service/db-ca/ca.crt
+{{- end }}
 {{- if .Values.redis.enabled }}
 - name: AUTH_REDIS__URL_FILE
   value: {{ printf "%s/%s" $secretDir .Values.secrets.keys.redisUrl | quote }}
@@ -211,6 +218,10 @@ where `backup` is true (backup pods; server pods that can read the backups, see 
 */}}
 {{- define "auth-service.secretItems" -}}
 {{- $backup := .backup }}
+{{- with .standby }}
+- key: {{ . }}
+  path: {{ . }}
+{{- end }}
 {{- with .root }}
 - key: {{ .Values.secrets.keys.masterKey }}
   path: {{ .Values.secrets.keys.masterKey }}
@@ -241,7 +252,7 @@ where `backup` is true (backup pods; server pods that can read the backups, see 
     secretName: {{ include "auth-service.secretName" .root }}
     defaultMode: 0440
     items:
-      {{- include "auth-service.secretItems" (dict "root" .root "backup" .backup) | nindent 6 }}
+      {{- include "auth-service.secretItems" (dict "root" .root "backup" .backup "standby" .standby) | nindent 6 }}
 - name: tmp
   emptyDir:
     {{- if .scratch }}
@@ -254,6 +265,15 @@ where `backup` is true (backup pods; server pods that can read the backups, see 
 - name: data
   emptyDir:
     sizeLimit: {{ .root.Values.dataSizeLimit }}
+{{- with include "auth-service.cnpgCaSecret" .root }}
+- name: db-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0444
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
 {{- end }}
 
 {{/*
@@ -271,6 +291,11 @@ symlink on update, which the service's file watcher sees (hot reload).
   mountPath: /tmp
 - name: data
   mountPath: /var/lib/auth-service
+{{- if .Values.externalDatabase.cloudNativePG.cluster }}
+- name: db-ca
+  mountPath: /var/run/auth-service/db-ca
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Scheduling knobs shared by the long-running pods. */}}
@@ -296,7 +321,7 @@ priorityClassName: {{ . }}
 {{- if and (eq .Values.environment "production") (not (hasPrefix "https://" .Values.server.publicUrl)) }}
 {{- fail "server.publicUrl must be https:// when environment is production" }}
 {{- end }}
-{{- if and (not .Values.postgresql.enabled) (not .Values.secrets.existingSecret) (not .Values.externalDatabase.url) }}
+{{- if and (not .Values.postgresql.enabled) (not .Values.secrets.existingSecret) (not .Values.externalDatabase.url) (not .Values.externalDatabase.cloudNativePG.create) }}
 {{- fail "set externalDatabase.url (or secrets.existingSecret) when the bundled postgresql is disabled" }}
 {{- end }}
 {{- if and .Values.postgresql.enabled (or .Values.externalDatabase.url .Values.externalDatabase.cloudNativePG.cluster) }}
@@ -307,6 +332,9 @@ priorityClassName: {{ . }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
+{{- end }}
+{{- if and .Values.tls.enabled .Values.ingress.enabled .Values.ingress.tls.enabled (eq .Values.ingress.tls.secretName (printf "%s-tls" (include "auth-service.fullname" .))) }}
+{{- fail (printf "ingress.tls.secretName %s is the serving certificate's Secret when tls.enabled: give the public certificate another name" .Values.ingress.tls.secretName) }}
 {{- end }}
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) (not .Values.ingress.certManager.enabled) }}
 {{- fail "ingress.tls.secretName is required unless ingress.certManager.enabled" }}
@@ -383,4 +411,59 @@ with object storage (backup.persistence.enabled=false) always.
 {{- if and .Values.backup.enabled (or (not .Values.backup.persistence.enabled) (has "ReadWriteMany" .Values.backup.persistence.accessModes)) -}}
 true
 {{- end }}
+{{- end }}
+
+{{/*
+Service mesh: what a pod template carries. Call with (dict "root" $ "inject" true|false):
+meshed pods (server, observers) ask for the proxy; Job pods say no explicitly, so that
+namespace-wide injection never gives them a sidecar that keeps the Job from completing.
+*/}}
+{{- define "auth-service.meshPodLabels" -}}
+{{- if eq .root.Values.mesh.provider "istio" }}
+sidecar.istio.io/inject: {{ ternary "true" "false" .inject | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "auth-service.meshPodAnnotations" -}}
+{{- if eq .root.Values.mesh.provider "linkerd" }}
+linkerd.io/inject: {{ ternary "enabled" "disabled" .inject }}
+{{- end }}
+{{- end }}
+
+{{/* Egress rule of the meshed pods to the mesh's control plane (nothing without a mesh). */}}
+{{- define "auth-service.meshEgress" -}}
+{{- $mesh := .Values.mesh }}
+{{- if ne $mesh.provider "none" }}
+{{- $ns := ternary "istio-system" "linkerd" (eq $mesh.provider "istio") }}
+{{- $peers := $mesh.controlPlane | default (list (dict "namespaceSelector" (dict "matchLabels" (dict "kubernetes.io/metadata.name" $ns)))) }}
+{{- $ports := ternary (list 15012) (list 8080 8086 8090) (eq $mesh.provider "istio") }}
+- to:
+    {{- toYaml $peers | nindent 4 }}
+  ports:
+    {{- range $ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The CloudNativePG cluster's CA secret, when the service talks to one. */}}
+{{- define "auth-service.cnpgCaSecret" -}}
+{{- with .Values.externalDatabase.cloudNativePG }}
+{{- if .cluster }}
+{{- default (printf "%s-ca" .cluster) .caSecret }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Database peers (a YAML list): the configured ones, a CloudNativePG cluster's pods, the bundled PostgreSQL. */}}
+{{- define "auth-service.databasePeers" -}}
+{{- $dbPeers := .Values.networkPolicy.egress.database.to }}
+{{- with .Values.externalDatabase.cloudNativePG.cluster }}
+{{- $dbPeers = append $dbPeers (dict "podSelector" (dict "matchLabels" (dict "cnpg.io/cluster" .))) }}
+{{- end }}
+{{- if .Values.postgresql.enabled }}
+{{- $dbPeers = append $dbPeers (dict "podSelector" (dict "matchLabels" (include "auth-service.selectorLabels" (dict "root" . "component" "postgresql") | fromYaml))) }}
+{{- end }}
+{{- toYaml $dbPeers }}
 {{- end }}

@@ -110,14 +110,17 @@ class SignIn:
             metrics.LOGINS.labels("shed").inc()
             raise
 
-    async def api_session(self, verified: VerifiedLogin, ctx: RequestContext) -> TokenPair:
-        """Finish for the JSON API: a session with an access and a refresh token — or, when a
-        second step is due, MfaRequired with a flow only this client can continue."""
+    async def api_session(
+        self, verified: VerifiedLogin, ctx: RequestContext, *, dpop_jkt: str | None = None
+    ) -> TokenPair:
+        """Finish for the JSON API: a session with an access and a refresh token (bound to
+        ``dpop_jkt``, a proven DPoP key, if given) — or, when a second step is due,
+        MfaRequired with a flow only this client can continue."""
         secret = new_token()
         step = await self.second_step_due(verified, binding=API_BINDING + secret)
         if step is not None:
             raise await self.mfa_required(step, secret)
-        return await self._sessions.open_api_session(verified, ctx)
+        return await self._sessions.open_api_session(verified, ctx, dpop_jkt=dpop_jkt)
 
     async def mfa_required(self, step: SecondStep, secret: str) -> MfaRequired:
         """The API's answer to a pending second step (with passkey options when it takes

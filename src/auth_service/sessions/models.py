@@ -45,6 +45,9 @@ class Session(TenantScoped, Base):
     scope: Mapped[str | None] = mapped_column(String(2048))
     resources: Mapped[list[str] | None] = mapped_column(JSON)
     browser_session_id: Mapped[uuid.UUID | None]
+    # A JSON API session opened with a DPoP proof (RFC 9449): the RFC 7638 thumbprint of the
+    # client's key, which every refresh must prove again (docs/adr/0732).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 def session_usable(

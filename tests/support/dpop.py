@@ -19,8 +19,9 @@ from tests.support.api import Api
 class Holder:
     """A client's DPoP key pair and the proofs it makes."""
 
-    def __init__(self, api: Api) -> None:
-        self.issuer = api.services.oauth.issuer
+    def __init__(self, api: Api | str) -> None:
+        """For the in-process ``api`` or a live server at the URL ``api``."""
+        self.issuer = api if isinstance(api, str) else api.services.oauth.issuer
         self.private = ec.generate_private_key(ec.SECP256R1())
         self.jwk: dict[str, Any] = json.loads(
             jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key())

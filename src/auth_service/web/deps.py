@@ -57,19 +57,11 @@ async def bearer_claims(request: Request, services: ServicesDep) -> AccessClaims
         ) from None
     if claims.jkt is None:
         if scheme == "dpop":
-            reason = "the access token is not DPoP-bound: use Bearer"
-            raise ApiProblem(
-                INVALID_TOKEN,
-                reason,
-                headers={"WWW-Authenticate": dpop.challenge(scheme, "invalid_token", reason)},
-            )
+            raise dpop.wrong_token(scheme, "the access token is not DPoP-bound: use Bearer")
         return claims
     if scheme == "bearer":
-        reason = "the access token is DPoP-bound: use the DPoP scheme and a proof"
-        raise ApiProblem(
-            INVALID_TOKEN,
-            reason,
-            headers={"WWW-Authenticate": dpop.challenge(scheme, "invalid_token", reason)},
+        raise dpop.wrong_token(
+            scheme, "the access token is DPoP-bound: use the DPoP scheme and a proof"
         )
     await dpop.resource_proof(request, services, token, claims.jkt)
     return claims

@@ -137,9 +137,13 @@ async def resource_proof(request: Request, services: Services, token: str, bound
             headers={"WWW-Authenticate": challenge("dpop", "invalid_dpop_proof", reason)},
         )
     if not same_key(proof.jkt, bound):
-        reason = "the DPoP proof is not by the key the token is bound to"
-        raise ApiProblem(
-            INVALID_TOKEN,
-            reason,
-            headers={"WWW-Authenticate": challenge("dpop", "invalid_token", reason)},
-        )
+        raise wrong_token("dpop", "the DPoP proof is not by the key the token is bound to")
+
+
+def wrong_token(scheme: str, reason: str) -> ApiProblem:
+    """401 ``invalid-token``: the token does not go with this scheme or this key."""
+    return ApiProblem(
+        INVALID_TOKEN,
+        reason,
+        headers={"WWW-Authenticate": challenge(scheme, "invalid_token", reason)},
+    )

@@ -44,6 +44,8 @@ async def test_a_dpop_sign_in_binds_the_token_and_me_wants_the_key(api: Api) -> 
     me = await api.client.get(ME, headers=holder.headers(ME, token))
     assert me.status_code == 200, me.text
     assert me.json()["email"] == tokens["email"]
+    sessions = await api.client.get("/v1/sessions", headers=holder.headers("/v1/sessions", token))
+    assert sessions.status_code == 200, sessions.text
     # The same token as a plain bearer token: refused, and the answer says how to use it.
     bearer = await api.client.get(ME, headers=api.bearer(token))
     assert bearer.status_code == 401

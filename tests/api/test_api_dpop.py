@@ -131,6 +131,15 @@ async def test_the_refresh_token_is_bound_to_the_key(api: Api) -> None:
     )
     assert other.status_code == 400
     assert other.json()["type"].endswith("/dpop-key-required")
+    # The marker of a bound session's refresh token cannot be stripped (the digest covers it).
+    assert refresh_token.startswith("dpop.")
+    stripped = await api.client.post(
+        REFRESH,
+        json={"refresh_token": refresh_token.removeprefix("dpop.")},
+        headers={"DPoP": holder.proof(REFRESH)},
+    )
+    assert stripped.status_code == 401
+    assert stripped.json()["type"].endswith("/invalid-refresh-token")
     # The holder of the key: a new pair, the access token bound again.
     good = await api.client.post(
         REFRESH, json={"refresh_token": refresh_token}, headers={"DPoP": holder.proof(REFRESH)}

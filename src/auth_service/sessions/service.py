@@ -36,7 +36,13 @@ from auth_service.sessions.errors import (
     SessionNotFound,
 )
 from auth_service.sessions.models import RefreshToken, Session, SessionKind, session_usable
-from auth_service.sessions.refresh import RefreshExchange, Reused, Rotated
+from auth_service.sessions.refresh import (
+    DPOP_MARKER,
+    RefreshExchange,
+    Reused,
+    Rotated,
+    is_dpop_bound,
+)
 from auth_service.sessions.revocation import SessionRevoker
 
 log = structlog.get_logger(__name__)
@@ -152,7 +158,7 @@ class SessionService:
         refresh must prove the same key."""
         identity = verified.identity
         session_id = uuid.uuid4()
-        refresh = new_token()
+        refresh = (DPOP_MARKER if dpop_jkt else "") + new_token()
         audit = self._opened(verified, session_id, SessionKind.api, ctx)
         now = audit.occurred_at
         await self._db.write_together(
@@ -303,7 +309,7 @@ class SessionService:
         if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH:
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken
-        if client_id is None:
+        if client_id is None and is_dpop_bound(refresh_token):
             await self._check_dpop_key(refresh_token, dpop_jkt)
         outcome = await self._exchange.exchange(refresh_token, utcnow(), client_id)
         if isinstance(outcome, Reused):
@@ -318,15 +324,19 @@ class SessionService:
         return outcome
 
     async def _check_dpop_key(self, refresh_token: str, dpop_jkt: str | None) -> None:
-        """Refuse the refresh of a DPoP-bound session without a proof by its key (an unbound
-        session ignores a proof: the client may add DPoP only at its next sign-in)."""
+        """Refuse the refresh of a DPoP-bound session (its token has the marker) without a
+        proof by its key. Only bound sessions pay this read; an unbound session's refresh
+        stays one round trip, and a proof there only binds the new access token."""
+        if dpop_jkt is None:
+            metrics.REFRESHES.labels("invalid").inc()
+            raise DPoPKeyRequired
         async with self._db.single() as conn:
             bound: str | None = await conn.scalar(
                 select(Session.dpop_jkt)
                 .join(RefreshToken, RefreshToken.session_id == Session.id)
                 .where(RefreshToken.token_hash == token_digest(refresh_token))
             )
-        if bound is not None and (dpop_jkt is None or not same_key(dpop_jkt, bound)):
+        if bound is not None and not same_key(dpop_jkt, bound):
             metrics.REFRESHES.labels("invalid").inc()
             raise DPoPKeyRequired
 

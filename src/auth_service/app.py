@@ -187,8 +187,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         ReloadableCORS,
         policy=app.state.cors_policy,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["Retry-After", "X-Request-ID", "WWW-Authenticate"],
+        allow_headers=["Authorization", "Content-Type", "DPoP", "X-Request-ID"],
+        expose_headers=["DPoP-Nonce", "Retry-After", "X-Request-ID", "WWW-Authenticate"],
         max_age=600,
     )
     # Added first = innermost: unhandled errors become problem+json inside the other

@@ -4,58 +4,16 @@ ath, one use per jti), server nonces, and userinfo refusing a bound token as Bea
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import time
-import uuid
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support import oauth
 from tests.support.api import Api
-
-
-class Holder:
-    """A client's DPoP key pair and the proofs it makes."""
-
-    def __init__(self, api: Api) -> None:
-        self.issuer = api.services.oauth.issuer
-        self.private = ec.generate_private_key(ec.SECP256R1())
-        self.jwk: dict[str, Any] = json.loads(
-            jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key())
-        )
-
-    @property
-    def jkt(self) -> str:
-        members = {k: self.jwk[k] for k in ("crv", "kty", "x", "y")}
-        canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-        return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
-
-    def proof(
-        self,
-        path: str,
-        method: str = "POST",
-        *,
-        token: str | None = None,
-        headers: dict[str, Any] | None = None,
-        **change: Any,
-    ) -> str:
-        claims: dict[str, Any] = {
-            "jti": uuid.uuid4().hex,
-            "htm": method,
-            "htu": self.issuer + path,
-            "iat": int(time.time()),
-        }
-        if token is not None:
-            digest = hashlib.sha256(token.encode()).digest()
-            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        claims.update(change)
-        head = {"typ": "dpop+jwt", "jwk": self.jwk, **(headers or {})}
-        return jwt.encode(claims, self.private, algorithm="ES256", headers=head)
+from tests.support.dpop import Holder
 
 
 async def _bound_tokens(api: Api, holder: Holder, registered: oauth.Registered) -> dict[str, Any]:

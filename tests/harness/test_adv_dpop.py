@@ -55,3 +55,24 @@ def test_openid_client_uses_dpop_bound_tokens(live_server: LiveServer, harness: 
 def test_openid_client_retries_with_the_server_nonce(tmp_path: Path, harness: Harness) -> None:
     with run_live_server(tmp_path, AUTH_OAUTH__DPOP_NONCE="true") as live:
         _assert_bound_and_refused(_dpop_journey(live, harness), nonce=True)
+
+
+def test_oauth4webapi_calls_the_json_api_with_dpop(
+    live_server: LiveServer, harness: Harness
+) -> None:
+    """The /v1 API's own tokens, bound at sign-in and used through oauth4webapi's
+    ``protectedResourceRequest`` with a DPoP handle; as Bearer they are refused with
+    challenges the library parses (docs/adr/0732)."""
+    user = live_server.new_user()
+    done = harness.run(
+        "api-dpop", base_url=live_server.url, email=user["email"], password=user["password"]
+    )
+    assert done["tokenType"] == "DPoP"
+    assert done["meStatus"] == 200
+    assert done["me"]["id"] == user["user"]["id"]
+    refused = done["asBearer"]
+    assert refused["refused"] is True, refused
+    assert refused["status"] == 401
+    schemes = {c["scheme"]: c["parameters"] for c in refused["challenges"]}
+    assert schemes["bearer"]["error"] == "invalid_token"
+    assert "ES256" in schemes["dpop"]["algs"]

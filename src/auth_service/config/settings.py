@@ -479,7 +479,7 @@ class OAuthSettings(Section):
     dpop_nonce: bool = Field(
         False,
         description="DPoP proofs must carry a nonce of this server (RFC 9449 section 8: "
-        "use_dpop_nonce)",
+        "use_dpop_nonce), at the OAuth endpoints and the /v1 API alike",
     )
 
     @field_validator("scopes")

@@ -7,7 +7,7 @@ bound to the secret, which only the client that signed in with the password hold
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from auth_service.flows.errors import FlowExpired
@@ -18,6 +18,7 @@ from auth_service.mfa.schemas import TotpEnrolmentOut
 from auth_service.security.random import new_token
 from auth_service.sessions.schemas import TokenResponse
 from auth_service.web.deps import ContextDep, ServicesDep
+from auth_service.web.dpop import signin_key
 from auth_service.web.openapi import problem_responses
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -28,15 +29,17 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 @router.post(
     "/login/mfa",
     response_model=TokenResponse,
-    responses=problem_responses(401, 403, 410, 422, 429),
+    responses=problem_responses(400, 401, 403, 410, 422, 429),
 )
 async def second_factor(
-    body: SecondFactorRequest, services: ServicesDep, ctx: ContextDep
+    body: SecondFactorRequest, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> JSONResponse:
     """Finish a sign-in with a TOTP code, a recovery code or a passkey assertion.
 
     A wrong factor answers 401 ``invalid-factor`` and counts toward the flow's attempts and
-    the account's lockout; the flow works once and expires (410 ``flow-expired``)."""
+    the account's lockout; the flow works once and expires (410 ``flow-expired``). With a
+    ``DPoP`` proof of this request the tokens are bound to its key (RFC 9449)."""
+    dpop_jkt = await signin_key(request, services)
     flow_id, binding = api_flow_ref(body.flow_id)
     flow, identity = await services.signin.pending_step(flow_id, binding=binding)
     if body.totp_code is not None:
@@ -48,7 +51,7 @@ async def second_factor(
     verified = await services.signin.finish_second_step(
         flow, identity, ctx, factor=factor, code=code, credential=body.webauthn
     )
-    pair = await services.sessions.open_api_session(verified, ctx)
+    pair = await services.sessions.open_api_session(verified, ctx, dpop_jkt=dpop_jkt)
     return JSONResponse(TokenResponse.of(pair).model_dump(mode="json"), headers=_NO_STORE)
 
 
@@ -90,15 +93,17 @@ async def passkey_options(services: ServicesDep, ctx: ContextDep) -> JSONRespons
 @router.post(
     "/passkey/verify",
     response_model=TokenResponse,
-    responses=problem_responses(401, 403, 410, 422, 429),
+    responses=problem_responses(400, 401, 403, 410, 422, 429),
 )
 async def passkey_verify(
-    body: PasskeyVerifyRequest, services: ServicesDep, ctx: ContextDep
+    body: PasskeyVerifyRequest, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> JSONResponse:
-    """Finish a passkey sign-in: tokens of a session at ``acr`` aal2."""
+    """Finish a passkey sign-in: tokens of a session at ``acr`` aal2 (bound to the key of
+    a ``DPoP`` proof of this request, if any: RFC 9449)."""
+    dpop_jkt = await signin_key(request, services)
     flow_id, binding = api_flow_ref(body.flow_id)
     _, verified = await services.signin.finish_passkey(
         flow_id, body.credential, ctx, binding=binding
     )
-    pair = await services.sessions.open_api_session(verified, ctx)
+    pair = await services.sessions.open_api_session(verified, ctx, dpop_jkt=dpop_jkt)
     return JSONResponse(TokenResponse.of(pair).model_dump(mode="json"), headers=_NO_STORE)

@@ -111,10 +111,16 @@ class SignIn:
             raise
 
     async def api_session(
-        self, verified: VerifiedLogin, ctx: RequestContext, *, totp_code: str | None = None
+        self,
+        verified: VerifiedLogin,
+        ctx: RequestContext,
+        *,
+        totp_code: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> TokenPair:
-        """Finish for the JSON API: a session with an access and a refresh token — or, when a
-        second step is due, MfaRequired with a flow only this client can continue.
+        """Finish for the JSON API: a session with an access and a refresh token (bound to
+        ``dpop_jkt``, a proven DPoP key, if given) — or, when a second step is due,
+        MfaRequired with a flow only this client can continue.
 
         A client that already holds the authenticator app's code may send it with the
         password (``totp_code``): when the second step due is a TOTP code, it is checked
@@ -123,7 +129,7 @@ class SignIn:
         use (no authenticator app, enrolment due) is ignored and MfaRequired answers."""
         due = await self._due(verified)
         if due is None:
-            return await self._sessions.open_api_session(verified, ctx)
+            return await self._sessions.open_api_session(verified, ctx, dpop_jkt=dpop_jkt)
         methods, enrol = due
         if totp_code is not None and not enrol and Factor.totp in methods:
             identity = verified.identity
@@ -134,7 +140,7 @@ class SignIn:
             resumed = await self._credentials.resume(
                 identity.id, amr=amr, acr=acr, identity=identity
             )
-            return await self._sessions.open_api_session(resumed, ctx)
+            return await self._sessions.open_api_session(resumed, ctx, dpop_jkt=dpop_jkt)
         secret = new_token()
         flow = await self._keep(
             None, API_BINDING + secret, verified.identity.id, self._step_state(verified, enrol)

@@ -33,6 +33,8 @@ class AccessClaims:
     amr: tuple[str, ...] = ()
     acr: str | None = None
     auth_time: int | None = None
+    # RFC 9449 section 6.1: the thumbprint of the DPoP key the token is bound to (``cnf.jkt``).
+    jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class AccessTokenService:
         amr: list[str] | None = None,
         acr: str | None = None,
         auth_time: int | None = None,
+        jkt: str | None = None,
     ) -> IssuedToken:
         now = int(time.time())
         ttl = self._settings.access_token_ttl_seconds
@@ -98,6 +101,8 @@ class AccessTokenService:
             claims["acr"] = acr
         if auth_time is not None:
             claims["auth_time"] = auth_time
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         return IssuedToken(await sign(self._keys, claims, algorithm=None, typ="at+jwt"), ttl)
 
     async def verify(self, token: str) -> AccessClaims:
@@ -150,9 +155,18 @@ class AccessTokenService:
                 amr=_strings(claims.get("amr", [])),
                 acr=str(claims["acr"]) if isinstance(claims.get("acr"), str) else None,
                 auth_time=_int_or_none(claims.get("auth_time")),
+                jkt=_bound_key(claims.get("cnf")),
             )
         except (ValueError, TypeError):
             raise InvalidToken("bad subject claims") from None
+
+
+def _bound_key(cnf: Any) -> str | None:
+    if cnf is None:
+        return None
+    if not isinstance(cnf, dict) or not isinstance(cnf.get("jkt"), str):
+        raise InvalidToken("bad cnf claim")
+    return str(cnf["jkt"])
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -8,9 +8,11 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from auth_service.security.dpop import PRIVATE_JWK_MEMBERS
+
 MAX_KEYS = 20
 # Members of private or symmetric keys: never registered, never used to verify.
-PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+PRIVATE_MEMBERS = PRIVATE_JWK_MEMBERS
 
 
 def jwks_problem(jwks: Any) -> str | None:

@@ -52,6 +52,7 @@ from auth_service.oauth.subjects import Subjects
 from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
 from auth_service.security.aead import MasterKey
+from auth_service.security.dpop import ProofVerifier
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -133,8 +134,11 @@ class OAuthService:
         self.end_session = EndSession(self.id_tokens, self.clients, sessions, self.subjects)
         self.registration = Registration(self.clients)
         nonce_key = master_key.derive("oauth-dpop-nonce") if master_key else None
+        # One proof verifier (replay store, nonces, the ``oauth.dpop_nonce`` setting) for
+        # the OAuth endpoints and the JSON API (``web.dpop``).
+        self.dpop_proofs = ProofVerifier(self.replay, self.settings, nonce_key, tenant_id)
         self.dpop = DPoPEndpoints(
-            DPoP(self.replay, self.settings, nonce_key, tenant_id),
+            DPoP(self.dpop_proofs),
             DPoPBindings(db),
             self.grants,
             self.clients,

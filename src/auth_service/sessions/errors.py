@@ -27,3 +27,9 @@ class RefreshTokenReused(SessionError):
 @problem(404, "session-not-found", "No such session")
 class SessionNotFound(SessionError):
     """No live session with this id for this user."""
+
+
+@problem(400, "dpop-key-required", "This refresh token is bound to a DPoP key: prove that key")
+class DPoPKeyRequired(SessionError):
+    """Refresh of a session opened with a DPoP proof, without a `DPoP` proof or with a proof
+    by another key; nothing is spent."""

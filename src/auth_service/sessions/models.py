@@ -46,6 +46,9 @@ class Session(TenantScoped, Base):
     resources: Mapped[list[str] | None] = mapped_column(JSON)
     # Indexed: ending a browser session finds the grants made in it (ADR 0750).
     browser_session_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # A JSON API session opened with a DPoP proof (RFC 9449): the RFC 7638 thumbprint of the
+    # client's key, which every refresh must prove again (docs/adr/0732).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 def session_usable(

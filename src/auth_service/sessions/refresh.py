@@ -58,6 +58,16 @@ from auth_service.security.random import new_token, token_digest
 from auth_service.sessions.errors import InvalidRefreshToken
 from auth_service.sessions.models import RefreshToken, Session, session_usable
 
+# The refresh tokens of a JSON API session bound to a DPoP key (RFC 9449) start with this
+# marker (``new_token`` never makes a ".": its alphabet is base64url). The digest covers the
+# whole token, so the marker cannot be stripped or added: a marker-less token is never a
+# bound session's, and the refresh of one needs no look-up of the session's key.
+DPOP_MARKER = "dpop."
+
+
+def is_dpop_bound(refresh_token: str) -> bool:
+    return refresh_token.startswith(DPOP_MARKER)
+
 
 @dataclass(frozen=True)
 class GrantFacts:
@@ -243,15 +253,16 @@ class RefreshExchange:
         reuse. Exactly one of several concurrent exchanges of one token wins. A token of
         another client is unknown here. Raises InvalidRefreshToken."""
         digest = token_digest(refresh_token)
+        # A DPoP-bound session's tokens carry the marker, and so do their successors.
+        successor = (DPOP_MARKER if is_dpop_bound(refresh_token) else "") + new_token()
         if self._db.backend is Backend.postgresql:
-            return await self._exchange_one_statement(digest, now, client_id)
-        return await self._exchange_in_transaction(digest, now, client_id)
+            return await self._exchange_one_statement(digest, now, client_id, successor)
+        return await self._exchange_in_transaction(digest, now, client_id, successor)
 
     async def _exchange_one_statement(
-        self, digest: bytes, now: datetime, client_id: str | None
+        self, digest: bytes, now: datetime, client_id: str | None, successor: str
     ) -> Rotated | Reused:
         cutoff = self._grace_cutoff(now)
-        successor = new_token()
         async with self._db.single() as conn:
             rows = (
                 await conn.execute(
@@ -305,7 +316,7 @@ class RefreshExchange:
         return used_at is not None
 
     async def _exchange_in_transaction(
-        self, digest: bytes, now: datetime, client_id: str | None
+        self, digest: bytes, now: datetime, client_id: str | None, successor: str
     ) -> Rotated | Reused:
         """Portable (SQLite): the same decisions, one statement at a time in a transaction."""
         result = "success"
@@ -348,7 +359,6 @@ class RefreshExchange:
             if live is None:
                 metrics.REFRESHES.labels("expired").inc()
                 raise InvalidRefreshToken
-            successor = new_token()
             await s.execute(
                 insert(RefreshToken).values(
                     id=uuid.uuid4(),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from auth_service.sessions.schemas import LoginRequest, RefreshRequest, SessionOut, TokenResponse
 from auth_service.web.deps import ContextDep, FreshPrincipal, ServicesDep
+from auth_service.web.dpop import signin_key
 from auth_service.web.openapi import problem_responses
 
 router = APIRouter(prefix="/v1")
@@ -25,16 +26,22 @@ def _tokens(response: TokenResponse) -> JSONResponse:
     "/auth/login",
     response_model=TokenResponse,
     tags=["auth"],
-    responses=problem_responses(401, 403, 422, 429, 503),
+    responses=problem_responses(400, 401, 403, 422, 429, 503),
 )
-async def login(body: LoginRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
+async def login(
+    body: LoginRequest, request: Request, services: ServicesDep, ctx: ContextDep
+) -> JSONResponse:
     """Exchange email and password for an access token and a refresh token.
 
+    With a ``DPoP`` proof of this request (RFC 9449), both are bound to the proof's key.
     When a second factor is due the answer is 401 ``mfa-required`` with a flow to finish at
     ``/v1/auth/login/mfa`` — unless ``totp_code`` carries the authenticator app's current
     code, which finishes the sign-in in this request (a wrong code: 401 ``invalid-factor``)."""
+    dpop_jkt = await signin_key(request, services)
     verified = await services.signin.password(body.email, body.password, ctx)
-    pair = await services.signin.api_session(verified, ctx, totp_code=body.totp_code)
+    pair = await services.signin.api_session(
+        verified, ctx, totp_code=body.totp_code, dpop_jkt=dpop_jkt
+    )
     return _tokens(TokenResponse.of(pair))
 
 
@@ -42,14 +49,19 @@ async def login(body: LoginRequest, services: ServicesDep, ctx: ContextDep) -> J
     "/auth/refresh",
     response_model=TokenResponse,
     tags=["auth"],
-    responses=problem_responses(401, 422, 429, 503),
+    responses=problem_responses(400, 401, 422, 429, 503),
 )
-async def refresh(body: RefreshRequest, services: ServicesDep, ctx: ContextDep) -> JSONResponse:
+async def refresh(
+    body: RefreshRequest, request: Request, services: ServicesDep, ctx: ContextDep
+) -> JSONResponse:
     """Rotate: the presented refresh token is spent and a new pair returned.
 
-    Presenting a spent token revokes its whole session (reuse detection).
+    Presenting a spent token revokes its whole session (reuse detection). A session opened
+    with DPoP needs a ``DPoP`` proof by the same key (400 ``dpop-key-required`` otherwise,
+    nothing spent); the new access token is bound to it again.
     """
-    pair = await services.sessions.refresh(body.refresh_token, ctx)
+    dpop_jkt = await signin_key(request, services)
+    pair = await services.sessions.refresh(body.refresh_token, ctx, dpop_jkt=dpop_jkt)
     return _tokens(TokenResponse.of(pair))
 
 

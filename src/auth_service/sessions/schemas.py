@@ -34,7 +34,8 @@ class RefreshRequest(_Request):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - RFC 6750 token type
+    # RFC 6750 Bearer; DPoP when the access token is bound to a DPoP key (RFC 9449 section 5).
+    token_type: Literal["Bearer", "DPoP"] = "Bearer"  # noqa: S105 - a token type
     expires_in: int
     refresh_token: str
     session_id: uuid.UUID
@@ -43,6 +44,7 @@ class TokenResponse(BaseModel):
     def of(cls, pair: TokenPair) -> TokenResponse:
         return cls(
             access_token=pair.access_token,
+            token_type="DPoP" if pair.dpop_jkt else "Bearer",
             expires_in=pair.expires_in,
             refresh_token=pair.refresh_token,
             session_id=pair.session_id,

@@ -26,11 +26,23 @@ from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
 from auth_service.keys.tokens import AccessTokenService
 from auth_service.observability import metrics
+from auth_service.security.dpop import same_key
 from auth_service.security.random import new_token, token_digest
 from auth_service.security.ratelimit import Limiter, RateLimited, RateLimiter
-from auth_service.sessions.errors import InvalidRefreshToken, RefreshTokenReused, SessionNotFound
+from auth_service.sessions.errors import (
+    DPoPKeyRequired,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    SessionNotFound,
+)
 from auth_service.sessions.models import RefreshToken, Session, SessionKind, session_usable
-from auth_service.sessions.refresh import RefreshExchange, Reused, Rotated
+from auth_service.sessions.refresh import (
+    DPOP_MARKER,
+    RefreshExchange,
+    Reused,
+    Rotated,
+    is_dpop_bound,
+)
 from auth_service.sessions.revocation import SessionRevoker
 
 log = structlog.get_logger(__name__)
@@ -107,6 +119,7 @@ class TokenPair:
     expires_in: int
     refresh_token: str
     session_id: uuid.UUID
+    dpop_jkt: str | None = None  # the DPoP key the access token is bound to (RFC 9449)
 
 
 @dataclass(frozen=True)
@@ -146,18 +159,26 @@ class SessionService:
     def _idle_cutoff(self, now: datetime) -> datetime:
         return now - timedelta(seconds=self._settings.refresh_idle_ttl_seconds)
 
-    async def open_api_session(self, verified: VerifiedLogin, ctx: RequestContext) -> TokenPair:
+    async def open_api_session(
+        self, verified: VerifiedLogin, ctx: RequestContext, *, dpop_jkt: str | None = None
+    ) -> TokenPair:
         """Open a session of checked credentials with its first refresh token; and an access
         token for it. Every write (the login record, the session, the refresh token, the
-        audit row) is one atomic statement: one round trip on PostgreSQL."""
+        audit row) is one atomic statement: one round trip on PostgreSQL.
+
+        ``dpop_jkt``: the thumbprint of the client's DPoP key (RFC 9449), proven by the
+        caller: the access token carries it (``cnf.jkt``) and the session keeps it, so every
+        refresh must prove the same key."""
         identity = verified.identity
         session_id = uuid.uuid4()
-        refresh = new_token()
+        refresh = (DPOP_MARKER if dpop_jkt else "") + new_token()
         audit = self._opened(verified, session_id, SessionKind.api, ctx)
         now = audit.occurred_at
         await self._db.write_together(
             verified.record,
-            self._insert_session(verified, session_id, SessionKind.api, now, ctx),
+            self._insert_session(
+                verified, session_id, SessionKind.api, now, ctx, dpop_jkt=dpop_jkt
+            ),
             # Only the SHA-256 of the token is stored.
             insert(RefreshToken).values(
                 id=uuid.uuid4(),
@@ -176,10 +197,11 @@ class SessionService:
             amr=[m.value for m in verified.amr],
             acr=verified.acr.value,
             auth_time=int(now.timestamp()),
+            jkt=dpop_jkt,
         )
         metrics.LOGINS.labels("success").inc()
         self._audit.emit(audit)
-        return TokenPair(access.token, access.expires_in, refresh, session_id)
+        return TokenPair(access.token, access.expires_in, refresh, session_id, dpop_jkt)
 
     async def open_browser_session(
         self, verified: VerifiedLogin, ctx: RequestContext
@@ -225,6 +247,7 @@ class SessionService:
         ctx: RequestContext,
         *,
         token_hash: bytes | None = None,
+        dpop_jkt: str | None = None,
     ) -> Insert:
         identity = verified.identity
         # Every value explicit: the INSERT may run as a CTE, where defaults are not applied.
@@ -242,13 +265,19 @@ class SessionService:
             auth_time=now,
             amr=[m.value for m in verified.amr],
             acr=verified.acr.value,
+            dpop_jkt=dpop_jkt,
         )
 
-    async def refresh(self, refresh_token: str, ctx: RequestContext) -> TokenPair:
+    async def refresh(
+        self, refresh_token: str, ctx: RequestContext, *, dpop_jkt: str | None = None
+    ) -> TokenPair:
         """Exchange a refresh token of the JSON API for a new pair, spending it
-        (``rotate_refresh_token``). Raises RateLimited, InvalidRefreshToken or
-        RefreshTokenReused."""
-        outcome = await self.rotate_refresh_token(refresh_token, ctx, client_id=None)
+        (``rotate_refresh_token``). ``dpop_jkt``: the key of the request's DPoP proof, which
+        a bound session requires (and binds the new access token to). Raises RateLimited,
+        InvalidRefreshToken, RefreshTokenReused or DPoPKeyRequired."""
+        outcome = await self.rotate_refresh_token(
+            refresh_token, ctx, client_id=None, dpop_jkt=dpop_jkt
+        )
         identity = outcome.identity
         assert identity is not None
         facts = outcome.facts
@@ -260,19 +289,30 @@ class SessionService:
             amr=list(facts.amr),
             acr=facts.acr,
             auth_time=int(facts.auth_time.timestamp()),
+            jkt=dpop_jkt,
         )
         metrics.REFRESHES.labels(outcome.result).inc()
-        return TokenPair(access.token, access.expires_in, outcome.refresh_token, outcome.session_id)
+        return TokenPair(
+            access.token, access.expires_in, outcome.refresh_token, outcome.session_id, dpop_jkt
+        )
 
     async def rotate_refresh_token(
-        self, refresh_token: str, ctx: RequestContext, *, client_id: str | None
+        self,
+        refresh_token: str,
+        ctx: RequestContext,
+        *,
+        client_id: str | None,
+        dpop_jkt: str | None = None,
     ) -> Rotated:
         """Spend a refresh token of ``client_id`` (None: the JSON API; else an OAuth client)
         and return its successor with the session's user, read fresh (sessions.refresh).
 
         A token of another client is unknown (InvalidRefreshToken, nothing spent). A token
         spent earlier than the reuse grace window revokes the session (RefreshTokenReused).
-        Raises RateLimited, InvalidRefreshToken or RefreshTokenReused.
+        A JSON API session bound to a DPoP key (``open_api_session``) is refreshed only
+        with ``dpop_jkt`` that key, checked before anything is spent: a stolen refresh token
+        without the key neither works nor burns the session.
+        Raises RateLimited, InvalidRefreshToken, RefreshTokenReused or DPoPKeyRequired.
         """
         try:
             await self._limiter.hit(Limiter.ip_refresh, ctx.ip or "unknown")
@@ -282,6 +322,8 @@ class SessionService:
         if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH:
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken
+        if client_id is None and is_dpop_bound(refresh_token):
+            await self._check_dpop_key(refresh_token, dpop_jkt)
         outcome = await self._exchange.exchange(refresh_token, utcnow(), client_id)
         if isinstance(outcome, Reused):
             await self._on_reuse(outcome.session_id, ctx)
@@ -293,6 +335,23 @@ class SessionService:
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken
         return outcome
+
+    async def _check_dpop_key(self, refresh_token: str, dpop_jkt: str | None) -> None:
+        """Refuse the refresh of a DPoP-bound session (its token has the marker) without a
+        proof by its key. Only bound sessions pay this read; an unbound session's refresh
+        stays one round trip, and a proof there only binds the new access token."""
+        if dpop_jkt is None:
+            metrics.REFRESHES.labels("invalid").inc()
+            raise DPoPKeyRequired
+        async with self._db.single() as conn:
+            bound: str | None = await conn.scalar(
+                select(Session.dpop_jkt)
+                .join(RefreshToken, RefreshToken.session_id == Session.id)
+                .where(RefreshToken.token_hash == token_digest(refresh_token))
+            )
+        if bound is not None and not same_key(dpop_jkt, bound):
+            metrics.REFRESHES.labels("invalid").inc()
+            raise DPoPKeyRequired
 
     async def _on_reuse(self, session_id: uuid.UUID, ctx: RequestContext) -> None:
         owner = await self._revoker.revoke(session_id, reason="refresh_reuse")

@@ -11,11 +11,11 @@ from auth_service.accounts.identity import Identity
 from auth_service.audit.context import RequestContext
 from auth_service.keys.errors import InvalidToken
 from auth_service.keys.tokens import AccessClaims
+from auth_service.security.dpop import presented
 from auth_service.services import Services
 from auth_service.sessions.errors import SessionNotFound
+from auth_service.web import dpop
 from auth_service.web.errors import FORBIDDEN, INVALID_TOKEN, UNAUTHENTICATED, ApiProblem
-
-_BEARER_CHALLENGE = 'Bearer realm="auth-service"'
 
 
 # async: FastAPI runs a plain ``def`` dependency in a worker thread, two thread hops per
@@ -40,20 +40,35 @@ ContextDep = Annotated[RequestContext, Depends(get_context)]
 
 
 async def bearer_claims(request: Request, services: ServicesDep) -> AccessClaims:
-    """Verify the Bearer access token (RFC 6750); no database round trip."""
-    header = request.headers.get("authorization")
-    if not header:
-        raise ApiProblem(UNAUTHENTICATED, headers={"WWW-Authenticate": _BEARER_CHALLENGE})
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiProblem(UNAUTHENTICATED, headers={"WWW-Authenticate": _BEARER_CHALLENGE})
+    """Verify the access token of ``Authorization: Bearer`` (RFC 6750) or, for a token bound
+    to a DPoP key (``cnf.jkt``), of ``Authorization: DPoP`` with a proof by that key
+    (RFC 9449 section 7, ``web.dpop``); no database round trip for Bearer. A bound token as
+    Bearer and an unbound one as DPoP are refused (docs/adr/0732)."""
+    found = presented(request.headers.get("authorization"))
+    if found is None:
+        raise ApiProblem(UNAUTHENTICATED, headers={"WWW-Authenticate": dpop.challenge()})
+    scheme, token = found
     try:
-        return await services.access_tokens.verify(token.strip())
+        claims = await services.access_tokens.verify(token)
     except InvalidToken:
         raise ApiProblem(
             INVALID_TOKEN,
-            headers={"WWW-Authenticate": _BEARER_CHALLENGE + ', error="invalid_token"'},
+            headers={"WWW-Authenticate": dpop.challenge(scheme, "invalid_token")},
         ) from None
+    if claims.jkt is None:
+        if scheme == "dpop":
+            raise dpop.wrong_token(scheme, "the access token is not DPoP-bound: use Bearer")
+        return claims
+    if scheme == "bearer":
+        raise dpop.wrong_token(
+            scheme, "the access token is DPoP-bound: use the DPoP scheme and a proof"
+        )
+    await dpop.resource_proof(request, services, token, claims.jkt)
+    return claims
+
+
+def _scheme(claims: AccessClaims) -> str:
+    return "dpop" if claims.jkt is not None else "bearer"
 
 
 @dataclass(frozen=True)
@@ -76,7 +91,7 @@ async def fresh_principal(
         raise ApiProblem(
             INVALID_TOKEN,
             detail="the session of this token has ended",
-            headers={"WWW-Authenticate": _BEARER_CHALLENGE + ', error="invalid_token"'},
+            headers={"WWW-Authenticate": dpop.challenge(_scheme(claims), "invalid_token")},
         ) from None
     return Principal(claims, ctx.with_actor(claims.subject), identity)
 

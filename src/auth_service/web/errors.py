@@ -82,7 +82,7 @@ UNAUTHENTICATED = define(
     "unauthenticated",
     "Authentication is required",
     challenge=True,
-    description="Bearer route without a usable `Authorization: Bearer` header.",
+    description="Bearer route without a usable `Authorization: Bearer` (or `DPoP`) header.",
 )
 INVALID_TOKEN = define(
     401,

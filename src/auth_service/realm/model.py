@@ -124,6 +124,14 @@ class ConnectorDecl(_Strict):
     allow_signup: bool = True
     enabled: bool = True
     client_secret: SecretRef | None = None
+    # oauth2 connectors: the provider's endpoints; any type: claim mapping, groups -> roles,
+    # and whether the upstream tokens are kept (docs/federation.md).
+    authorization_url: Uri | None = None
+    token_url: Uri | None = None
+    userinfo_url: Uri | None = None
+    claims: dict[Text, Text] | None = None
+    group_roles: dict[Text, Text] | None = None
+    store_tokens: bool = False
 
 
 # Checked against the audit catalogue by the loader, not listed in the schema: the

@@ -412,6 +412,12 @@ class Planner:
             "trust_email": decl.trust_email,
             "allow_signup": decl.allow_signup,
             "enabled": decl.enabled,
+            "authorization_url": decl.authorization_url,
+            "token_url": decl.token_url,
+            "userinfo_url": decl.userinfo_url,
+            "claims": dict(decl.claims or {}),
+            "group_roles": dict(decl.group_roles or {}),
+            "store_tokens": decl.store_tokens,
         }
 
     async def _create_connector(self, decl: ConnectorDecl, secret: str | None) -> None:
@@ -426,6 +432,12 @@ class Planner:
             scope=decl.scope,
             trust_email=decl.trust_email,
             allow_signup=decl.allow_signup,
+            authorization_url=decl.authorization_url,
+            token_url=decl.token_url,
+            userinfo_url=decl.userinfo_url,
+            claims=dict(decl.claims) if decl.claims else None,
+            store_tokens=decl.store_tokens,
+            group_roles=dict(decl.group_roles) if decl.group_roles else None,
         )
         await store.create(spec, self._ctx)
         if not decl.enabled:
@@ -606,4 +618,17 @@ def _connector_fields(c: Connector) -> dict[str, Any]:
         "trust_email": c.trust_email,
         "allow_signup": c.allow_signup,
         "enabled": c.enabled,
+        **connector_options(c),
+    }
+
+
+def connector_options(c: Connector) -> dict[str, Any]:
+    """The type-specific settings as a realm file declares them (``options`` of the row)."""
+    return {
+        "authorization_url": c.options.get("authorization_url"),
+        "token_url": c.options.get("token_url"),
+        "userinfo_url": c.options.get("userinfo_url"),
+        "claims": dict(c.options.get("claims", {})),
+        "group_roles": c.group_roles,
+        "store_tokens": c.store_tokens,
     }

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from auth_service.accounts.identity import BuiltinRole
 from auth_service.audit import events
 from auth_service.realm.model import RealmFile
-from auth_service.realm.plan import APPLY_CONTEXT, Action, Plan, Planner
+from auth_service.realm.plan import APPLY_CONTEXT, Action, Plan, Planner, connector_options
 
 if TYPE_CHECKING:
     from auth_service.services import Services
@@ -122,6 +122,8 @@ async def export(services: Services) -> dict[str, Any]:
             "trust_email": k.trust_email,
             "allow_signup": k.allow_signup,
             "enabled": k.enabled,
+            # Only what is set: a realm file stays as short as the operator's.
+            **{key: v for key, v in connector_options(k).items() if v},
         }
         if k.has_secret:
             item["client_secret"] = _keep()

@@ -149,3 +149,38 @@ async def test_refusals_are_found_together_before_anything_is_written(
     ]
     assert [r.name for r in await services.accounts.roles.all()] == [BuiltinRole.admin.value]
     assert [c.client_id for c in await services.oauth.clients.list()] == ["app"]
+
+
+async def test_an_oauth2_connectors_endpoints_mapping_and_token_keeping_are_declared(
+    services: Services,
+) -> None:
+    connector = {
+        "id": "corp",
+        "name": "Corp SSO",
+        "type": "oauth2",
+        "client_id": "corp-client",
+        "issuer": "https://sso.corp.example",
+        "client_secret": {"env": "CORP_SECRET"},
+        "authorization_url": "https://sso.corp.example/authorize",
+        "token_url": "https://sso.corp.example/token",
+        "userinfo_url": "https://sso.corp.example/me",
+        "scope": "profile email groups",
+        "claims": {"subject": "id", "email": "mail.primary"},
+        "group_roles": {"auditors": "admin"},
+        "store_tokens": True,
+    }
+    env = {"CORP_SECRET": "s3cret-of-the-corp-sso"}
+    lines = await _apply(services, {"connectors": [connector]}, env=env)
+    assert "+ create connector corp" in lines
+    found = await services.federation.connectors.get("corp", enabled_only=False)
+    assert found.endpoint("token_url") == "https://sso.corp.example/token"
+    assert found.claims["email"] == "mail.primary"
+    assert (found.group_roles, found.store_tokens) == ({"auditors": "admin"}, True)
+
+    again = await _apply(services, {"connectors": [connector]}, env=env)
+    assert "= unchanged connector corp" in again
+    changed = {**connector, "claims": {"subject": "id", "email": "mail"}, "store_tokens": False}
+    lines = await _apply(services, {"connectors": [changed]}, env=env)
+    assert "~ update connector corp" in lines
+    found = await services.federation.connectors.get("corp", enabled_only=False)
+    assert (found.claims["email"], found.store_tokens) == ("mail", False)

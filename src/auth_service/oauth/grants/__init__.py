@@ -19,8 +19,8 @@ from auth_service.oauth.clients import Client
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.issuance import Lifetimes, TokenIssuer, TokenResponse
 from auth_service.oauth.request import EndpointRequest
-from auth_service.oauth.rfc8628 import DeviceAuthorizations
 from auth_service.oauth.rfc7009 import RevokedAccessTokens
+from auth_service.oauth.rfc8628 import DeviceAuthorizations
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService

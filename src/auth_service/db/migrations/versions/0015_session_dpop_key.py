@@ -1,7 +1,7 @@
 """A JSON API session's DPoP key (RFC 9449): the thumbprint its refresh tokens are bound to.
 
-Revision ID: 0017
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-05 01:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017"
-down_revision: str | None = "0011"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -150,6 +150,17 @@ class ServiceApp(FastAPI):
             return stack
         return StaticDocuments(stack, self.static_routes, **self.static_options)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # An HTTP request goes straight to the stack: FastAPI's own __call__ would only check
+        # its native telemetry, which is off (tracing.FASTAPI_TELEMETRY), and the root path,
+        # which is unset. Lifespan and WebSocket take FastAPI's path.
+        stack = self.middleware_stack
+        if scope["type"] != "http" or stack is None or self.root_path:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await stack(scope, receive, send)
+
 
 async def _jwks(services: Services) -> Document:
     return await services.keys.jwks_document()  # the same object until the keys change

@@ -63,13 +63,24 @@ class OutboxTransport(Transport):
 class SmtpTransport(Transport):
     def __init__(self, settings: MailSettings) -> None:
         self.settings = settings
+        self._context: tuple[bool, ssl.SSLContext] | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """One TLS context per certificate policy, reused by every delivery: building one
+        loads the system CA bundle (~20-30 ms of CPU here), which a worker paid on every
+        attempt, retries included (the bench's flame graphs, bench/README.md)."""
+        validate = self.settings.smtp_validate_certs
+        if self._context is None or self._context[0] is not validate:
+            context = ssl.create_default_context()
+            if not validate:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._context = (validate, context)
+        return self._context[1]
 
     async def send(self, message: EmailMessage) -> None:
         s = self.settings
-        context = ssl.create_default_context()
-        if not s.smtp_validate_certs:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = self._tls_context()
         await aiosmtplib.send(
             message,
             hostname=s.smtp_host,

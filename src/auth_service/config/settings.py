@@ -65,20 +65,8 @@ class DatabaseSettings(Section):
     url: SecretStr | None = Field(
         None, description="SQLAlchemy URL; default: SQLite file under data_dir"
     )
-    pool_size: int = Field(
-        20,
-        ge=1,
-        le=200,
-        description="PostgreSQL connections kept open per worker process",
-    )
-    max_overflow: int = Field(
-        0,
-        ge=0,
-        le=200,
-        description="extra connections per worker beyond pool_size, opened under load and "
-        "closed when returned to a full pool (each costs a connect and a server process: "
-        "0 keeps every connection, bench/README.md round two)",
-    )
+    pool_size: int = Field(10, ge=1, le=200)
+    max_overflow: int = Field(10, ge=0, le=200)
     pool_timeout_seconds: float = Field(10.0, gt=0, le=120)
     statement_timeout_ms: int = Field(10_000, ge=0)
     echo: bool = False

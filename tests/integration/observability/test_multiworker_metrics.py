@@ -69,8 +69,8 @@ def test_two_workers_sum_and_promtool_is_clean(tmp_path: Path, tools: Tools) -> 
                 )
                 assert sample(text, "auth_build_info") == 1
                 assert sample(text, "auth_http_requests_in_flight") == 0
-                # The pool gauges are per worker and summed: 2 x the default pool of 20.
-                assert sample(text, "auth_db_pool_size") == 40
+                # The pool gauges are per worker and summed: 2 x the default pool of 10.
+                assert sample(text, "auth_db_pool_size") == 20
             workers = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
             assert len(workers) >= 2, f"one worker served everything: {workers}"
 

@@ -286,6 +286,13 @@ def write(r: dict[str, Any], out: Path) -> None:
             f"p99 {_p(t, '99'):.1f} ms, {b['trivial']['requests_per_service_cpu_s']} req per "
             "server CPU-second"
         )
+    if "raw" in b:
+        t = _main_load(b["raw"])
+        lines.append(
+            f"- raw ASGI ceiling (a bare ASGI callable, same JSON body, same uvicorn stack and "
+            f"workers): **{t['ok_per_s']:.0f}/s**, p99 {_p(t, '99'):.1f} ms, "
+            f"{b['raw']['requests_per_service_cpu_s']} req per server CPU-second"
+        )
     lines += [
         "",
         "## Targets",
@@ -398,6 +405,8 @@ def _flat(r: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     if "trivial" in r["baselines"]:
         out.append(("baseline_trivial", r["baselines"]["trivial"]))
+    if "raw" in r["baselines"]:
+        out.append(("baseline_raw", r["baselines"]["raw"]))
     for name, sc in r["scenarios"].items():
         if isinstance(sc, list):
             out += [(x["name"], x) for x in sc]
@@ -425,10 +434,28 @@ def _ratios(r: dict[str, Any]) -> str:
         )
     if "trivial" in b:
         t = _main_load(b["trivial"])["ok_per_s"]
-        for name in ("jwks", "login_page", "me", "health_ready", "refresh", "mixed"):
+        for name in ("jwks", "discovery", "login_page", "me", "health_ready", "refresh", "mixed"):
             if name in s:
                 ok = _main_load(s[name])["ok_per_s"]
                 parts.append(f"- {name} / trivial endpoint: **{ok / t:.3f}**")
+    if "raw" in b:
+        raw = _main_load(b["raw"])["ok_per_s"]
+        for name, target in (("jwks", 0.70), ("discovery", 0.70), ("me", 0.25)):
+            if name in s:
+                ok = _main_load(s[name])["ok_per_s"]
+                met = "met" if ok / raw >= target else "not met"
+                parts.append(
+                    f"- {name} / raw ASGI ceiling: **{ok / raw:.3f}** (target ≥ {target}: {met})"
+                )
+    if "me" in s:
+        load = _main_load(s["me"])
+        p50, p99 = _p(load, "50"), _p(load, "99")
+        if p50:
+            met = "met" if p99 <= 5 * p50 else "not met"
+            parts.append(
+                f"- me p99 / p50 at 64 connections: **{p99 / p50:.1f}** "
+                f"({p99:.1f} / {p50:.1f} ms; target ≤ 5: {met})"
+            )
     rss = list(r.get("rss_mib_end", {}).values())
     if rss:
         parts.append(

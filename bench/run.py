@@ -98,6 +98,7 @@ class Config:
     management_port: int = env_int("BENCH_MANAGEMENT_PORT", 19090)
     trivial_port: int = env_int("BENCH_TRIVIAL_PORT", 18081)
     smtp_port: int = env_int("BENCH_SMTP_PORT", 18025)
+    raw_port: int = env_int("BENCH_RAW_PORT", 18082)
     out: Path = Path(
         os.environ.get("BENCH_OUT")
         or BENCH / "results" / dt.datetime.now(dt.UTC).date().isoformat()
@@ -516,8 +517,11 @@ def measure(
 
 
 def start_profile(name: str, server: Server, duration: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on one worker: raw stacks (``BENCH_PROFILE=1``) or a flame graph SVG
+    (``BENCH_PROFILE=svg``)."""
     spy = shutil.which("py-spy") or str(BIN / "py-spy")
     workers = server.workers()[:1]
+    svg = os.environ.get("BENCH_PROFILE") == "svg"
     return [
         subprocess.Popen(
             [
@@ -530,10 +534,10 @@ def start_profile(name: str, server: Server, duration: float) -> list[subprocess
                 "--rate",
                 "100",
                 "--format",
-                "raw",
+                "flamegraph" if svg else "raw",
                 "--nonblocking",
                 "--output",
-                str(CONFIG.out / f"profile-{name}.txt"),
+                str(CONFIG.out / f"profile-{name}.{'svg' if svg else 'txt'}"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -571,18 +575,19 @@ def argon2_baseline() -> dict[str, Any]:
     return result
 
 
-def trivial_baseline(work: Path) -> dict[str, Any]:
+def uvicorn_baseline(work: Path, name: str, module: str, path: str, port: int) -> dict[str, Any]:
+    """A baseline app served by uvicorn with the service's workers, loop and parser."""
     server = Server(
-        "trivial",
+        name,
         [
             str(BIN / "uvicorn"),
-            "trivial_app:app",
+            module,
             "--app-dir",
             str(BENCH / "baselines"),
             "--host",
             "127.0.0.1",
             "--port",
-            str(CONFIG.trivial_port),
+            str(port),
             "--workers",
             str(CONFIG.workers),
             "--loop",
@@ -594,22 +599,32 @@ def trivial_baseline(work: Path) -> dict[str, Any]:
             "warning",
         ],
         dict(os.environ),
-        work / "trivial.log",
+        work / f"{name}.log",
     )
     try:
-        wait_http(f"http://127.0.0.1:{CONFIG.trivial_port}/trivial")
+        wait_http(f"http://127.0.0.1:{port}{path}")
         time.sleep(1)
         spec = Wrk(
-            "trivial",
+            name,
             "get.lua",
-            f"http://127.0.0.1:{CONFIG.trivial_port}",
+            f"http://127.0.0.1:{port}",
             64,
             duration=CONFIG.duration,
-            env={"BENCH_PATH": "/trivial"},
+            env={"BENCH_PATH": path},
         )
-        return measure("baseline_trivial", [spec], server)
+        return measure(f"baseline_{name}", [spec], server)
     finally:
         server.stop()
+
+
+def trivial_baseline(work: Path) -> dict[str, Any]:
+    """One FastAPI route returning a small JSON object (bench/baselines/trivial_app.py)."""
+    return uvicorn_baseline(work, "trivial", "trivial_app:app", "/trivial", CONFIG.trivial_port)
+
+
+def raw_baseline(work: Path) -> dict[str, Any]:
+    """The raw ASGI ceiling: a bare callable, same JSON body (bench/baselines/raw_asgi.py)."""
+    return uvicorn_baseline(work, "raw", "raw_asgi:app", "/raw", CONFIG.raw_port)
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -686,6 +701,8 @@ def run() -> dict[str, Any]:
         results["baselines"] = {"argon2": argon2_baseline()}
         if cfg.wants("baseline_trivial"):
             results["baselines"]["trivial"] = trivial_baseline(work)
+        if cfg.wants("baseline_raw"):
+            results["baselines"]["raw"] = raw_baseline(work)
 
         server = Server(
             "auth-service",
@@ -726,6 +743,23 @@ def run() -> dict[str, Any]:
             scenarios["jwks"] = measure(
                 "jwks",
                 [Wrk("jwks", "get.lua", base, 64, 2, D, {"BENCH_PATH": "/.well-known/jwks.json"})],
+                server,
+                profile=cfg.profile,
+            )
+        if want("discovery"):
+            scenarios["discovery"] = measure(
+                "discovery",
+                [
+                    Wrk(
+                        "discovery",
+                        "get.lua",
+                        base,
+                        64,
+                        2,
+                        D,
+                        {"BENCH_PATH": "/.well-known/openid-configuration"},
+                    )
+                ],
                 server,
                 profile=cfg.profile,
             )

@@ -121,7 +121,8 @@ def bearer_token(port: int) -> str:
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as r:
-            return dict(json.load(r))
+            raw = r.read()
+        return dict(json.loads(raw)) if raw else {}  # registration answers 202, no body
 
     credentials = {"email": "observer@example.com", "password": "Tr0ub4dor&3-horse-staple"}
     post("/v1/auth/register", credentials)

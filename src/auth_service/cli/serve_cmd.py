@@ -70,6 +70,7 @@ def asgi_factory(launch: WorkerLaunch | None = None) -> object:
     configure_logging(settings.logging, settings.env)
     app = create_app(settings)
     app.state.hot_reload = True
+    app.state.freeze_after_start = True  # app._lifespan: gc.freeze() once started
     app.state.config_file = loaded.config_file
     app.state.settings_overrides = launch.overrides
     return PortDispatcher(app, settings.server.management_port)

@@ -277,32 +277,53 @@ class KeyService:
                 rows = (await s.scalars(select(SigningKey))).all()
             published: dict[str, PublishedKey] = {}
             signers: dict[str, ActiveSigner] = {}
+            # A kid names one key pair forever: what an earlier reload loaded is reused, so a
+            # periodic reload decrypts and parses only keys it has not seen (parsing an RSA
+            # private key took tens of ms of the event loop every key_cache_seconds).
+            known_public = self._published
+            known_signers = {signer.kid: signer for signer in self._signers.values()}
             for row in rows:
                 if row.status == KeyStatus.retired and (
                     row.publish_until is None or row.publish_until < now
                 ):
                     continue
-                published[row.kid] = PublishedKey(
-                    row.kid,
-                    row.algorithm,
-                    row.status,
-                    dict(row.public_jwk),
-                    _load_public(row.public_jwk),
-                )
+                jwk = dict(row.public_jwk)
+                known = known_public.get(row.kid)
+                if (
+                    known is not None
+                    and known.algorithm == row.algorithm
+                    and known.status == row.status
+                    and known.jwk == jwk
+                ):
+                    published[row.kid] = known
+                else:
+                    published[row.kid] = PublishedKey(
+                        row.kid, row.algorithm, row.status, jwk, _load_public(row.public_jwk)
+                    )
                 if row.status == KeyStatus.active and (
                     row.algorithm not in signers or row.activated_at
                 ):
-                    pem = self._master.open(row.private_key_encrypted, row.kid.encode())
-                    private = serialization.load_pem_private_key(pem, password=None)
-                    assert isinstance(
-                        private,
-                        ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey,
-                    )
-                    signers[row.algorithm] = ActiveSigner(row.kid, row.algorithm, private)
+                    signer = known_signers.get(row.kid)
+                    if signer is None or signer.algorithm != row.algorithm:
+                        signer = self._open_signer(row)
+                    signers[row.algorithm] = signer
+            unchanged = list(published.items()) == list(known_public.items()) and all(
+                published[k] is known_public[k] for k in published
+            )
             self._published = published
             self._signers = signers
-            self._document = JwksDocument.of([k.jwk for k in published.values()])
+            if not unchanged:
+                self._document = JwksDocument.of([k.jwk for k in published.values()])
             self._loaded_at = time.monotonic()
+
+    def _open_signer(self, row: SigningKey) -> ActiveSigner:
+        pem = self._master.open(row.private_key_encrypted, row.kid.encode())
+        private = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(
+            private,
+            ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey,
+        )
+        return ActiveSigner(row.kid, row.algorithm, private)
 
     async def _maybe_reload(self) -> None:
         if time.monotonic() - self._loaded_at > self._settings.key_cache_seconds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,13 +12,15 @@ import jwt
 
 from auth_service.config.settings import TokenSettings
 from auth_service.keys.errors import InvalidToken
-from auth_service.keys.service import KeyService
+from auth_service.keys.service import KeyService, PublishedKey
 from auth_service.observability import metrics, tracing
 
 # Never HS* (a public key must not double as an HMAC secret) and never "none".
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256", "EdDSA"})
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "tid"]
 MAX_TOKEN_LENGTH = 8192
+# Verified tokens remembered per worker (ADR 0421): about 1.5 KB each, so at most ~6 MiB.
+VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,69 @@ async def sign(keys: KeyService, claims: dict[str, Any], *, algorithm: str | Non
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    token: str
+    claims: AccessClaims
+    kid: str
+    key: PublishedKey
+
+
+class VerifiedTokens:
+    """Access tokens whose signature and claims this worker has verified, until their ``exp``.
+
+    Keyed by the signature segment; a hit also needs the whole token to be the one verified
+    (so a copied signature on other claims is verified in full, and fails), the time to be
+    before ``exp`` (after it, the full check with its leeway decides) and the signing key to
+    be still the one published under its ``kid`` (a retired key ends its tokens here as well).
+    Only the cryptographic check is cached: session liveness, the user's status and roles are
+    still read on every request by whoever needs them (``fresh_principal``), so a revocation
+    is seen by the next request on every worker.
+    """
+
+    def __init__(self, size: int = VERIFIED_CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: dict[str, _Verified] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def get(self, signature: str, token: str, now: float) -> _Verified | None:
+        entry = self._entries.get(signature)
+        if entry is None:
+            return None
+        if now >= entry.claims.expires_at or not hmac.compare_digest(entry.token, token):
+            return None
+        return entry
+
+    def put(self, signature: str, entry: _Verified, now: float) -> None:
+        entries = self._entries
+        if len(entries) >= self.size:
+            for sig in [s for s, e in entries.items() if now >= e.claims.expires_at]:
+                del entries[sig]
+            if len(entries) >= self.size:  # all live: forget the oldest half
+                for sig in list(entries)[: self.size // 2]:
+                    del entries[sig]
+        entries[signature] = entry
+
+    def drop(self, signature: str) -> None:
+        self._entries.pop(signature, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class AccessTokenService:
     def __init__(self, keys: KeyService, settings: TokenSettings, issuer: str) -> None:
         self._keys = keys
         self._settings = settings
         self._issuer = issuer
+        self.verified = VerifiedTokens()
 
     def apply_settings(self, settings: TokenSettings) -> None:
         """Hot reload: lifetimes and leeway apply to tokens issued or checked from now on."""
         self._settings = settings
+        self.verified.clear()  # verified under the previous audience and leeway
 
     async def issue(
         self,
@@ -106,9 +163,29 @@ class AccessTokenService:
         return IssuedToken(await sign(self._keys, claims, algorithm=None, typ="at+jwt"), ttl)
 
     async def verify(self, token: str) -> AccessClaims:
-        """Verify signature, algorithm, ``kid``, issuer, audience and time claims."""
+        """Verify signature, algorithm, ``kid``, issuer, audience and time claims; a token
+        this worker verified before is not verified again until its ``exp`` (VerifiedTokens)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("too long")
+        signature = token.rpartition(".")[2]
+        now = time.time()
+        hit = self.verified.get(signature, token, now)
+        if hit is not None:
+            current = await self._keys.public_key(hit.kid)
+            # The key cache rebuilds its objects on each reload: the same key compares equal.
+            if current is hit.key or (
+                current is not None
+                and current.algorithm == hit.key.algorithm
+                and current.jwk == hit.key.jwk
+            ):
+                return hit.claims
+            self.verified.drop(signature)
+        claims, kid, key = await self._verify(token)
+        if signature:
+            self.verified.put(signature, _Verified(token, claims, kid, key), now)
+        return claims
+
+    async def _verify(self, token: str) -> tuple[AccessClaims, str, PublishedKey]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -145,7 +222,7 @@ class AccessTokenService:
             roles = claims.get("roles", [])
             if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
                 raise InvalidToken("bad roles claim")
-            return AccessClaims(
+            verified = AccessClaims(
                 subject=uuid.UUID(claims["sub"]),
                 session_id=uuid.UUID(claims["sid"]),
                 tenant_id=uuid.UUID(claims["tid"]),
@@ -159,6 +236,7 @@ class AccessTokenService:
             )
         except (ValueError, TypeError):
             raise InvalidToken("bad subject claims") from None
+        return verified, kid, key
 
 
 def _bound_key(cnf: Any) -> str | None:

@@ -33,11 +33,13 @@ from auth_service.oauth.rfc9449 import DPoPChallenge
 from auth_service.oauth.service import OAuthService
 from auth_service.problems import ServiceError
 from auth_service.web.deps import get_context
+from auth_service.web.static import not_modified
 
 log = structlog.get_logger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+DISCOVERY_CACHE_CONTROL = "public, max-age=300"
 # Bearer endpoints (RFC 6750 section 3) answer their errors with this challenge.
 BEARER_PATHS = frozenset({rfc8414.USERINFO, rfc8414.REGISTER})
 MAX_JSON_BODY = 64 * 1024
@@ -144,11 +146,15 @@ async def endpoint_request(request: Request) -> EndpointRequest:
 
 @router.get(rfc8414.OPENID_CONFIGURATION)
 @router.get(rfc8414.AUTHORIZATION_SERVER)
-async def discovery(request: Request) -> JSONResponse:
-    """OpenID Provider and authorization server metadata (RFC 8414, OIDC Discovery)."""
-    return JSONResponse(
-        _oauth(request).discovery(), headers={"Cache-Control": "public, max-age=300"}
-    )
+async def discovery(request: Request) -> Response:
+    """OpenID Provider and authorization server metadata (RFC 8414, OIDC Discovery): bytes
+    serialised once per settings reload, with a strong ETag (``web.static.StaticDocuments``
+    answers the same in front of FastAPI)."""
+    document = _oauth(request).discovery_document()
+    headers = {"Cache-Control": DISCOVERY_CACHE_CONTROL, "ETag": document.etag}
+    if not_modified(request.headers.get("if-none-match"), document.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(document.body, media_type="application/json", headers=headers)
 
 
 @router.post(rfc8414.TOKEN)

@@ -4,9 +4,12 @@ endpoints, which share the registries."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from auth_service import i18n
@@ -58,6 +61,20 @@ from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
 
 
+@dataclass(frozen=True)
+class DiscoveryDocument:
+    """The metadata document's bytes (as ``JSONResponse`` renders them) and a strong ETag."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> DiscoveryDocument:
+        body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        raw = body.encode()
+        return cls(raw, '"' + hashlib.sha256(raw).hexdigest()[:32] + '"')
+
+
 class OAuthService:
     def __init__(
         self,
@@ -73,6 +90,7 @@ class OAuthService:
         guard: AttemptGuard | None = None,
     ) -> None:
         self._settings = settings
+        self._discovery: tuple[Settings, DiscoveryDocument] | None = None
         self.issuer = settings.issuer
         self.grants = GrantSessions(db, settings.tokens.refresh_idle_ttl_seconds)
         self.replay = SeenOnce(db)
@@ -218,6 +236,16 @@ class OAuthService:
             initial_token=token.get_secret_value() if token else None,
             ctx=ctx,
         )
+
+    def discovery_document(self) -> DiscoveryDocument:
+        """The discovery document as served: serialised once per settings object (hot reload
+        hands a new one to ``apply_settings``), with a strong ETag of its bytes."""
+        cached = self._discovery
+        if cached is not None and cached[0] is self._settings:
+            return cached[1]
+        document = DiscoveryDocument.of(self.discovery())
+        self._discovery = (self._settings, document)
+        return document
 
     def discovery(self) -> dict[str, Any]:
         oauth = self._settings.oauth

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import structlog
 
 from auth_service.config.settings import Environment, LoggingSettings
+from auth_service.observability import tracing
 from auth_service.observability.tracing import current_trace_ids, log_correlation
 
 REDACTED = "[REDACTED]"
@@ -235,7 +236,7 @@ class _JsonAccessLines:
         if not self.enabled:
             return
         method, route, status, duration_ms, client_ip, request_id, tenant = line
-        ids = current_trace_ids()
+        ids = current_trace_ids() if tracing.enabled() else None  # no spans: no ids
         correlation = f', "trace_id": "{ids[0]}", "span_id": "{ids[1]}"' if ids else ""
         self._lines.append(
             f'{{"log_type": "access", "method": {_json_str(method)}, '

@@ -16,6 +16,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import random
+import secrets
+import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
@@ -23,7 +26,14 @@ import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service import __version__
@@ -50,6 +60,26 @@ _tracer = trace.get_tracer("auth_service", __version__)
 _server_tracer = trace.get_tracer("auth_service.http", __version__)
 _provider: Any = None
 _instrumented_globally = False
+# The share of root requests (no incoming trace headers) that get a server span, decided by
+# ServerSpanMiddleware before any span exists; None: the sampler decides as usual.
+_root_rate: float | None = None
+_forced = threading.local()
+
+# The context an unsampled request runs in (ADR 0420): one process-wide parent that is not
+# sampled, so no span is built per request and the spans started inside it (statement, Redis,
+# hashing, signing) are dropped by the parent-based sampler as before. Its ids are never
+# logged or propagated (``_real``).
+_UNSAMPLED_TRACE_ID = secrets.randbits(127) | 1
+_UNSAMPLED_CONTEXT = trace.set_span_in_context(
+    NonRecordingSpan(
+        SpanContext(
+            trace_id=_UNSAMPLED_TRACE_ID,
+            span_id=secrets.randbits(63) | 1,
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.DEFAULT),
+        )
+    )
+)
 
 
 def endpoint_configured(environ: dict[str, str] | None = None) -> bool:
@@ -95,8 +125,13 @@ def configure_tracing() -> bool:
     resource = Resource.create({"service.version": __version__})
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
-    # The sampler comes from OTEL_TRACES_SAMPLER(_ARG) when no sampler is passed.
-    provider = TracerProvider(resource=resource)
+    global _root_rate
+    from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
+
+    # The sampler of OTEL_TRACES_SAMPLER(_ARG), behind one that honours the middleware's head
+    # decision (HeadDecided); the middleware decides roots itself when the rate is known.
+    provider = TracerProvider(resource=resource, sampler=_head_decided(_get_from_env_or_default()))
+    _root_rate = root_sampling_rate(os.environ)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _provider = provider
@@ -106,6 +141,52 @@ def configure_tracing() -> bool:
         _instrumented_globally = True
     log.info("tracing_enabled", service=resource.attributes.get("service.name"))
     return True
+
+
+def root_sampling_rate(env: MutableMapping[str, str]) -> float | None:
+    """The probability that a root span is sampled under ``OTEL_TRACES_SAMPLER(_ARG)``, for the
+    samplers whose root decision is a plain probability; None for any other sampler."""
+    name = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    if name in ("always_on", "parentbased_always_on"):
+        return 1.0
+    if name in ("always_off", "parentbased_always_off"):
+        return 0.0
+    if name in ("traceidratio", "parentbased_traceidratio"):
+        try:
+            rate = float(env.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+        except ValueError:
+            return 1.0  # what the SDK falls back to
+        return min(max(rate, 0.0), 1.0)
+    return None
+
+
+def _head_decided(delegate: Any) -> Any:
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class HeadDecided(Sampler):
+        """The configured sampler, except for a server span the middleware already decided
+        to sample (its decision is the head decision of the trace)."""
+
+        def should_sample(  # type: ignore[no-untyped-def]
+            self,
+            parent_context,
+            trace_id,
+            name,
+            kind=None,
+            attributes=None,
+            links=None,
+            trace_state=None,
+        ) -> SamplingResult:
+            if getattr(_forced, "on", False):
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, None)
+            return delegate.should_sample(  # type: ignore[no-any-return]
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"HeadDecided{{{delegate.get_description()}}}"
+
+    return HeadDecided()
 
 
 class _HeaderGetter(Getter[MutableMapping[str, Any]]):
@@ -148,10 +229,25 @@ class ServerSpanMiddleware:
             return
         headers = scope.get("headers", ())
         parent = None
+        method = scope["method"]
         if any(key in _TRACE_HEADERS for key, _ in headers):
             parent = propagate.extract(scope, getter=_GETTER)
-        method = scope["method"]
-        current = _server_tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+            current = _server_tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        else:
+            rate = _root_rate
+            if rate is not None and (rate <= 0.0 or (rate < 1.0 and random.random() >= rate)):  # noqa: S311 - sampling
+                # Not sampled: no span at all, one constant unsampled parent (ADR 0420).
+                token = otel_context.attach(_UNSAMPLED_CONTEXT)
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    otel_context.detach(token)
+                return
+            _forced.on = rate is not None
+            try:
+                current = _server_tracer.start_span(method, kind=SpanKind.SERVER)
+            finally:
+                _forced.on = False
         token = otel_context.attach(trace.set_span_in_context(current, parent))
         try:
             if not current.is_recording():
@@ -286,6 +382,8 @@ def current_context() -> TraceContext:
 def current_traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span, to continue the trace in another process
     (a durable job); None when nothing is traced."""
+    if trace.get_current_span().get_span_context().trace_id == _UNSAMPLED_TRACE_ID:
+        return None
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     value = carrier.get("traceparent")
@@ -315,7 +413,7 @@ def attached(ctx: otel_context.Context | None) -> Iterator[None]:
 def current_trace_ids() -> tuple[str, str] | None:
     """Hex trace and span id of the current span, when there is one."""
     ctx = trace.get_current_span().get_span_context()
-    if ctx.is_valid:
+    if ctx.is_valid and ctx.trace_id != _UNSAMPLED_TRACE_ID:
         return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
     return None
 
@@ -325,7 +423,7 @@ def log_correlation(
 ) -> MutableMapping[str, Any]:
     """structlog processor: ``trace_id``/``span_id`` of the current span, when there is one."""
     ctx = trace.get_current_span().get_span_context()
-    if ctx.is_valid:
+    if ctx.is_valid and ctx.trace_id != _UNSAMPLED_TRACE_ID:
         event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))
         event_dict.setdefault("span_id", format(ctx.span_id, "016x"))
     return event_dict

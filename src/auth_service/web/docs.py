@@ -3,7 +3,7 @@
 The files come from the pinned ``swagger-ui-bundle-v2`` package (byte for byte the
 ``swagger-ui-dist`` release of the same version, Apache-2.0, licence in its dist-info), so the
 docs work on a network without internet and the docs CSP can be ``'self'`` only
-(``SecurityHeadersMiddleware``). The page has no inline script: Swagger UI is started by
+(``security_headers`` in web/middleware.py). The page has no inline script: Swagger UI is started by
 ``init.js``, which reads the OpenAPI URL from the page.
 """
 

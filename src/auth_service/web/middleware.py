@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request context, body limit, security headers.
+"""Pure ASGI middleware: request context (with the security headers), body limit.
 
 Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost to a few attribute lookups.
 """
@@ -30,7 +30,7 @@ from auth_service.web.errors import (
 
 error_log = structlog.get_logger("auth_service.web")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Probes and scrapes every few seconds would drown the access log (logging.access_log_probes).
 _PROBE_PATHS = ("/health", "/metrics")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -100,20 +100,75 @@ class _RouteSeries:
         self.request_size = metrics.HTTP_REQUEST_SIZE.labels(route)
 
 
+class HttpRecorder:
+    """The HTTP metrics and access line of one finished request, shared by the middleware
+    and the static documents' front layer (web/static.py)."""
+
+    def __init__(self, access_log: AccessLog) -> None:
+        self.access_log = access_log
+        # Bounded: methods are normalised and routes are templates (or "unmatched").
+        self._series: dict[tuple[str, str], _RouteSeries] = {}
+
+    def record(
+        self,
+        method: str,
+        template: str,
+        status: int,
+        elapsed: float,
+        response_bytes: int,
+        length: bytes | None,
+        ip: str | None,
+        request_id: str,
+        path: str,
+    ) -> None:
+        if method not in _METHODS:
+            method = "other"
+        series = self._series.get((method, template))
+        if series is None:
+            series = self._series[(method, template)] = _RouteSeries(method, template)
+        series.requests[min(max(status // 100, 1), 5) - 1].inc()
+        series.duration.observe(elapsed)
+        series.response_size.observe(response_bytes)
+        if length is not None and length.isdigit():
+            series.request_size.observe(int(length))
+        access = self.access_log
+        if access.enabled and (access.probes or not path.startswith(_PROBE_PATHS)):
+            log_access(
+                (
+                    method,
+                    template,
+                    status,
+                    round(elapsed * 1000, 2),
+                    ip,
+                    request_id,
+                    _DEFAULT_TENANT,
+                )
+            )
+
+
 class RequestContextMiddleware:
-    """Request id (honouring X-Request-ID), client IP, access log line and HTTP metrics."""
+    """Request id (honouring X-Request-ID), client IP, access log line, HTTP metrics and,
+    with ``security_headers``, the security headers of every response (one layer and one
+    ``send`` wrapper for both: they were two middlewares next to each other, ADR 0420)."""
 
     def __init__(
         self,
         app: ASGIApp,
         trusted_proxies: tuple[Network, ...] = (),
         access_log: AccessLog | None = None,
+        *,
+        security_headers: bool = False,
+        hsts: bool = False,
     ) -> None:
         self.app = app
         self.trusted = trusted_proxies
-        self.access_log = access_log or AccessLog()
-        # Bounded: methods are normalised and routes are templates (or "unmatched").
-        self._series: dict[tuple[str, str], _RouteSeries] = {}
+        self.recorder = HttpRecorder(access_log or AccessLog())
+        self.security_headers = security_headers
+        self.hsts = hsts
+
+    @property
+    def access_log(self) -> AccessLog:
+        return self.recorder.access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,7 +182,7 @@ class RequestContextMiddleware:
                 forwarded = value.decode("latin-1")
             elif key == b"content-length":
                 length = value
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid4_hex()
+        request_id = incoming if incoming and REQUEST_ID_PATTERN.match(incoming) else uuid4_hex()
         client = scope.get("client")
         peer = client[0] if client else None
         ip = client_ip(peer, forwarded, self.trusted) if forwarded else peer
@@ -144,12 +199,18 @@ class RequestContextMiddleware:
         in_flight = metrics.HTTP_IN_FLIGHT
         in_flight.inc()
         request_id_header = (b"x-request-id", request_id.encode())
+        security = security_headers(scope["path"], self.hsts) if self.security_headers else None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), request_id_header]
+                headers: list[Any] = list(message.get("headers", ()))
+                if security is not None:
+                    present = {k.lower() for k, _ in headers}
+                    headers.extend(h for h in security if h[0] not in present)
+                headers.append(request_id_header)
+                message["headers"] = headers
             elif message["type"] == "http.response.body":
                 response_bytes += len(message.get("body", b""))
             await send(message)
@@ -158,42 +219,25 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             in_flight.dec()
-            self._record(scope, status, time.perf_counter() - start, response_bytes, length)
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            if method not in _METHODS:
+                method = "other"
+            tracing.name_server_span(method, template)
+            self.recorder.record(
+                method,
+                template,
+                status,
+                time.perf_counter() - start,
+                response_bytes,
+                length,
+                ip,
+                request_id,
+                scope["path"],
+            )
             structlog.contextvars.reset_contextvars(**context_tokens)
             current_scope.reset(scope_token)
-
-    def _record(
-        self, scope: Scope, status: int, elapsed: float, response_bytes: int, length: bytes | None
-    ) -> None:
-        """The request's metrics, server span name and access line."""
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        method = scope["method"]
-        if method not in _METHODS:
-            method = "other"
-        tracing.name_server_span(method, template)
-        series = self._series.get((method, template))
-        if series is None:
-            series = self._series[(method, template)] = _RouteSeries(method, template)
-        series.requests[min(max(status // 100, 1), 5) - 1].inc()
-        series.duration.observe(elapsed)
-        series.response_size.observe(response_bytes)
-        if length is not None and length.isdigit():
-            series.request_size.observe(int(length))
-        access = self.access_log
-        if access.enabled and (access.probes or not scope["path"].startswith(_PROBE_PATHS)):
-            state = scope["state"]
-            log_access(
-                (
-                    method,
-                    template,
-                    status,
-                    round(elapsed * 1000, 2),
-                    state["client_ip"],
-                    state["request_id"],
-                    _DEFAULT_TENANT,
-                )
-            )
 
 
 def uuid4_hex() -> str:
@@ -336,7 +380,7 @@ class NoWebSocketMiddleware:
         if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close", "code": 1008})
             return
-        # SecurityHeadersMiddleware sees only HTTP scopes: the denial carries them itself.
+        # RequestContextMiddleware adds them to HTTP scopes only: the denial carries them itself.
         response = problem_response(
             NOT_FOUND,
             scope.get("path"),
@@ -402,29 +446,16 @@ _DOCS_CSP = (
 )
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, hsts: bool) -> None:
-        self.app = app
-        self.hsts = hsts
+HSTS_HEADER = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+_API_SECURITY = [*_API_HEADERS, _API_CSP]
+_API_SECURITY_HSTS = [*_API_SECURITY, HSTS_HEADER]
+_DOCS_SECURITY = [*_API_HEADERS, _DOCS_CSP]
+_DOCS_SECURITY_HSTS = [*_DOCS_SECURITY, HSTS_HEADER]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        docs = path == "/docs" or path.startswith("/docs/")
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers: list[Any] = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                extra = [*_API_HEADERS, _DOCS_CSP if docs else _API_CSP]
-                if self.hsts:
-                    extra.append(
-                        (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-                    )
-                headers.extend(h for h in extra if h[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+def security_headers(path: str, hsts: bool) -> list[tuple[bytes, bytes]]:
+    """The security headers a response to ``path`` carries (unless it set one itself): the
+    API's everywhere, the docs' CSP under ``/docs``, HSTS when the public URL is https."""
+    if path == "/docs" or path.startswith("/docs/"):
+        return _DOCS_SECURITY_HSTS if hsts else _DOCS_SECURITY
+    return _API_SECURITY_HSTS if hsts else _API_SECURITY

@@ -7,12 +7,15 @@ with a plain bearer token, on a live server (PostgreSQL, Redis, one worker).
 Sequential requests, so the server's CPU per request is measured without queueing: the
 service process tree's CPU seconds (``/proc``) over N requests, and p50/p95 latency. The
 proofs are signed before the timed loop (client cost excluded). Uses the test suite's
-live-server helpers (a fresh database on the local PostgreSQL); not part of ``make bench``
-(wrk's Lua cannot sign ES256 proofs per request).
+live-server helpers (a fresh database on the local PostgreSQL). ``make bench`` runs it after
+the wrk scenarios (wrk's Lua cannot sign ES256 proofs per request) and keeps its figures in
+``api-dpop.json`` beside the report (``BENCH_OUT``, default ``bench/results/<date>``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import statistics
 import sys
@@ -74,6 +77,26 @@ def main(n: int) -> None:
             )
         ratio = results["dpop"][0] / results["bearer"][0]
         print(f"DPoP / bearer server CPU per request: {ratio:.2f}")
+        _keep(results, ratio, n)
+
+
+def _keep(results: dict[str, tuple[float, list[float]]], ratio: float, n: int) -> None:
+    """The figures as JSON beside ``make bench``'s report."""
+    out = Path(
+        os.environ.get("BENCH_OUT")
+        or Path(__file__).parent / "results" / dt.datetime.now(dt.UTC).date().isoformat()
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        name: {
+            "server_cpu_ms_per_request": round(cpu * 1000, 3),
+            "p50_ms": round(statistics.median(ms), 2),
+            "p95_ms": round(statistics.quantiles(ms, n=20)[18], 2),
+        }
+        for name, (cpu, ms) in results.items()
+    }
+    doc = {"requests": n, "dpop_over_bearer_cpu": round(ratio, 2), **figures}
+    (out / "api-dpop.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ bench-tools: $(VENV)/.bench-installed ## wrk (Debian) and the bench extra (matpl
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
 
-bench: bench-tools ## benchmark into bench/results/<date>/ (~10 min; BENCH_DURATION=15 s per scenario)
+bench: bench-tools install-dev ## benchmark into bench/results/<date>/ (~11 min; BENCH_DURATION=15 s per scenario)
 	$(BIN)/python bench/run.py
+	@# DPoP-bound GET /v1/users/me beside the plain bearer one (bench/api_dpop.py: the proofs
+	@# are signed in Python, which wrk's Lua cannot do); uses the test suite's live server.
+	AUTH_TEST_REDIS_DB=$${BENCH_REDIS_DB:-13} $(BIN)/python -m bench.api_dpop $${BENCH_DPOP_REQUESTS:-300}
 
 bench-profile: bench-tools ## py-spy profiles of one worker during login, refresh and me
 	BENCH_PROFILE=1 BENCH_SCENARIOS=$${BENCH_SCENARIOS:-me,login,refresh} \

@@ -159,7 +159,7 @@ def build_services(settings: Settings) -> Services:
         if redis is not None
         else MemoryLockoutStore(settings.lockout)
     )
-    hasher = PasswordHasher(settings.passwords, workers=settings.server.workers)
+    hasher = PasswordHasher(settings.passwords, settings.server.workers, master_key)
     audit = AuditService(db)
     # Kinds register on the queue where their handler is built (mail below; webhooks, ...).
     jobs = JobQueue(db, settings.jobs, master_key)

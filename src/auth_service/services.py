@@ -205,7 +205,7 @@ def build_services(settings: Settings) -> Services:
         master_key=master_key,
     )
     upkeep = JobUpkeep(db, jobs)
-    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)
+    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker, mail)
     housekeeping = Housekeeping(db, settings, deletion=deletion)
     schedule.register(jobs, upkeep, housekeeping, audit, settings)
     federation = FederationService(

@@ -78,8 +78,10 @@ async def list_users(
             "required": True,
             "content": {
                 IMPORT_MEDIA_TYPE: {
+                    # No type: the body is text by definition (NDJSON), which no JSON Schema
+                    # type describes better than "anything"; each line is checked by the
+                    # import and reported, never the request refused for its content.
                     "schema": {
-                        "type": "string",
                         "description": "one JSON object per line: external_id, email, "
                         "name, password_hash, password_salt (Firebase), email_verified, "
                         'locale; optionally a first line {"hash_parameters": {...}}',

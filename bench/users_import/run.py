@@ -9,7 +9,8 @@ Generates the file (bench.users_import.generate) unless it exists, migrates a fr
 created), runs the CLI as an operator would, samples the import process's RSS from /proc
 every half second and takes its peak (``ru_maxrss`` from ``wait4``) when it exits. Prints
 one JSON object: lines, seconds, accounts per second, peak RSS and the RSS samples at each
-quarter of the run (flat = bounded memory), and the CLI's summary.
+quarter of the run (flat = bounded memory), its CPU seconds, the load average at the end
+(the machine may be shared), and the CLI's summary.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _measure(args: list[str], env: dict[str, str], scratch: str) -> dict[str, ob
         if pid:
             break
         rss = rss_mib(proc.pid)
-        if rss is not None:
+        if rss:  # 0 once it exited (a zombie until reaped)
             samples.append((time.perf_counter() - started, rss))
         time.sleep(0.5)
     elapsed = time.perf_counter() - started
@@ -70,6 +71,9 @@ def _measure(args: list[str], env: dict[str, str], scratch: str) -> dict[str, ob
     return {
         "seconds": round(elapsed, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        # CPU time of the import process (SQLite runs inside it; PostgreSQL's share is not
+        # counted): on a shared machine the stable figure, where wall time is not.
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "rss_mib_at_quarters": quarters,
         "summary": json.loads(out_path.read_text().strip().splitlines()[-1]),
     }
@@ -114,6 +118,10 @@ def main() -> None:
                 "batch_size": args.batch_size,
                 **result,
                 "accounts_per_second": round(summary["imported"] / seconds),
+                "accounts_per_cpu_second": round(
+                    summary["imported"] / float(result["cpu_seconds"])  # type: ignore[arg-type]
+                ),
+                "load_average": os.getloadavg()[0],
             }
         )
     )

@@ -213,6 +213,12 @@ async def test_refused_content_types_and_callers(api: Api, admin: dict[str, Any]
     assert r.status_code == 403, r.text
     r = await api.client.post(PATH, content=line, headers=NDJSON)
     assert r.status_code == 401, r.text
+    # Another method is not allowed, whatever its body (not a 415 for the JSON API's rule).
+    for media in ("application/x-ndjson", "application/json"):
+        r = await api.client.put(
+            PATH, content=line, headers={**admin["headers"], "content-type": media}
+        )
+        assert r.status_code == 405, r.text
     assert await _hash(api, "a@example.com") is None
     async with api.services.db.sessionmaker() as s:
         assert await s.scalar(select(User.id).where(User.email == "a@example.com")) is None

@@ -288,7 +288,8 @@ class BodyLimitMiddleware:
             return
         length = _header(scope, b"content-length")
         refusal = None
-        stream = self.streams.get(scope.get("path", "")) if scope.get("method") == "POST" else None
+        streamed = scope.get("path", "") in self.streams
+        stream = self.streams[scope["path"]] if streamed and scope.get("method") == "POST" else None
         max_bytes = stream[1] if stream else self.max_bytes
         if length is not None and not length.isdigit():
             refusal = problem_response(BAD_REQUEST, scope.get("path"), "invalid Content-Length")
@@ -303,7 +304,8 @@ class BodyLimitMiddleware:
                     UNSUPPORTED_MEDIA, scope.get("path"), f"send the body as {stream[0]}"
                 )
         elif (
-            scope.get("method") in _BODY_METHODS
+            not streamed  # another method on a streamed route: the router answers 405
+            and scope.get("method") in _BODY_METHODS
             and scope.get("path", "").startswith(JSON_API_PREFIX)
             and ((length is not None and length != "0") or _header(scope, b"transfer-encoding"))
         ):

@@ -290,7 +290,7 @@ class UserImport:
             batch, refused = [], []
 
         async for number, raw in split_lines(chunks):
-            if first and raw is not None and raw.strip():
+            if first and (raw is None or raw.strip()):  # the first line that is not blank
                 first = False
                 header = _header(raw)
                 if header is not None:

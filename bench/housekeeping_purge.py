@@ -10,8 +10,8 @@
    never refuse, argon2id at the service's defaults);
 3. measures logins with wrk (``--latency``) in slices of ``--slice`` seconds: three slices
    before, then slices while ``auth-service housekeeping run --confirm`` purges, until it
-   exits. Prints one JSON object: rows purged, purge seconds, and per slice the login rate
-   and p50/p99.
+   exits. Prints one JSON object as the last line of stdout (the seeding's audit log line
+   comes before it): rows purged, purge seconds, and per slice the login rate and p50/p99.
 """
 
 from __future__ import annotations

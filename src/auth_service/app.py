@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth_service import __version__
 from auth_service.accounts.routes import router as accounts_router
+from auth_service.admin.routes import IMPORT_MEDIA_TYPE, IMPORT_PATH
 from auth_service.admin.routes import router as admin_router
 from auth_service.config.settings import Settings
 from auth_service.flows.routes import router as flows_router
@@ -250,7 +251,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Added first = innermost: unhandled errors become problem+json inside the other
     # middleware, so a 500 still carries the request id and security headers.
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=server.max_body_bytes,
+        streams={IMPORT_PATH: (IMPORT_MEDIA_TYPE, server.max_import_bytes)},
+    )
     hsts = server.public_url.startswith("https://")
     trusted = parse_networks(server.trusted_proxies)
     app.add_middleware(

@@ -160,7 +160,7 @@ def build_services(settings: Settings) -> Services:
         if redis is not None
         else MemoryLockoutStore(settings.lockout)
     )
-    hasher = PasswordHasher(settings.passwords, workers=settings.server.workers)
+    hasher = PasswordHasher(settings.passwords, settings.server.workers, master_key)
     audit = AuditService(db)
     # Kinds register on the queue where their handler is built (mail below; webhooks, ...).
     jobs = JobQueue(db, settings.jobs, master_key)
@@ -211,7 +211,7 @@ def build_services(settings: Settings) -> Services:
         oauth.clients, keys, settings.issuer, audit, jobs, lambda: webhooks.settings
     )
     upkeep = JobUpkeep(db, jobs)
-    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker)
+    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker, mail)
     housekeeping = Housekeeping(db, settings, deletion=deletion)
     schedule.register(jobs, upkeep, housekeeping, audit, settings)
     federation = FederationService(

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from auth_service.accounts.models import User
 from tests.support.api import Api
 from tests.support.pages import alert, form, parse, submit
 
@@ -358,16 +361,41 @@ async def test_sign_out_another_session_from_the_account_page(api: Api) -> None:
     assert (await api.client.get("/account")).status_code == 200
 
 
-async def test_delete_account_needs_the_password(api: Api) -> None:
+async def test_delete_account_is_scheduled_mailed_and_cancellable(api: Api) -> None:
+    """The page asks for the deletion as DELETE /v1/users/me does: after the grace period,
+    other sessions ended, the owner mailed; the page then offers to cancel."""
     user = await api.user()
     await _sign_in(api, user["email"], user["password"])
+    page = await api.client.get("/account")
+    assert "deleted 30 days after you ask" in page.text
     wrong = await submit(api.client, "/account", "/account/delete", {"password": "not-it-at-all"})
     assert wrong.status_code == 400
     assert 'id="delete-password-error"' in wrong.text
+    assert not [m for m in await api.mail() if "Your account will be deleted" in m]
+
     done = await submit(api.client, "/account", "/account/delete", {"password": user["password"]})
     assert done.status_code == 200
-    assert "Account deleted" in done.text
-    assert (await api.login(user["email"], user["password"])).status_code == 401
+    due = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%d")
+    assert f"Your account will be deleted on {due}" in done.text
+    assert 'id="deletion-pending"' in done.text
+    assert "/account/delete/cancel" in done.text
+    (told,) = [m for m in await api.mail() if "Your account will be deleted" in m]
+    assert f"To: {user['email']}" in told
+    # The other session (the API login) ended; this browser is still signed in.
+    me = await api.client.get("/v1/users/me", headers=api.bearer(user["access_token"]))
+    assert me.status_code == 401
+    again = await api.client.get("/account")
+    assert again.status_code == 200
+    assert 'id="deletion-pending"' in again.text
+
+    cancelled = await submit(api.client, "/account", "/account/delete/cancel", {})
+    assert cancelled.status_code == 200
+    assert "The deletion of your account is cancelled." in cancelled.text
+    assert 'id="deletion-pending"' not in cancelled.text
+    async with api.services.db.sessionmaker() as s:
+        due_at = await s.scalar(select(User.deletion_due_at).where(User.email == user["email"]))
+    assert due_at is None
+    assert (await api.login(user["email"], user["password"])).status_code == 200
 
 
 # ---- languages -------------------------------------------------------------------------------

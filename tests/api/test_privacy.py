@@ -112,6 +112,11 @@ async def test_deletion_waits_ends_other_sessions_and_is_cancelled(api: Api) -> 
         "invalid-refresh-token",
     )
     assert (await _export(api, token))["profile"]["deletion_due_at"] is not None
+    # The owner is told (a stolen session may have asked), with the date and how to keep it.
+    (told,) = [m for m in await api.mail() if "Your account will be deleted" in m]
+    assert f"To: {user['email']}" in told
+    assert due.strftime("%Y-%m-%d %H:%M UTC") in told
+    assert "/account" in told
     r = await api.client.delete("/v1/users/me/deletion", headers=api.bearer(token))
     assert r.status_code == 204, r.text
     assert (await _export(api, token))["profile"]["deletion_due_at"] is None

@@ -280,3 +280,33 @@ async def test_logout_page_and_the_other_pages_are_accessible(
     await page.get_by_role("button", name="Create account").click()
     await expect(page.locator("#password-error")).to_contain_text("too common")
     await accessible(page)
+
+
+async def test_deleting_the_account_is_scheduled_mailed_and_cancelled(
+    page: Page, live_server: LiveServer
+) -> None:
+    """The account page asks for the deletion after the grace period (as DELETE
+    /v1/users/me does), the owner gets the mail over SMTP, and the page cancels it."""
+    email = _email("leaving")
+    await sign_up(page, live_server, email)
+    await asyncio.to_thread(live_server.mailbox.next_mail, email)  # the verification mail
+    await sign_in(page, live_server, email)
+    await expect(page).to_have_url(f"{live_server.url}/account")
+    await expect(page.get_by_text("deleted 30 days after you ask")).to_be_visible()
+
+    await page.locator("#delete-password").fill(PASSWORD)
+    await page.get_by_role("button", name="Delete account").click()
+    await expect(page.get_by_role("status")).to_contain_text("Your account will be deleted on")
+    await expect(page.locator("#deletion-pending")).to_be_visible()
+    await accessible(page)
+    told = await asyncio.to_thread(live_server.mailbox.next_mail, email)
+    assert told.subject == "Your account will be deleted"
+    assert f"{live_server.url}/account" in told.text
+
+    await page.get_by_role("button", name="Cancel the deletion").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "The deletion of your account is cancelled."
+    )
+    await expect(page.locator("#deletion-pending")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Delete account")).to_be_visible()
+    await accessible(page)

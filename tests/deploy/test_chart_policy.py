@@ -310,7 +310,11 @@ def test_production_shape(rendered: dict[str, list[Obj]], values: str) -> None:
         " ".join(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
         for c in find(objs, "CronJob")
     )
-    assert args == ["backup run --kind full", "backup verify --restore-test"]
+    assert args == [
+        "backup prune --confirm",
+        "backup run --kind full",
+        "backup verify --restore-test",
+    ]
     for cron in find(objs, "CronJob"):
         (c,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         assert env_of(c)["AUTH_BACKUP__KEY_FILE"].startswith("/run/secrets/")

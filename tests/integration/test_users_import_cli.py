@@ -1,5 +1,6 @@
 """`auth-service users import FILE` as an operator runs it, on SQLite and PostgreSQL: argon2,
-bcrypt and Django PBKDF2 hashes imported as they are and upgraded to argon2id at the first
+bcrypt, Django PBKDF2 and Firebase scrypt (with the project's parameters in a file) hashes
+imported as they are and upgraded to argon2id at the first
 sign-in; refused lines reported by number and reason (never their hash); a second run adds
 nobody (idempotent by external id)."""
 
@@ -20,6 +21,16 @@ from auth_service.accounts.models import User
 from tests.support.api import running_api
 from tests.support.cli import cli_environment, json_output, run_cli
 from tests.support.settings import TEST_MASTER_KEY, make_settings
+from tests.unit.security.test_scrypt_hashes import FIREBASE_HASH, FIREBASE_PASSWORD, FIREBASE_SALT
+
+HASH_PARAMETERS = {
+    "base64_signer_key": (
+        "jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA=="
+    ),
+    "base64_salt_separator": "Bw==",
+    "rounds": 8,
+    "mem_cost": 14,
+}
 
 
 def _django(password: str) -> str:
@@ -96,7 +107,7 @@ async def test_accounts_are_imported_once_and_their_hashes_upgraded_at_sign_in(
     assert reasons[6] == "not JSON"
     assert reasons[7] == "external_id must be a non-empty string"
     assert reasons[8].startswith("email: ")
-    assert "not argon2, bcrypt or pbkdf2_sha256" in reasons[9]
+    assert "not argon2, bcrypt, pbkdf2_sha256 or scrypt" in reasons[9]
     assert reasons[11] == "email already has an account"
     assert "md5$x$y" not in Path(first["rejects"]).read_text()
 
@@ -125,3 +136,47 @@ async def test_progress_summary_and_a_missing_file(tmp_path: Path, database_url:
     missing = _import(tmp_path, database_url, str(tmp_path / "nope.ndjson"))
     assert missing.returncode == 1
     assert "is not a file" in missing.stderr
+
+
+async def test_a_firebase_export_with_its_hash_parameters(
+    tmp_path: Path, database_url: str
+) -> None:
+    parameters = tmp_path / "firebase-hash.json"
+    parameters.write_text(json.dumps(HASH_PARAMETERS))
+    source = tmp_path / "firebase.ndjson"
+    source.write_text(
+        json.dumps(
+            {
+                "external_id": "firebase-uid-1",
+                "email": "firebase@example.com",
+                "password_hash": FIREBASE_HASH,
+                "password_salt": FIREBASE_SALT,
+            }
+        )
+        + "\n"
+        + json.dumps({"external_id": "long", "email": "l@example.com", "name": "n" * 70_000})
+        + "\n"
+    )
+    result = json_output(
+        _import(
+            tmp_path,
+            database_url,
+            str(source),
+            "--hash-parameters",
+            str(parameters),
+            "--format",
+            "json",
+        )
+    )
+    assert (result["imported"], result["rejected"]) == (1, 1)
+    rejected = json.loads(Path(result["rejects"]).read_text())
+    assert rejected == {"line": 2, "external_id": None, "reason": "longer than 16384 bytes"}
+    async with running_api(make_settings(tmp_path, database_url)) as api:
+        assert (await api.login("firebase@example.com", FIREBASE_PASSWORD)).status_code == 200
+
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**HASH_PARAMETERS, "mem_cost": 40}))
+    refused = _import(tmp_path, database_url, str(source), "--hash-parameters", str(broken))
+    assert refused.returncode == 1
+    assert "mem_cost" in refused.stderr
+    assert HASH_PARAMETERS["base64_signer_key"] not in refused.stderr

@@ -45,7 +45,11 @@ def _parse(content: bytes) -> None:
 
 
 async def _request(request: httpx.Request) -> None:
-    _parse(request.content)
+    try:
+        content = request.content
+    except httpx.RequestNotRead:  # a streamed body (an NDJSON import): not read here
+        return
+    _parse(content)
 
 
 async def _response(response: httpx.Response) -> None:

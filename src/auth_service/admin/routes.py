@@ -4,18 +4,22 @@ Requires the ``admin`` role."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from auth_service.accounts.importing import ImportReport, Rejected
 from auth_service.accounts.schemas import AdminUserOut
 from auth_service.admin.schemas import (
     AdminUserCreate,
     AdminUserPatch,
     AuditEventOut,
     AuditPage,
+    RejectedLine,
     Rfc3339,
     RotateResponse,
+    UserImportReport,
     UserPage,
 )
 from auth_service.federation.schemas import ConnectorId, ConnectorIn, ConnectorOut, ConnectorPatch
@@ -40,6 +44,12 @@ router = APIRouter(
     dependencies=[Depends(require_step_up("admin"))],
 )
 
+IMPORT_PATH = "/v1/admin/users:import"
+IMPORT_MEDIA_TYPE = "application/x-ndjson"
+# The response lists this many refused lines at most (their count is always exact): the
+# report of a million bad lines must not be a million objects held in memory.
+REPORTED_REJECTS = 1000
+
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
@@ -56,6 +66,64 @@ async def list_users(
     users, total = await services.accounts.users.list_users(email=email, limit=limit, offset=offset)
     return UserPage(
         items=[AdminUserOut.of(u) for u in users], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/users:import",
+    response_model=UserImportReport,
+    responses=problem_responses(400, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                IMPORT_MEDIA_TYPE: {
+                    # No type: the body is text by definition (NDJSON), which no JSON Schema
+                    # type describes better than "anything"; each line is checked by the
+                    # import and reported, never the request refused for its content.
+                    "schema": {
+                        "description": "one JSON object per line: external_id, email, "
+                        "name, password_hash, password_salt (Firebase), email_verified, "
+                        'locale; optionally a first line {"hash_parameters": {...}}',
+                    }
+                }
+            },
+        }
+    },
+)
+async def import_users(
+    request: Request,
+    principal: AdminPrincipal,
+    services: ServicesDep,
+    batch_size: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> UserImportReport:
+    """Import accounts from a streamed NDJSON body (`application/x-ndjson`, up to
+    `server.max_import_bytes`), exactly as `auth-service users import` does: hashes kept
+    (argon2, bcrypt, PBKDF2, scrypt, Firebase scrypt with a first line `{"hash_parameters":
+    ...}`) and upgraded at the next sign-in; batches of `batch_size` lines, one transaction
+    each; an external id imported already is skipped, so the same body can be sent again.
+    The report counts the lines and lists the first refused ones with their reason. A body
+    cut short (413 over the limit, a dropped connection) keeps the batches stored before."""
+    report = ImportReport()
+    reported: list[RejectedLine] = []
+
+    async def refused(lines: list[Rejected]) -> None:
+        room = REPORTED_REJECTS - len(reported)
+        reported.extend(RejectedLine(**r.as_dict()) for r in lines[:room])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in request.stream():
+            yield chunk
+
+    importer = services.accounts.imports
+    try:
+        await importer.run(chunks(), refused, batch_size=batch_size, report=report)
+    finally:
+        await importer.finish(report, "api", principal.context)
+    return UserImportReport(
+        **report.counts(),
+        rejected_lines=reported,
+        rejected_lines_truncated=report.rejected > len(reported),
     )
 
 

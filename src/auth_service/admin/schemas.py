@@ -86,3 +86,21 @@ class AuditPage(BaseModel):
 
 class RotateResponse(BaseModel):
     active_kid: str
+
+
+class RejectedLine(BaseModel):
+    line: int
+    external_id: str | None
+    reason: str
+
+
+class UserImportReport(BaseModel):
+    """Counts of an import, and its refused lines (the first ``REPORTED_REJECTS``)."""
+
+    imported: int
+    skipped: int = Field(description="lines whose external id was imported already")
+    rejected: int
+    rejected_lines: list[RejectedLine]
+    rejected_lines_truncated: bool = Field(
+        description="more lines were refused than rejected_lines lists"
+    )

@@ -5,13 +5,14 @@ batches, with progress, a report of the refused lines, and idempotent by externa
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from auth_service.accounts.importing import ImportLine, ImportReport, Rejected, parse_line
+from auth_service.accounts.importing import ImportReport, Rejected, hash_parameters
 from auth_service.cli.common import (
     FormatOption,
     ListFormat,
@@ -24,6 +25,20 @@ from auth_service.cli.common import (
     run_async,
 )
 from auth_service.cli.users_cmd import CLI_CONTEXT
+from auth_service.security.passwords import FirebaseScrypt
+
+CHUNK_BYTES = 256 * 1024
+
+
+def _parameters(path: Path | None) -> FirebaseScrypt | None:
+    if path is None:
+        return None
+    try:
+        return hash_parameters(json.loads(path.read_text()))
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise fail(f"{path}: {exc}") from None
 
 
 def import_users(
@@ -34,19 +49,29 @@ def import_users(
         Path | None,
         typer.Option(help="where the refused lines are reported (default: FILE.rejected.ndjson)"),
     ] = None,
+    hash_parameters_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--hash-parameters",
+            help="JSON file: the Firebase project's password hash parameters "
+            "(base64_signer_key, base64_salt_separator, rounds, mem_cost)",
+        ),
+    ] = None,
     format: FormatOption = "table",
 ) -> None:
     """Import accounts (external_id, email, name, password_hash, email_verified, locale per
-    line). argon2, bcrypt and Django PBKDF2 hashes are kept and upgraded at the next sign-in;
-    an external id already imported is skipped, so a file can be imported again."""
+    line). argon2, bcrypt, PBKDF2, scrypt and Firebase scrypt hashes are kept and upgraded
+    at the next sign-in; an external id already imported is skipped, so a file can be
+    imported again."""
     fmt = list_format(format)
     settings = loaded_settings(ctx).settings
     if not file.is_file():
         raise fail(f"{file} is not a file")
+    parameters = _parameters(hash_parameters_file)
     report_path = rejects or file.with_name(file.name + ".rejected.ndjson")
+    report_path.unlink(missing_ok=True)  # a report of an earlier run would mislead
 
     async def _run() -> ImportReport:
-        report = ImportReport()
         bar = Progress(
             TextColumn("importing"),
             BarColumn(),
@@ -55,32 +80,39 @@ def import_users(
             console=err,
             disable=not err.is_terminal,
         )
+        out: IO[str] | None = None
+
+        async def refused(lines: list[Rejected]) -> None:
+            nonlocal out
+            if out is None:
+                out = report_path.open("w")
+            out.writelines(json.dumps(r.as_dict()) + "\n" for r in lines)
+
         async with cli_services(settings) as services:
-            importer = services.accounts.imports
-            with file.open("rb") as lines, bar:
+            with file.open("rb") as source, bar:
                 task = bar.add_task("import", total=file.stat().st_size)
-                batch: list[ImportLine] = []
-                for number, raw in enumerate(lines, start=1):
-                    bar.advance(task, len(raw))
-                    parsed = parse_line(number, raw)
-                    if isinstance(parsed, Rejected):
-                        report.rejected.append(parsed)
-                    elif parsed is not None:
-                        batch.append(parsed)
-                    if len(batch) >= batch_size:
-                        await importer.store(batch, report)
-                        batch = []
-                if batch:
-                    await importer.store(batch, report)
-            await importer.finish(report, file.name, CLI_CONTEXT)
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    while chunk := source.read(CHUNK_BYTES):
+                        bar.advance(task, len(chunk))
+                        yield chunk
+
+                report = ImportReport()
+                try:
+                    await services.accounts.imports.run(
+                        chunks(),
+                        refused,
+                        batch_size=batch_size,
+                        parameters=parameters,
+                        report=report,
+                    )
+                finally:
+                    if out is not None:
+                        out.close()
+            await services.accounts.imports.finish(report, file.name, CLI_CONTEXT)
         return report
 
     report = run_async(_run)()
-    report.rejected.sort(key=lambda r: r.number)
-    if report.rejected:
-        with report_path.open("w") as fh:
-            for rejected in report.rejected:
-                fh.write(json.dumps(rejected.as_dict()) + "\n")
     counts = report.counts()
     if fmt is ListFormat.json:
         typer.echo(json.dumps({**counts, "rejects": str(report_path) if report.rejected else None}))

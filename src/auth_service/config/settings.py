@@ -51,6 +51,13 @@ class ServerSettings(Section):
     cors_origins: list[str] = Field(default_factory=list)
     cors_allow_credentials: bool = False
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_import_bytes: int = Field(
+        1024**3,
+        ge=1024,
+        le=64 * 1024**3,
+        description="body limit of POST /v1/admin/users:import (streamed NDJSON; "
+        "about 5 million accounts a GiB)",
+    )
     graceful_shutdown_seconds: float = Field(20.0, ge=0, le=600)
     tls: ServerTLSSettings = Field(default_factory=ServerTLSSettings)
 

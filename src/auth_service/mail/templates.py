@@ -82,3 +82,25 @@ def account_exists_email(base_url: str, token: str, ttl_minutes: int, language: 
         % {"minutes": ttl_minutes}
         + "\n",
     )
+
+
+def deletion_scheduled_email(base_url: str, due: str, language: str) -> Rendered:
+    """To the owner of an account whose deletion was just asked for (ADR 0936): when it
+    happens, and how to keep the account (a stolen session may have asked)."""
+    _ = i18n.translations(language).gettext
+    return Rendered(
+        _("Your account will be deleted"),
+        _("Hello,")
+        + "\n\n"
+        + _("The deletion of your account was requested. It will be deleted on %(date)s.")
+        % {"date": due}
+        + "\n\n"
+        + _("To keep it, sign in before then, or cancel the deletion on your account page: %(url)s")
+        % {"url": base_url + "/account"}
+        + "\n\n"
+        + _(
+            "If it was not you, sign in now and change your password: someone else may "
+            "have used your account."
+        )
+        + "\n",
+    )

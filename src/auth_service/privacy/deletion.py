@@ -34,6 +34,8 @@ from auth_service.audit.service import AuditService
 from auth_service.config.settings import Settings
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
+from auth_service.mail.service import MailService
+from auth_service.mail.templates import deletion_scheduled_email
 from auth_service.security.aead import MasterKey
 from auth_service.sessions.models import RefreshToken, Session
 from auth_service.sessions.revocation import SessionRevoker
@@ -59,8 +61,10 @@ class AccountDeletion:
         audit: AuditService,
         credentials: Credentials,
         revoker: SessionRevoker,
+        mail: MailService,
     ) -> None:
         self._db = db
+        self._mail = mail
         self.settings = settings
         self._audit = audit
         self._credentials = credentials
@@ -89,7 +93,8 @@ class AccountDeletion:
     ) -> datetime:
         """Schedule the erasure of the user's account; when it will happen. Every session but
         ``keep_session`` (the one asking, which can still cancel) ends. Raises UserNotFound,
-        RateLimited, AccountLocked, InvalidCredentials or LastAdmin."""
+        RateLimited, AccountLocked, InvalidCredentials or LastAdmin. The owner is mailed
+        (when, and how to keep the account), in the same transaction."""
         await self._credentials.confirm_password(
             user_id, password, ctx, purpose=events.ACCOUNT_DELETION_REQUESTED
         )
@@ -102,6 +107,14 @@ class AccountDeletion:
                 raise LastAdmin
             user.deletion_due_at = due
             user.updated_at = utcnow()
+            message = deletion_scheduled_email(
+                self.settings.links_base_url,
+                due.strftime("%Y-%m-%d %H:%M UTC"),
+                user.locale or self.settings.ui.default_locale,
+            )
+            await self._mail.send(
+                user.email, message.subject, message.text, session=s, tenant_id=user.tenant_id
+            )
         await self._revoker.revoke_user_sessions(
             user_id, reason="deletion_requested", keep=keep_session
         )

@@ -1,4 +1,5 @@
-"""Password hashing: argon2id for new hashes; bcrypt and PBKDF2-SHA256 verified for imports.
+"""Password hashing: argon2id for new hashes; bcrypt, PBKDF2-SHA256, scrypt and Firebase's
+modified scrypt verified for imported accounts (and upgraded to argon2id at their next sign-in).
 
 Passwords are NFKC-normalised before they are hashed or verified (NIST SP 800-63B section
 5.1.1.2), so the same password typed on any keyboard or system hashes alike. Hashes stored
@@ -30,10 +31,12 @@ import bcrypt
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from auth_service.config.settings import PasswordSettings
 from auth_service.observability import metrics, tracing
 from auth_service.problems import ServiceError, problem
+from auth_service.security.aead import MasterKey, MasterKeyError
 
 T = TypeVar("T")
 
@@ -83,6 +86,151 @@ def _pbkdf2_verify(password: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+# Bounds on imported scrypt parameters: a hash is data from another system, and its cost must
+# not let one sign-in take the memory or CPU of the whole process (128 * N * r bytes each).
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+SCRYPT_MAX_P = 16
+
+
+def _scrypt_bounds(n: int, r: int, p: int, length: int) -> int:
+    """The memory one scrypt computation takes; ValueError when out of bounds."""
+    memory = 128 * n * r
+    if (
+        n < 2
+        or n & (n - 1)
+        or not 1 <= r <= 64
+        or not 1 <= p <= SCRYPT_MAX_P
+        or memory > SCRYPT_MAX_MEMORY
+        or not 16 <= length <= 128
+    ):
+        raise ValueError("scrypt parameters out of range")
+    return memory
+
+
+def _scrypt(password: bytes, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
+    memory = _scrypt_bounds(n, r, p, length)
+    return hashlib.scrypt(
+        password, salt=salt, n=n, r=r, p=p, dklen=length, maxmem=memory + 1024 * 1024
+    )
+
+
+def _ab64(s: str) -> bytes:
+    """passlib's "adapted base64": "." for "+", no padding."""
+    s = s.replace(".", "+")
+    return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+
+
+@dataclass(frozen=True)
+class _ScryptHash:
+    salt: bytes
+    key: bytes
+    n: int
+    r: int
+    p: int
+
+
+def _scrypt_parse(encoded: str) -> _ScryptHash:
+    """passlib (``$scrypt$ln=16,r=8,p=1$<ab64 salt>$<ab64 key>``) and the plain form Werkzeug
+    writes (``scrypt:N:r:p$<salt>$<hex key>``; bare ``scrypt$`` is N=2^15, r=8, p=1), whose
+    salt is used as its text. ValueError (or KeyError) when malformed or out of bounds."""
+    if encoded.startswith("$scrypt$"):
+        _, _, params, salt_text, key_text = encoded.split("$")
+        values = dict(item.split("=", 1) for item in params.split(","))
+        if set(values) != {"ln", "r", "p"} or not 1 <= int(values["ln"]) <= 30:
+            raise ValueError("scrypt parameters")
+        n, r, p = 2 ** int(values["ln"]), int(values["r"]), int(values["p"])
+        parsed = _ScryptHash(_ab64(salt_text), _ab64(key_text), n, r, p)
+    else:
+        method, salt_text, key_text = encoded.split("$")
+        parts = method.split(":")
+        if parts[0] != "scrypt" or len(parts) not in (1, 4) or not salt_text:
+            raise ValueError("scrypt method")
+        n, r, p = (int(x) for x in parts[1:]) if len(parts) == 4 else (2**15, 8, 1)
+        parsed = _ScryptHash(salt_text.encode(), bytes.fromhex(key_text), n, r, p)
+    _scrypt_bounds(parsed.n, parsed.r, parsed.p, len(parsed.key))
+    return parsed
+
+
+def _scrypt_verify(password: str, encoded: str) -> bool:
+    h = _scrypt_parse(encoded)
+    actual = _scrypt(password.encode(), h.salt, h.n, h.r, h.p, len(h.key))
+    return hmac.compare_digest(actual, h.key)
+
+
+FIREBASE_PREFIX = "$firebase-scrypt$"
+_FIREBASE_SEAL = b"auth-service firebase-scrypt signer key"
+
+
+@dataclass(frozen=True)
+class FirebaseScrypt:
+    """A Firebase project's password hash parameters (console: Authentication > Users >
+    Password hash parameters; ``firebase auth:import --hash-algo=SCRYPT --hash-key=...
+    --salt-separator=... --rounds=... --mem-cost=...``)."""
+
+    signer_key: bytes
+    salt_separator: bytes
+    rounds: int
+    mem_cost: int
+
+    def __post_init__(self) -> None:
+        if not self.signer_key or not 1 <= self.rounds <= 64 or not 1 <= self.mem_cost <= 20:
+            raise ValueError("Firebase hash parameters: signer key, rounds 1-64, mem_cost 1-20")
+
+    def derive(self, password: str, salt: bytes) -> bytes:
+        """Firebase's modified scrypt (github.com/firebase/scrypt): a 32-byte scrypt key of
+        the password over salt + salt separator (N = 2^mem_cost, r = rounds, p = 1) is the
+        AES-256-CTR key (zero counter block) that encrypts the project's signer key; the
+        ciphertext is the stored hash."""
+        key = _scrypt(
+            password.encode(), salt + self.salt_separator, 2**self.mem_cost, self.rounds, 1, 32
+        )
+        encryptor = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+        return encryptor.update(self.signer_key) + encryptor.finalize()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def firebase_prefix(params: FirebaseScrypt, master_key: MasterKey) -> str:
+    """The start of the stored form of every hash of one Firebase project:
+    ``$firebase-scrypt$m=<mem_cost>,r=<rounds>$<salt separator>$<sealed signer key>$``, then
+    ``<salt>$<hash>`` per user (all base64). The signer key acts as a pepper: it is stored
+    sealed under the master key, so a copy of the database alone cannot test guesses."""
+    sealed = master_key.seal(params.signer_key, _FIREBASE_SEAL)
+    return (
+        f"{FIREBASE_PREFIX}m={params.mem_cost},r={params.rounds}$"
+        f"{_b64(params.salt_separator)}${_b64(sealed)}$"
+    )
+
+
+def _firebase_verify(password: str, encoded: str, master_key: MasterKey | None) -> bool:
+    if master_key is None:
+        return False
+    _, _, costs, separator, sealed, salt, expected_b64 = encoded.split("$")
+    values = dict(item.split("=", 1) for item in costs.split(","))
+    try:
+        signer_key = master_key.open(base64.b64decode(sealed, validate=True), _FIREBASE_SEAL)
+    except MasterKeyError:
+        return False
+    params = FirebaseScrypt(
+        signer_key, base64.b64decode(separator, validate=True), int(values["r"]), int(values["m"])
+    )
+    actual = params.derive(password, base64.b64decode(salt, validate=True))
+    return hmac.compare_digest(actual, base64.b64decode(expected_b64, validate=True))
+
+
+def scrypt_hash_is_valid(encoded: str) -> bool:
+    """Whether an imported scrypt hash (passlib or plain form) parses, with parameters in the
+    bounds a sign-in will accept: checked at import, so that a bad hash is a refused line
+    rather than an account nobody can sign in to."""
+    try:
+        _scrypt_parse(encoded)
+    except (ValueError, KeyError, binascii.Error):
+        return False
+    return True
+
+
 # Hash threads run at a lower CPU priority than the event loop (nice +10, per thread on Linux).
 # When logins saturate the CPU, token-authenticated requests are then still answered in
 # milliseconds, and hashing still gets every cycle the loop does not need (bench/README.md).
@@ -112,8 +260,11 @@ def pool_size(settings: PasswordSettings, workers: int = 1) -> int:
 
 
 class PasswordHasher:
-    def __init__(self, settings: PasswordSettings, workers: int = 1) -> None:
+    def __init__(
+        self, settings: PasswordSettings, workers: int = 1, master_key: MasterKey | None = None
+    ) -> None:
         self._settings = settings
+        self._master_key = master_key  # opens the Firebase signer keys of imported hashes
         self._argon2 = Argon2Hasher(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_cost_kib,
@@ -231,9 +382,21 @@ class PasswordHasher:
             if encoded.startswith(("pbkdf2_sha256$", "$pbkdf2-sha256$")):
                 ok = _pbkdf2_verify(password, encoded)
                 return VerifyResult(ok, needs_rehash=ok)
-        except (ValueError, binascii.Error):
+            if encoded.startswith(("$scrypt$", "scrypt:", "scrypt$")):
+                ok = _scrypt_verify(password, encoded)
+                return VerifyResult(ok, needs_rehash=ok)
+            if encoded.startswith(FIREBASE_PREFIX):
+                ok = _firebase_verify(password, encoded, self._master_key)
+                return VerifyResult(ok, needs_rehash=ok)
+        except (ValueError, KeyError, binascii.Error):
             return VerifyResult(False)
         return VerifyResult(False)
+
+    def firebase_prefix(self, params: FirebaseScrypt) -> str:
+        """The stored form's start for hashes of one Firebase project (``firebase_prefix``)."""
+        if self._master_key is None:
+            raise ValueError("Firebase hashes need the master key")
+        return firebase_prefix(params, self._master_key)
 
     async def verify(self, encoded: str, password: str) -> VerifyResult:
         """Check a password against any supported hash; say whether to rehash it.

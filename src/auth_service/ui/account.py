@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import datetime
 
 from fastapi import APIRouter, Response
 
@@ -54,6 +55,8 @@ async def account_page(
         apps=apps,
         current_session=browser.session.id,
         device=devices.describe,
+        deletion_due=deletion_date(identity.deletion_due_at) if identity.deletion_due_at else None,
+        grace_days=services.deletion.settings.accounts.deletion_grace_days,
         notice=notice,
         error=error,
         errors=errors or {},
@@ -164,6 +167,11 @@ async def remove_app(
     return await account_page(browser, pages, services, notice=gettext(messages.APP_REMOVED))
 
 
+def deletion_date(due: datetime) -> str:
+    """How the page and the email name the day of erasure (UTC: the service's clock)."""
+    return due.strftime("%Y-%m-%d %H:%M UTC")
+
+
 @router.post("/account/delete")
 async def delete_account(
     browser: BrowserDep,
@@ -172,22 +180,39 @@ async def delete_account(
     csrf_token: FormText = "",
     password: FormText = "",
 ) -> Response:
+    """Schedule the deletion after the grace period, as ``DELETE /v1/users/me`` does (ADR
+    0911, 0936): every other session ends, this one stays to see and cancel it, and the
+    owner is mailed."""
     pages.check_form(browser, csrf_token)
     if browser.session is None:
         return _signed_out(browser, pages)
+    session = browser.session
     try:
-        await services.accounts.users.delete_own_account(
-            browser.session.identity.id, password, browser.context
+        due = await services.deletion.request(
+            session.identity.id, password, browser.context, keep_session=session.id
         )
     except ServiceError as exc:
         status = exc.problem.status if exc.problem.status != 401 else 400
         errors = {"delete_password": [pages.error_text(browser, exc)]}
         return await account_page(browser, pages, services, status=status, errors=errors)
-    pages.sign_out(browser)
+    browser.session = replace(session, identity=replace(session.identity, deletion_due_at=due))
     gettext = pages.gettext(browser)
-    return pages.render(
-        browser,
-        "message.html",
-        title=gettext(messages.ACCOUNT_DELETED_TITLE),
-        body=gettext(messages.ACCOUNT_DELETED),
-    )
+    notice = gettext(messages.DELETION_SCHEDULED) % {"date": deletion_date(due)}
+    return await account_page(browser, pages, services, notice=notice)
+
+
+@router.post("/account/delete/cancel")
+async def cancel_deletion(
+    browser: BrowserDep,
+    pages: PagesDep,
+    services: ServicesDep,
+    csrf_token: FormText = "",
+) -> Response:
+    pages.check_form(browser, csrf_token)
+    if browser.session is None:
+        return _signed_out(browser, pages)
+    session = browser.session
+    await services.deletion.cancel(session.identity.id, browser.context)
+    browser.session = replace(session, identity=replace(session.identity, deletion_due_at=None))
+    gettext = pages.gettext(browser)
+    return await account_page(browser, pages, services, notice=gettext(messages.DELETION_CANCELLED))

@@ -19,8 +19,11 @@ SESSION_ENDED = N_("That session is signed out.")
 APP_REMOVED = N_(
     "The app is disconnected. It must ask you again before it can access your account."
 )
-ACCOUNT_DELETED_TITLE = N_("Account deleted")
-ACCOUNT_DELETED = N_("Your account and everything stored about it are deleted.")
+DELETION_SCHEDULED = N_(
+    "Your account will be deleted on %(date)s. We sent you an email about it. Until then "
+    "you can cancel the deletion here; signing in cancels it too."
+)
+DELETION_CANCELLED = N_("The deletion of your account is cancelled.")
 TOTP_ADDED = N_("Your authenticator app is set up. Sign-in now asks for its code.")
 TOTP_REMOVED = N_("Your authenticator app is removed.")
 CODES_GENERATED = N_("New recovery codes are ready. Your previous codes no longer work.")

@@ -312,11 +312,19 @@ class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 (by Content-Length or while streaming), and
     bodies that are not JSON with 415 under ``JSON_API_PREFIX``: the JSON API speaks nothing
     else. Paths outside it (hosted pages and OAuth2 endpoints, which post forms) are left to
-    their routes."""
+    their routes.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``streams`` names the few ``POST`` routes that read a streamed body of another media
+    type (``POST /v1/admin/users:import``, NDJSON): path -> (media type, byte limit). Only
+    that media type is accepted there, under its own limit; every other route keeps JSON and
+    ``max_bytes``."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, streams: dict[str, tuple[str, int]] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streams = streams or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -324,14 +332,24 @@ class BodyLimitMiddleware:
             return
         length = _header(scope, b"content-length")
         refusal = None
+        streamed = scope.get("path", "") in self.streams
+        stream = self.streams[scope["path"]] if streamed and scope.get("method") == "POST" else None
+        max_bytes = stream[1] if stream else self.max_bytes
         if length is not None and not length.isdigit():
             refusal = problem_response(BAD_REQUEST, scope.get("path"), "invalid Content-Length")
-        elif length is not None and int(length) > self.max_bytes:
+        elif length is not None and int(length) > max_bytes:
             refusal = problem_response(
-                PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {self.max_bytes} bytes"
+                PAYLOAD_TOO_LARGE, scope.get("path"), f"limit is {max_bytes} bytes"
             )
+        elif stream is not None:
+            media = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+            if media != stream[0]:
+                refusal = problem_response(
+                    UNSUPPORTED_MEDIA, scope.get("path"), f"send the body as {stream[0]}"
+                )
         elif (
-            scope.get("method") in _BODY_METHODS
+            not streamed  # another method on a streamed route: the router answers 405
+            and scope.get("method") in _BODY_METHODS
             and scope.get("path", "").startswith(JSON_API_PREFIX)
             and ((length is not None and length != "0") or _header(scope, b"transfer-encoding"))
         ):
@@ -351,8 +369,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         try:

@@ -32,6 +32,7 @@ from tests.support.services import sqlalchemy_url
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "Tr0ub4dor&3-horse"
 MAX_EXAMPLES = 50
 SEED = 20261204
@@ -121,6 +122,8 @@ def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
             **os.environ,
             "AUTH_FUZZ_ADMIN_TOKEN": admin,
             "AUTH_FUZZ_SPARE_TOKEN": spare,
+            "SCHEMATHESIS_HOOKS": "tests.integration.fuzz.hooks",
+            "PYTHONPATH": str(ROOT),
         },
         capture_output=True,
         text=True,

@@ -108,20 +108,6 @@ class UserAdministration:
         await self._delete(user_id)
         await self._deps.audit.record(events.ADMIN_USER_DELETED, ctx, subject=user_id)
 
-    async def delete_own_account(
-        self, user_id: uuid.UUID, password: str, ctx: RequestContext
-    ) -> None:
-        """The user deletes their own account, confirming with their password.
-
-        Raises UserNotFound, RateLimited, AccountLocked, InvalidCredentials or LastAdmin (the
-        last administrator must hand over first).
-        """
-        await self._credentials.confirm_password(
-            user_id, password, ctx, purpose=events.ACCOUNT_DELETED
-        )
-        await self._delete(user_id)
-        await self._deps.audit.record(events.ACCOUNT_DELETED, ctx, subject=user_id)
-
     async def _delete(self, user_id: uuid.UUID) -> None:
         async with self._deps.db.transaction() as s:
             tenant_id = await s.scalar(select(User.tenant_id).where(User.id == user_id))

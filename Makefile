@@ -40,8 +40,12 @@ lint: install-dev ## ruff, and the layers of docs/architecture.md (import-linter
 typecheck: install-dev ## mypy, strict on src/
 	$(BIN)/mypy
 
-unit: install-dev ## the test suite only
+unit: install-dev ## the test suite only: two halves at once (scripts/test-suite.sh), or PYTEST_ARGS
+ifeq ($(strip $(PYTEST_ARGS)),)
+	PYTHON=$(BIN)/python bash scripts/test-suite.sh
+else
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+endif
 
 test: lint typecheck unit ## lint, type check and every test
 

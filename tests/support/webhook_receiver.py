@@ -98,6 +98,10 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(QuietHandler):
+            # A client that stalls (mid-handshake or mid-request) cannot keep ``down`` from
+            # returning: its thread gives up after this many seconds.
+            timeout = 10
+
             def do_POST(self) -> None:
                 receiver._handle(self)
 
@@ -105,7 +109,12 @@ class WebhookReceiver:
         if self.tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*self.tls)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            # The handshake happens in the request's own thread, at its first read: done in
+            # accept() (the default), a client that connects and never finishes it would
+            # hold the serving loop, and ``down`` would wait for it forever.
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

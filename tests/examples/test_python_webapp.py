@@ -28,7 +28,8 @@ async def webapp(live_server: LiveServer, tmp_path: Path) -> AsyncIterator[str]:
         *("--grant-type", "authorization_code", "--scope", "openid profile email"),
     )
     argv = [str(EXAMPLES / "python-webapp" / "app.py"), "--issuer", live_server.url]
-    argv += ["--client-id", client["client_id"], "--client-secret", client["client_secret"]]
+    # "=": a generated id or secret may begin with "-", which argparse would take for an option.
+    argv += [f"--client-id={client['client_id']}", f"--client-secret={client['client_secret']}"]
     argv += ["--port", str(port)]
     with run_example("python-webapp", argv, tmp_path, port, "/health", host="localhost") as url:
         yield url

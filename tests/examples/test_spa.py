@@ -43,7 +43,7 @@ def spa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spa]:
         )
         assert "client_secret" not in client or not client["client_secret"]
         argv = [str(EXAMPLES / "spa" / "serve.py"), "--issuer", live.url]
-        argv += ["--client-id", client["client_id"], "--port", str(port)]
+        argv += [f"--client-id={client['client_id']}", "--port", str(port)]  # may begin with "-"
         with run_example("spa", argv, tmp, port, "/config.json", host="localhost") as url:
             yield Spa(live, url)
 

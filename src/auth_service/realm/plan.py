@@ -268,7 +268,7 @@ class Planner:
                         f"{path}.client_secret: a new client needs {{file: ...}} or {{env: ...}}"
                     )
                     continue
-                shown = _created(_client_fields(spec))
+                shown = _created(client_fields(spec))
                 if secret is not None:
                     shown.append(FieldChange("client_secret", None, "(set)", secret=True))
                 out.append(
@@ -312,7 +312,7 @@ class Planner:
                 "cannot change (delete it and declare a new client_id)"
             )
             return
-        old, new = _client_fields(found.spec().with_defaults()), _client_fields(spec)
+        old, new = client_fields(found.spec().with_defaults()), client_fields(spec)
         diff = [FieldChange(k, old[k], new[k]) for k in new if old[k] != new[k]]
         rotate = secret is not None and await clients.authenticate(decl.client_id, secret) is None
         if rotate:
@@ -591,7 +591,7 @@ def _client_spec(decl: ClientDecl) -> ClientSpec:
     )
 
 
-def _client_fields(spec: ClientSpec) -> dict[str, Any]:
+def client_fields(spec: ClientSpec) -> dict[str, Any]:
     """A client's declarable fields, as the plan compares and shows them."""
     return {
         "name": spec.name,

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 from auth_service.accounts.identity import BuiltinRole
 from auth_service.audit import events
 from auth_service.realm.model import RealmFile
-from auth_service.realm.plan import APPLY_CONTEXT, Action, Plan, Planner, connector_options
+from auth_service.realm.plan import (
+    APPLY_CONTEXT,
+    Action,
+    Plan,
+    Planner,
+    client_fields,
+    connector_options,
+)
 
 if TYPE_CHECKING:
     from auth_service.services import Services
@@ -79,19 +86,8 @@ async def export(services: Services) -> dict[str, Any]:
         spec = c.spec().with_defaults()
         item: dict[str, Any] = {
             "client_id": c.client_id,
-            "name": spec.name,
             "type": spec.client_type.value,
-            "redirect_uris": list(spec.redirect_uris),
-            "post_logout_redirect_uris": list(spec.post_logout_redirect_uris),
-            "grant_types": list(spec.grant_types),
-            "scope": spec.scope,
-            "resources": list(spec.resources),
-            "first_party": spec.first_party,
-            "token_endpoint_auth_method": spec.token_endpoint_auth_method,
-            "id_token_signed_response_alg": spec.id_token_signed_response_alg,
-            "require_pushed_authorization_requests": spec.require_pushed_authorization_requests,
-            "jwks": spec.jwks,
-            "jwks_uri": spec.jwks_uri,
+            **client_fields(spec),  # the fields the plan compares, in the file's format
         }
         item = _drop_defaults(
             item,

@@ -37,6 +37,7 @@ from tests.support.settings import make_settings
 pytest_plugins = (
     "pytester",
     "tests.support.log_secrets",
+    "tests.support.loop_leftovers",
     "tests.support.object_store",
     "tests.support.required",
     "tests.support.prometheus",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,13 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.net import free_port
+
+# aiosmtpd logs every connection and command at INFO ("mail.log"). Its servers run in threads
+# of the test process, and the live server's mail sink lasts the whole session, its service's
+# readiness check saying EHLO every few seconds; while a CLI command runs in process (click's
+# CliRunner captures what the command's logging writes), those lines landed in the command's
+# output, and a test of a one-line error read eight lines (CI, tests/integration/backup).
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class Inbox:

@@ -1,8 +1,10 @@
-"""Backup benchmarks: pipeline throughput, and full backup/restore of a 1,000,000-user
-PostgreSQL database with peak memory. See bench/backup/README.md.
+"""Backup benchmarks: pipeline throughput, full backup/restore of a 1,000,000-user
+PostgreSQL database with peak memory, and the region-loss drill at 1,000,000 users. See
+bench/backup/README.md.
 
     .venv/bin/python -m bench.backup.bench_backup pipeline --mb 512
     .venv/bin/python -m bench.backup.bench_backup full --users 1000000
+    .venv/bin/python -m bench.backup.bench_backup region-loss --users 1000000
 """
 
 from __future__ import annotations
@@ -189,6 +191,18 @@ async def full(users: int) -> None:
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
+async def region_loss(users: int, port: int | None, prefix: str) -> None:
+    """tests/support/region_drill.py at ``users`` (BENCH_USERS), the CI test's drill."""
+    from tests.support.region_drill import run_drill
+
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}work-"))
+    try:
+        ports = (port, port + 1) if port else None
+        await run_drill(work, users, prefix=prefix, ports=ports)
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="what", required=True)
@@ -196,11 +210,17 @@ def main() -> None:
     p.add_argument("--mb", type=int, default=256)
     f = sub.add_parser("full")
     f.add_argument("--users", type=int, default=1_000_000)
+    r = sub.add_parser("region-loss")
+    r.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", "1000000")))
+    r.add_argument("--port", type=int, default=None, help="clusters on PORT and PORT+1")
+    r.add_argument("--prefix", default="auth-bench-drill-", help="/tmp directory prefix")
     args = parser.parse_args()
     if args.what == "pipeline":
         asyncio.run(pipeline(args.mb))
-    else:
+    elif args.what == "full":
         asyncio.run(full(args.users))
+    else:
+        asyncio.run(region_loss(args.users, args.port, args.prefix))
 
 
 if __name__ == "__main__":

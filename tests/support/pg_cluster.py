@@ -11,6 +11,7 @@ import sysconfig
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -70,6 +71,13 @@ def clean_env() -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("AUTH_") and k != "PROMETHEUS_MULTIPROC_DIR"
     }
+
+
+async def start_cli(config: Path, *args: str, **kwargs: Any) -> asyncio.subprocess.Process:
+    """Start the real `auth-service --config CONFIG ARGS` (a long-running one: wal-stream)."""
+    return await asyncio.create_subprocess_exec(
+        str(BIN / "auth-service"), "--config", str(config), *args, env=clean_env(), **kwargs
+    )
 
 
 async def acli(config: Path, *args: str, timeout: float = 240) -> tuple[int, str]:

@@ -6,17 +6,22 @@ that run housekeeping (the server, `auth-service jobs work`, `housekeeping run`)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
 from auth_service.audit.service import AuditService
-from auth_service.backup.catalog import Catalog
 from auth_service.backup.manifest import ObjectRecord
 from auth_service.config.settings import Settings
 from auth_service.jobs.kinds import Job, JobKind
 from auth_service.jobs.queue import JobQueue
 from auth_service.jobs.upkeep import JobUpkeep
 from auth_service.services import Services
+
+if TYPE_CHECKING:
+    # The catalog brings obstore (a Rust extension, ~4 MiB resident): imported where a backup
+    # object is written or read, not by every serving worker that registers the kinds.
+    from auth_service.backup.catalog import Catalog
 
 BACKUP_PRUNE_KIND = "backup.prune"
 EVERY_SECONDS = 24 * 3600
@@ -33,6 +38,8 @@ def register_prune(
         return
 
     async def prune(job: Job) -> None:
+        from auth_service.backup.catalog import Catalog
+
         catalog = Catalog(settings.backup, settings.data_dir)
         plan = await catalog.plan_prune()
         await catalog.apply_prune(plan)
@@ -89,4 +96,6 @@ def attach(services: Services, settings: Settings) -> None:
     the backup prune kind and schedule."""
     register_prune(services.jobs, services.job_upkeep, services.audit, settings)
     if settings.audit.archive:
+        from auth_service.backup.catalog import Catalog
+
         services.housekeeping.archive = AuditArchive(Catalog(settings.backup, settings.data_dir))

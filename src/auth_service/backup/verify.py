@@ -16,7 +16,7 @@ from auth_service.backup.engines.sqlite import restore_sqlite
 from auth_service.backup.errors import BackupError
 from auth_service.backup.manifest import Manifest
 from auth_service.config.settings import Settings
-from auth_service.db.migrate import current_revision, head_revision
+from auth_service.db.revision import current_revision, head_revision
 
 
 async def restore_test(

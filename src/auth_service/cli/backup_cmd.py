@@ -194,6 +194,14 @@ def restore(
     to_time: Annotated[
         str | None, typer.Option(help="point in time (ISO 8601, PostgreSQL only)")
     ] = None,
+    to_end: Annotated[
+        bool,
+        typer.Option(
+            "--to-end",
+            help="replay every archived WAL file, then promote: the newest state the archive "
+            "holds (PostgreSQL only)",
+        ),
+    ] = False,
     stage_wal: Annotated[
         bool,
         typer.Option(
@@ -205,17 +213,26 @@ def restore(
         int | None, typer.Option(help="start the restored server on this port and wait")
     ] = None,
 ) -> None:
-    """Restore a backup, or the database as it was at --to-time, into a new location."""
+    """Restore a backup, or the database as it was at --to-time or at the end of the WAL
+    archive (--to-end), into a new location."""
     settings = _settings(ctx)
     catalog = _catalog(settings)
+    if to_time and to_end:
+        raise fail("give --to-time or --to-end, not both")
     when = _parse_time(to_time) if to_time else None
-    command = None if stage_wal or not when else _wal_fetch_command(ctx)
+    command = None if stage_wal or not (when or to_end) else _wal_fetch_command(ctx)
 
     async def restore_backup() -> None:
         manifest = await catalog.newest_before(when) if when else await catalog.manifest(backup_id)
         with _progress(f"restore {manifest.id}") as advance:
             restored = await engines.run_restore(
-                catalog, manifest, target, to_time=when, restore_command=command, progress=advance
+                catalog,
+                manifest,
+                target,
+                to_time=when,
+                to_end=to_end,
+                restore_command=command,
+                progress=advance,
             )
         if restored is not Restored.data_directory:
             say(f"restored {manifest.id} to {target}")

@@ -70,8 +70,10 @@ class DrAutoSettings(Section):
     observation_ttl_seconds: float = Field(
         30.0, gt=0, description="older observations do not count"
     )
+    # 2 s, not Patroni's 10 s loop_wait: a hung primary makes each probe wait its 3 s connect
+    # timeout, and the window + 10 s target needs the probe period well under 10 s (ADR 0325).
     probe_interval_seconds: float = Field(
-        5.0, gt=0, description="how often an observer probes and publishes"
+        2.0, gt=0, description="how often an observer probes and publishes"
     )
     observer_id: str | None = Field(
         None, description="this observer's name, unique per observer; default the host name"

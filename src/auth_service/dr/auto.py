@@ -5,6 +5,10 @@ only when a quorum of fresh observations agrees (docs/adr/0303-automatic-failove
 This is not a consensus system. The store's conditional create of one lock object makes exactly
 one observer run the failover; the others see the lock and stand down, and nobody acts again
 until an operator deletes the lock (`auth-service dr rearm`). Failback stays manual.
+
+The holder renews its lock while it fails over; a lock still `running` and not renewed for its
+lease belongs to a holder that is gone, and a quorum that agrees again may take it over (one
+more conditional create) and finish the failover without promoting twice (ADR 0326).
 """
 
 from __future__ import annotations
@@ -16,9 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
-
-import asyncpg  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any, Literal
 
 from auth_service.audit import events
 from auth_service.backup import pgtools
@@ -26,7 +28,16 @@ from auth_service.backup.errors import BackupError
 from auth_service.backup.storage import Storage
 from auth_service.config.backup import OBSERVER_ID, BackupDestination, DrAutoSettings, DrSettings
 from auth_service.dr.audit import WATCH, record_dr_event
-from auth_service.dr.service import DrError, DrService, NodeStatus, Repoint, node_status
+from auth_service.dr.service import (
+    CONNECTION_LOST,
+    NODE_ERRORS,
+    REFUSALS,
+    DrError,
+    DrService,
+    NodeStatus,
+    Repoint,
+    node_status,
+)
 from auth_service.observability import metrics
 
 if TYPE_CHECKING:
@@ -35,7 +46,12 @@ if TYPE_CHECKING:
 PREFIX = "dr-auto/"
 OBSERVATIONS = PREFIX + "observers/"
 LOCK = PREFIX + "failover-lock.json"
+# Takeovers of an abandoned lock: generation n >= 2 of the lock, each a conditional create.
+TAKEOVERS = PREFIX + "takeovers/"
 FORMAT = 1
+# Attempts of one failover by its holder when a connection breaks under it (the next ones
+# resume: a standby already promoted is finished, not promoted again).
+FAILOVER_ATTEMPTS = 3
 
 Clock = Callable[[], datetime]
 StepResult = Literal["observing", "stood down", "failed over", "failover failed", "no store"]
@@ -47,6 +63,24 @@ def _utcnow() -> datetime:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+class DrConfigError(DrError):
+    """A configuration an observer cannot work with: it stops (non-zero exit) instead of
+    observing wrongly."""
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def lock_key(generation: int) -> str:
+    return LOCK if generation <= 1 else f"{TAKEOVERS}{generation}.json"
 
 
 @dataclass(frozen=True)
@@ -136,6 +170,8 @@ def decide(
     auto: DrAutoSettings,
     max_lag_bytes: int,
     now: datetime,
+    *,
+    takeover: bool = False,
 ) -> Decision:
     """Fail over only when every rule allows it (docs/operations/disaster-recovery.md):
 
@@ -143,6 +179,9 @@ def decide(
     ``observation_ttl_seconds``, one per observer) have seen the primary unreachable for at
     least ``unreachable_seconds``; no fresh observation reaches the primary; the standby is
     reachable and in recovery; and no fresh observation puts its lag above ``max_lag_bytes``.
+
+    ``takeover``: the rule for finishing the failover of an abandoned lock (ADR 0326): the same,
+    except that a standby already promoted (by the holder that is gone) does not refuse it.
     """
     if not auto.enabled:
         return Decision(False, "automatic failover is off (dr.auto.enabled)")
@@ -165,6 +204,14 @@ def decide(
             False,
             f"{len(agreeing)} observer(s) have seen the primary unreachable for "
             f"{auto.unreachable_seconds:g}s, quorum is {auto.quorum}",
+            names,
+            agreed,
+        )
+    if takeover and any(o.standby_reachable and not o.standby_in_recovery for o in fresh):
+        return Decision(
+            True,
+            f"{len(agreeing)} observers ({_names(agreeing)}) have seen the primary unreachable "
+            f"for at least {auto.unreachable_seconds:g}s; the standby is promoted already",
             names,
             agreed,
         )
@@ -214,12 +261,27 @@ class FailoverRecord:
     error: str | None = None
     finished_at: datetime | None = None
     steps: list[tuple[str, float]] = field(default_factory=list)
+    # ADR 0326: 1 for the lock itself, n for its (n - 1)th takeover; the holder renews
+    # renewed_at while it works, and a `running` lock not renewed for lease_seconds is
+    # abandoned. A lock without a lease (older observers) is never taken over.
+    generation: int = 1
+    lease_seconds: float | None = None
+    renewed_at: datetime | None = None
+    takes_over: str | None = None
 
     def to_json(self) -> bytes:
         data = asdict(self)
         data["taken_at"] = self.taken_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["renewed_at"] = self.renewed_at.isoformat() if self.renewed_at else None
         return json.dumps(data, sort_keys=True).encode()
+
+    def abandoned(self, now: datetime) -> bool:
+        """Still `running`, and not renewed for its lease: its holder is gone."""
+        if self.outcome != "running" or self.lease_seconds is None:
+            return False
+        last = self.renewed_at or self.taken_at
+        return (now - last).total_seconds() > self.lease_seconds
 
     @classmethod
     def from_json(cls, raw: bytes) -> FailoverRecord:
@@ -235,6 +297,10 @@ class FailoverRecord:
             error=data.get("error"),
             finished_at=_time(data.get("finished_at")),
             steps=[(str(n), float(s)) for n, s in data.get("steps", [])],
+            generation=int(data.get("generation", 1)),
+            lease_seconds=_seconds(data.get("lease_seconds")),
+            renewed_at=_time(data.get("renewed_at")),
+            takes_over=data.get("takes_over"),
         )
 
 
@@ -259,22 +325,39 @@ def store_destination(
     return destinations[-1] if destinations else None
 
 
+async def _takeovers(store: Storage) -> dict[int, str]:
+    found = {}
+    for info in await store.list(TAKEOVERS):
+        stem = info.name.rsplit("/", 1)[-1].removesuffix(".json")
+        if stem.isdigit() and int(stem) >= 2:
+            found[int(stem)] = info.name
+    return found
+
+
 async def read_lock(store: Storage) -> FailoverRecord | None:
+    """The current lock: its newest generation (the lock, or its latest takeover)."""
     if not await store.exists(LOCK):
         return None
-    raw = await store.get_bytes(LOCK)
+    takeovers = await _takeovers(store)
+    generation = max(takeovers, default=1)
+    raw = await store.get_bytes(takeovers.get(generation, LOCK))
     try:
-        return FailoverRecord.from_json(raw)
+        record = FailoverRecord.from_json(raw)
     except (ValueError, KeyError, TypeError) as exc:
         # An unreadable lock is still a lock: acting on it could fail over twice.
         return FailoverRecord(
             "unknown", _utcnow(), "?", "?", f"unreadable lock object ({exc})", [], "failed"
         )
+    record.generation = generation
+    return record
 
 
 async def rearm(store: Storage) -> FailoverRecord | None:
-    """Delete the failover lock so observers may fail over again; returns what it held."""
+    """Delete the failover lock so observers may fail over again; returns what it held.
+    Takeovers go first: the lock object, deleted last, is what arms the observers."""
     held = await read_lock(store)
+    for name in (await _takeovers(store)).values():
+        await store.delete(name)
     await store.delete(LOCK)
     return held
 
@@ -339,9 +422,16 @@ class Watcher:
     async def _node(self, name: str, info: pgtools.ConnInfo) -> NodeStatus:
         timeout = max(3.5, self.auto.probe_interval_seconds)
         try:
-            return await asyncio.wait_for(node_status(name, info), timeout)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            # Lost mid-query, or hung: unusable either way.
+            return await asyncio.wait_for(node_status(name, info, raise_refusals=True), timeout)
+        except REFUSALS as exc:
+            # Counting it as unreachable could fail over a live primary: stop instead.
+            raise DrConfigError(
+                f"the {name} {info.host}:{info.port} refuses this observer ({_why(exc)}): "
+                "check database.url, dr.standby_url and the server's pg_hba.conf; not observing"
+            ) from None
+        except NODE_ERRORS as exc:
+            # Lost mid-query (a kill lands between two statements: asyncpg's InterfaceError or
+            # InternalClientError), or hung: unusable either way.
             return NodeStatus(
                 name, f"{info.host}:{info.port}", error=str(exc)[:200] or type(exc).__name__
             )
@@ -393,6 +483,12 @@ class Watcher:
                 self._tell(f"ignoring {info.name}: {exc}")
         return found
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a holder may go without renewing its lock before the quorum may take it
+        over (ADR 0326): twice the observations' TTL, itself at least two probe intervals."""
+        return 2 * self.auto.observation_ttl_seconds
+
     async def step(self) -> StepResult:
         """One round: probe, publish, then act only if the decision and the lock allow."""
         # With the fresh count, what AuthDrObserversBelowQuorum compares (monitoring/).
@@ -404,7 +500,7 @@ class Watcher:
                 f"{OBSERVATIONS}{self.observer_id}.json", observation.to_json()
             )
             held = await read_lock(self.store)
-            if held is not None:
+            if held is not None and not held.abandoned(self.clock()):
                 self._tell(
                     f"standing down: {held.observer} took the failover lock at "
                     f"{held.taken_at.isoformat()} (outcome {held.outcome}); "
@@ -418,50 +514,83 @@ class Watcher:
             metrics.DR_OBSERVERS_FRESH.labels(self.observer_id).set(0)
             self._tell(f"shared store unusable, not acting: {exc}")
             return "no store"
-        decision = decide(seen, self.auto, self.settings.max_lag_bytes, self.clock())
+        takeover = held is not None
+        decision = decide(
+            seen, self.auto, self.settings.max_lag_bytes, self.clock(), takeover=takeover
+        )
         metrics.DR_OBSERVERS_FRESH.labels(self.observer_id).set(len(decision.fresh))
         state = "reachable" if observation.primary_reachable else "UNREACHABLE"
-        self._tell(f"primary {observation.primary} {state}; {decision.reason}")
+        if held is not None:
+            self._tell(
+                f"the failover lock of {held.observer} (generation {held.generation}) is "
+                f"abandoned: `running`, not renewed for {held.lease_seconds:g}s; primary "
+                f"{observation.primary} {state}; {decision.reason}"
+            )
+            if not decision.failover:
+                return "stood down"
+        else:
+            self._tell(f"primary {observation.primary} {state}; {decision.reason}")
         if not decision.failover:
             return "observing"
-        if not observation.standby_in_recovery:
+        usable = observation.standby_reachable if takeover else observation.standby_in_recovery
+        if not usable:
             # Taking the lock only to fail at the standby would disarm everyone.
             self._tell(
                 "agreed, but this observer does not reach the standby: leaving it to another"
             )
             return "observing"
-        return await self._fail_over(observation, decision)
+        return await self._fail_over(observation, decision, held)
 
-    async def _fail_over(self, observation: Observation, decision: Decision) -> StepResult:
+    async def _fail_over(
+        self, observation: Observation, decision: Decision, held: FailoverRecord | None = None
+    ) -> StepResult:
+        now = self.clock()
         record = FailoverRecord(
             observer=self.observer_id,
-            taken_at=self.clock(),
+            taken_at=now,
             primary=observation.primary,
             standby=observation.standby,
             reason=decision.reason,
             agreeing=list(decision.agreeing),
+            generation=1 if held is None else held.generation + 1,
+            lease_seconds=self.lease_seconds,
+            renewed_at=now,
+            takes_over=None if held is None else held.observer,
         )
+        key = lock_key(record.generation)
         try:
-            won = await self.store.put_new(LOCK, record.to_json())
+            won = await self.store.put_new(key, record.to_json())
         except BackupError as exc:
             self._tell(f"could not take the failover lock, not acting: {exc}")
             return "no store"
         if not won:
             self._tell("another observer took the failover lock first: standing down")
             return "stood down"
-        self.say(f"took the failover lock: {decision.reason}; failing over")
+        if held is None:
+            self.say(f"took the failover lock: {decision.reason}; failing over")
+        else:
+            self.say(
+                f"took over the abandoned failover lock of {held.observer}: {decision.reason}; "
+                "finishing the failover"
+            )
+        done = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(key, record, done))
         try:
-            timer = await self.service.failover(repoint=self.repoint)
-        except (DrError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            record.outcome, record.error = "failed", str(exc)[:500] or type(exc).__name__
+            timer = await self._attempt_failover(resume=held is not None)
+        except Exception as exc:  # whatever it was, the lock must say so: never left `running`
+            record.outcome, record.error = "failed", _why(exc)[:500]
             self.say(f"automatic failover failed: {record.error}; an operator must decide")
         else:
             record.outcome, record.steps = "success", [(n, round(s, 3)) for n, s in timer.steps]
             self.say(f"automatic failover done in {timer.total:.2f}s: the standby is the primary")
+        finally:
+            # Let a renewal in flight land before the outcome, never after it.
+            done.set()
+            await renewing
         record.finished_at = self.clock()
         metrics.DR_AUTO_FAILOVERS.labels(record.outcome).inc()
         try:
-            await self.store.put_bytes(LOCK, record.to_json())
+            await self.store.put_bytes(key, record.to_json())
         except BackupError as exc:
             self.say(f"could not record the outcome in the lock: {exc}")
         if self.on_failover is not None:
@@ -471,10 +600,55 @@ class Watcher:
                 self.say(f"could not record the audit event: {str(exc)[:300]}")
         return "failed over" if record.outcome == "success" else "failover failed"
 
+    async def _attempt_failover(self, *, resume: bool) -> Any:
+        """The failover, again (resuming) when a connection breaks under it: a promotion whose
+        answer was lost is finished, not repeated. Refusals (DrError) are final."""
+        for attempt in range(1, FAILOVER_ATTEMPTS + 1):
+            try:
+                # The quorum has just seen the primary unreachable for the whole window, this
+                # observer in this very step: probing or fencing it again only waits for
+                # timeouts.
+                return await self.service.failover(
+                    repoint=self.repoint,
+                    primary_unreachable=True,
+                    resume=resume or attempt > 1,
+                )
+            except CONNECTION_LOST as exc:
+                if attempt == FAILOVER_ATTEMPTS:
+                    raise
+                self.say(
+                    f"failover attempt {attempt} lost its connection ({_why(exc)}); resuming it"
+                )
+                await asyncio.sleep(self.auto.probe_interval_seconds)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _renew(self, key: str, record: FailoverRecord, done: asyncio.Event) -> None:
+        """Renew the lock every probe interval until ``done``: the others' proof that this
+        holder is alive (ADR 0326)."""
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self.auto.probe_interval_seconds)
+            if done.is_set():
+                return
+            record.renewed_at = self.clock()
+            try:
+                await self.store.put_bytes(key, record.to_json())
+            except BackupError as exc:
+                self._tell(f"could not renew the failover lock: {exc}")
+
     async def run(self, stop: asyncio.Event) -> None:
         """Probe every interval until ``stop`` is set. After a failover (its own or another
-        observer's) it keeps observing but never acts again, and never fails back."""
+        observer's) it keeps observing but never acts again, and never fails back.
+
+        A round that raises publishes nothing (its observation ages, so it cannot count
+        toward a failover), says why, and the next round comes as usual: only a
+        configuration error (DrConfigError) stops the observer."""
         while not stop.is_set():
-            await self.step()
+            try:
+                await self.step()
+            except DrConfigError:
+                raise
+            except Exception as exc:
+                self._tell(f"observer round failed, still observing: {_why(exc)}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.auto.probe_interval_seconds)

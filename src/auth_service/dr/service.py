@@ -32,6 +32,27 @@ class DrError(Exception):
     """A DR step refused or failed; the message says why and what to do."""
 
 
+# A connection that broke under a step: refused, reset, timed out, or closed mid-query. asyncpg
+# reports the last as ConnectionDoesNotExistError (an InterfaceError) or, when the server dies
+# between a statement's prepare and its execution, as InternalClientError ("cannot switch to
+# state 12; another operation (2) is in progress", seen with SIGKILLed primaries).
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+)
+# What a node can answer a probe with, short of a bug: lost, or refused by the server.
+NODE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_LOST, asyncpg.PostgresError)
+# The server answers, and refuses these credentials or this database: a configuration error,
+# not an outage (an observer must not count it as the primary being unreachable).
+REFUSALS: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
+
+
 @dataclass
 class NodeStatus:
     name: str
@@ -100,11 +121,26 @@ async def _connect(info: pgtools.ConnInfo, wait: float = 3) -> asyncpg.Connectio
     return await asyncpg.connect(info.asyncpg_dsn(), timeout=wait)
 
 
-async def node_status(name: str, info: pgtools.ConnInfo) -> NodeStatus:
+async def _close(conn: asyncpg.Connection) -> None:
+    """Close politely, or drop a connection the server has lost: a failed close must not
+    replace the step's own outcome or error."""
+    try:
+        await conn.close(timeout=3)
+    except NODE_ERRORS:
+        conn.terminate()
+
+
+async def node_status(
+    name: str, info: pgtools.ConnInfo, *, raise_refusals: bool = False
+) -> NodeStatus:
+    """What ``name`` answers; unreachable with the error when it does not. With
+    ``raise_refusals`` a refusal of the credentials or database (REFUSALS) is raised."""
     status = NodeStatus(name, f"{info.host}:{info.port}")
     try:
         conn = await _connect(info)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except NODE_ERRORS as exc:
+        if raise_refusals and isinstance(exc, REFUSALS):
+            raise
         status.error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return status
     try:
@@ -133,7 +169,7 @@ async def node_status(name: str, info: pgtools.ConnInfo) -> NodeStatus:
             )
             status.replicas = [dict(r) for r in rows]
     finally:
-        await conn.close()
+        await _close(conn)
     return status
 
 
@@ -166,7 +202,7 @@ class DrService:
         """
         try:
             conn = await _connect(info)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
+        except NODE_ERRORS:
             return False
         try:
             await conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
@@ -177,14 +213,14 @@ class DrService:
             )
             return True
         finally:
-            await conn.close()
+            await _close(conn)
 
     async def _lsn(self, info: pgtools.ConnInfo, sql: str) -> int:
         conn = await _connect(info)
         try:
             return int(await conn.fetchval(f"SELECT pg_wal_lsn_diff(({sql}), '0/0')::bigint"))
         finally:
-            await conn.close()
+            await _close(conn)
 
     async def wait_replayed(
         self, source: pgtools.ConnInfo, target: pgtools.ConnInfo, within: float = 30
@@ -205,9 +241,23 @@ class DrService:
         max_lag_bytes: int | None = None,
         force: bool = False,
         repoint: Repoint | None = None,
+        primary_unreachable: bool = False,
+        resume: bool = False,
     ) -> DrReport:
         """Promote the standby. Refuses when it is unhealthy or beyond the lag limit unless
-        forced; fences the old primary first when it is reachable."""
+        forced; fences the old primary first when it is reachable.
+
+        ``primary_unreachable``: the caller has just seen the primary unreachable (the
+        observers' quorum, for as long as the detection window): it is neither probed nor
+        fenced again. Against a hung host each attempt would wait for the connect timeout
+        (3 s twice, added to every automatic failover's downtime, bench/dr/README.md) only to
+        fail as the probes did.
+
+        ``resume``: this failover may already have promoted the standby (an attempt that lost
+        its connection after ``pg_promote``, or a lock holder that is gone, ADR 0326). A standby
+        found out of recovery is then not refused but finished: its post-promotion settings,
+        the repoint and the test write; it is never promoted twice.
+        """
         timer = DrReport(
             old_primary=f"{self.primary.host}:{self.primary.port}",
             new_primary=f"{self.standby.host}:{self.standby.port}",
@@ -216,24 +266,29 @@ class DrService:
         limit = self.settings.max_lag_bytes if max_lag_bytes is None else max_lag_bytes
         async with timer.step("check standby"):
             standby = await node_status("standby", self.standby)
-            if not standby.reachable or standby.role != "standby":
+            promoted = resume and standby.reachable and standby.role == "primary"
+            if not promoted and (not standby.reachable or standby.role != "standby"):
                 why = standby.error or "not in recovery"
                 raise DrError(
                     f"standby {standby.address} is {standby.role} ({why}): nothing to promote"
                 )
-            primary = await node_status("primary", self.primary)
+            if primary_unreachable:
+                primary = NodeStatus("primary", timer.old_primary, error="seen unreachable")
+            else:
+                primary = await node_status("primary", self.primary)
             if primary.reachable and primary.lsn and standby.lsn:
                 lag = await self._lag_between(primary.lsn, standby.lsn)
             else:
                 lag = standby.lag_bytes or 0
-            if lag > limit and not force:
+            if lag > limit and not force and not promoted:
                 raise DrError(
                     f"standby is {lag} bytes behind (limit {limit}): failing over would lose "
                     "them; wait, raise --max-lag-bytes, or --force"
                 )
         timer.lag_bytes = lag
-        async with timer.step("fence old primary"):
-            timer.fenced = await self.fence(self.primary)
+        if not primary_unreachable:
+            async with timer.step("fence old primary"):
+                timer.fenced = await self.fence(self.primary)
         if timer.fenced:
             async with timer.step("wait for standby to replay"):
                 try:
@@ -243,8 +298,12 @@ class DrService:
                     if not force:
                         raise
                     timer.lag_bytes = await self._unreplayed(timer.lag_bytes)
-        async with timer.step("promote standby"):
-            await self.promote(self.standby)
+        if promoted:
+            async with timer.step("finish promotion"):
+                await self.after_promotion(self.standby)
+        else:
+            async with timer.step("promote standby"):
+                await self.promote(self.standby)
         if repoint is not None:
             async with timer.step("repoint services"):
                 await repoint(self.standby.sqlalchemy_url())
@@ -257,7 +316,7 @@ class DrService:
         try:
             written = await self._lsn(self.primary, "SELECT pg_current_wal_lsn()")
             replayed = await self._lsn(self.standby, "SELECT pg_last_wal_replay_lsn()")
-        except (OSError, TimeoutError, asyncpg.PostgresError):
+        except NODE_ERRORS:
             return last_known
         return max(0, written - replayed)
 
@@ -273,7 +332,7 @@ class DrService:
                 ),
             )
         finally:
-            await conn.close()
+            await _close(conn)
 
     async def promote(self, info: pgtools.ConnInfo) -> None:
         conn = await _connect(info)
@@ -281,16 +340,28 @@ class DrService:
             ok = await conn.fetchval("SELECT pg_promote(true, 60)")
             if not ok:
                 raise DrError(f"{info.host}:{info.port} did not promote within 60s")
-            # A promoted node has no standby yet: waiting for a synchronous one would hang
-            # every commit. Failback sets it again once a standby streams.
-            # pg_rewind reads the timeline from the control file, which only a checkpoint
-            # after promotion updates (pg_rewind docs).
-            await conn.execute("CHECKPOINT")
-            await conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
-            await conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
-            await conn.execute("SELECT pg_reload_conf()")
+            await self._after_promotion(conn)
         finally:
-            await conn.close()
+            await _close(conn)
+
+    async def after_promotion(self, info: pgtools.ConnInfo) -> None:
+        """What follows ``pg_promote`` on the new primary; safe to repeat."""
+        conn = await _connect(info)
+        try:
+            await self._after_promotion(conn)
+        finally:
+            await _close(conn)
+
+    @staticmethod
+    async def _after_promotion(conn: asyncpg.Connection) -> None:
+        # A promoted node has no standby yet: waiting for a synchronous one would hang
+        # every commit. Failback sets it again once a standby streams.
+        # pg_rewind reads the timeline from the control file, which only a checkpoint
+        # after promotion updates (pg_rewind docs).
+        await conn.execute("CHECKPOINT")
+        await conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        await conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        await conn.execute("SELECT pg_reload_conf()")
 
     async def test_write(self, info: pgtools.ConnInfo) -> None:
         conn = await _connect(info, wait=10)
@@ -300,7 +371,7 @@ class DrService:
                 await conn.execute("INSERT INTO dr_probe VALUES (1)")
             await conn.execute("SELECT txid_current()")
         finally:
-            await conn.close()
+            await _close(conn)
 
     async def failback(
         self,
@@ -357,7 +428,7 @@ class DrService:
             await conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{APPLICATION_NAME}'")
             await conn.execute("SELECT pg_reload_conf()")
         finally:
-            await conn.close()
+            await _close(conn)
 
 
 # ---- building standbys -----------------------------------------------------------------------
@@ -395,11 +466,11 @@ async def ensure_slot(primary: pgtools.ConnInfo, slot: str) -> None:
         if not exists:
             await conn.execute("SELECT pg_create_physical_replication_slot($1, true)", slot)
     finally:
-        await conn.close()
+        await _close(conn)
 
 
 async def drop_slot(info: pgtools.ConnInfo, slot: str) -> None:
-    with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+    with contextlib.suppress(*NODE_ERRORS):
         conn = await _connect(info)
         try:
             await conn.execute(
@@ -408,7 +479,7 @@ async def drop_slot(info: pgtools.ConnInfo, slot: str) -> None:
                 slot,
             )
         finally:
-            await conn.close()
+            await _close(conn)
 
 
 async def create_standby(cluster: pgtools.Cluster, primary: pgtools.ConnInfo, slot: str) -> None:

@@ -18,7 +18,7 @@ from auth_service.backup.catalog import Catalog
 from auth_service.backup.verify import with_database_url
 from auth_service.config.settings import Settings
 from tests.integration.backup.support import PASSWORD, can_login, register_users
-from tests.support.pg_cluster import BIN, acli, clean_env, cluster, create_database
+from tests.support.pg_cluster import acli, cluster, create_database, start_cli
 from tests.support.settings import TEST_MASTER_KEY, make_settings, write_config
 
 # Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
@@ -69,15 +69,12 @@ async def test_full_backup_then_pitr_between_writes(tmp_path: Path, backup_key: 
         )
         catalog = Catalog(settings.backup, settings.data_dir)
 
-        streamer = await asyncio.create_subprocess_exec(
-            str(BIN / "auth-service"),
-            "--config",
-            str(config),
+        streamer = await start_cli(
+            config,
             "backup",
             "wal-stream",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=clean_env(),
         )
         try:
             await register_users(settings, ["before@example.com"])

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from auth_service.backup.catalog import Catalog
 from auth_service.backup.verify import with_database_url
 from auth_service.config.settings import Settings
-from auth_service.db.migrate import head_revision
+from auth_service.db.revision import head_revision
 from auth_service.keys.models import SigningKey
 from auth_service.services import build_services
 from tests.integration.backup.support import (
@@ -224,3 +224,23 @@ def test_schedule_once_backs_up_and_verifies(
     manifest = run(Catalog(settings.backup, settings.data_dir).manifest())
     assert f"backup {manifest.id} done" in result.output
     assert f"verified {manifest.id}" in result.output
+
+
+def test_restore_to_end_needs_postgresql_and_excludes_to_time(
+    tmp_path: Path, sqlite_template: Path, backup_key: str
+) -> None:
+    dest = {"url": f"file://{tmp_path / 'store'}"}
+    _, config = sqlite_setup(tmp_path, sqlite_template, backup_key, dest)
+    assert cli(config, "backup", "run").exit_code == 0
+    target = str(tmp_path / "restored.db")
+
+    result = cli(config, "backup", "restore", "--to-end", "--target", target)
+    assert result.exit_code == 1
+    assert "point-in-time recovery needs PostgreSQL" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "restored.db").exists()
+
+    both = ("--to-end", "--to-time", "2026-01-31T12:00:00Z")
+    result = cli(config, "backup", "restore", *both, "--target", target)
+    assert result.exit_code == 1
+    assert "give --to-time or --to-end, not both" in result.output

@@ -19,25 +19,14 @@ from auth_service.backup.storage import Storage, open_storage
 from auth_service.config.backup import BackupDestination, DrAutoSettings, DrSettings
 from auth_service.dr.auto import LOCK, OBSERVATIONS, Observation, Watcher, read_lock
 from auth_service.dr.service import DrService, node_status
-from tests.support.pg_cluster import BIN, acli, clean_env
+from tests.integration.dr.support import FAST, node_info
+from tests.support.dr_watch import start_watcher
+from tests.support.pg_cluster import acli
 from tests.support.settings import TEST_MASTER_KEY, write_config
 from tests.support.wait import async_wait_for
 
 # Throwaway PostgreSQL clusters: the server binaries, not the shared test server.
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-# Short enough for a test, and still valid settings (at least two probes per window).
-FAST = {
-    "enabled": True,
-    "unreachable_seconds": 1.0,
-    "quorum": 2,
-    "observation_ttl_seconds": 2.0,
-    "probe_interval_seconds": 0.25,
-}
-
-
-def _info(port: int) -> pgtools.ConnInfo:
-    return pgtools.ConnInfo("127.0.0.1", port, "postgres", None, "auth")
 
 
 async def _until(what: str, check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
@@ -82,22 +71,7 @@ async def test_two_observers_agree_and_exactly_one_fails_over(
     names = ("observer-1", "observer-2")
     ports = {name: pgtools.free_port() for name in names}
     watchers = [
-        await asyncio.create_subprocess_exec(
-            str(BIN / "auth-service"),
-            "--config",
-            str(config),
-            "dr",
-            "watch",
-            "--observer-id",
-            name,
-            "--url-file",
-            str(url_file),
-            "--metrics-port",
-            str(ports[name]),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=clean_env(),
-        )
+        await start_watcher(config, name, url_file, "--metrics-port", str(ports[name]))
         for name in names
     ]
     said: dict[str, list[str]] = {name: [] for name in names}
@@ -161,11 +135,11 @@ async def test_two_observers_agree_and_exactly_one_fails_over(
     assert "failover done" not in loser
     assert "standing down" in loser, loser
 
-    standby = await node_status("b", _info(b.port))
+    standby = await node_status("b", node_info(b.port))
     assert standby.role == "primary"
     assert not standby.read_only
     assert url_file.read_text().strip() == b.conninfo.sqlalchemy_url("auth")
-    conn = await asyncpg.connect(_info(b.port).asyncpg_dsn())
+    conn = await asyncpg.connect(node_info(b.port).asyncpg_dsn())
     try:
         rows = await conn.fetch("SELECT details FROM audit_events WHERE type = 'dr.auto_failover'")
     finally:
@@ -228,12 +202,12 @@ async def test_no_failover_with_a_dissenter_or_beyond_the_lag_limit(
     tmp_path: Path, pair: tuple[pgtools.Cluster, pgtools.Cluster]
 ) -> None:
     a, b = pair
-    a_info, b_info = _info(a.port), _info(b.port)
+    a_info, b_info = node_info(a.port), node_info(b.port)
 
     # observer-2 is cut off from the primary (it probes a dead port); observer-1 reaches it.
     cut_off = Observers(tmp_path / "store-1", _dr())
     cut_off.add("observer-1", a_info, b_info)
-    cut_off.add("observer-2", _info(pgtools.free_port()), b_info)
+    cut_off.add("observer-2", node_info(pgtools.free_port()), b_info)
 
     async def dissent_decided() -> bool:
         # observer-2 has seen the primary gone long enough to fail over, and refused: the

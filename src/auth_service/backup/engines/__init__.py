@@ -53,14 +53,16 @@ async def run_restore(
     target: Path,
     *,
     to_time: datetime | None = None,
+    to_end: bool = False,
     restore_command: str | None = None,
     progress: Progress = _noop,
 ) -> Restored:
     """Restore the backup ``manifest`` describes into ``target``, a new path (never over
     existing data). ``to_time`` asks a PostgreSQL base backup for point-in-time recovery,
-    with WAL from ``restore_command`` (else staged next to the data)."""
+    ``to_end`` for recovery to the end of the WAL archive, with WAL from ``restore_command``
+    (else staged next to the data)."""
     if manifest.engine == "sqlite":
-        if to_time is not None:
+        if to_time is not None or to_end:
             raise BackupError("point-in-time recovery needs PostgreSQL (SQLite has no WAL archive)")
         await restore_sqlite(catalog, manifest, target, progress)
         return Restored.database_file
@@ -74,6 +76,7 @@ async def run_restore(
         manifest,
         target,
         to_time=to_time,
+        to_end=to_end,
         restore_command=restore_command,
         progress=progress,
     )

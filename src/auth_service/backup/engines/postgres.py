@@ -16,7 +16,7 @@ import asyncpg  # type: ignore[import-untyped]
 from auth_service.backup import pgtools
 from auth_service.backup.catalog import BACKUPS, Catalog, Progress, _noop
 from auth_service.backup.engines.common import COUNTED_TABLES, engine_of, finish_backup
-from auth_service.backup.errors import BackupError, ToolFailed
+from auth_service.backup.errors import BackupError, MissingObject, ToolFailed
 from auth_service.backup.manifest import BackupKind, Manifest, ObjectRecord, new_backup_id
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend
@@ -171,30 +171,35 @@ async def restore_postgres(
     target: Path,
     *,
     to_time: datetime | None = None,
+    to_end: bool = False,
     restore_command: str | None = None,
     progress: Progress = _noop,
 ) -> None:
     """Unpack a base backup into a new data directory and set up recovery.
 
-    With ``to_time`` the server replays archived WAL up to that moment and promotes. WAL comes
-    through ``restore_command`` (normally ``auth-service backup wal-fetch %f %p``); without one
-    the archived WAL is staged, decrypted, next to the data and copied in with ``cp``.
+    With ``to_time`` the server replays archived WAL up to that moment and promotes; with
+    ``to_end`` it replays every archived WAL file (the newest state the archive holds, as after
+    the loss of the primary) and promotes at the end of the archive. WAL comes through
+    ``restore_command`` (normally ``auth-service backup wal-fetch %f %p``); without one the
+    archived WAL is staged, decrypted, next to the data and copied in with ``cp``.
     """
     await asyncio.to_thread(_prepare_data_dir, target)
     await _untar_stream(catalog.open_object(manifest.objects[0], progress=progress), target)
     settings = {"archive_mode": "off"}
-    if to_time is not None:
+    if to_time is not None or to_end:
         if restore_command is None:
             stage = target / "restore_wal"
             await asyncio.to_thread(stage.mkdir)
             await _stage_wal(catalog, manifest, stage)
             restore_command = f'cp "{stage}/%f" "%p"'
-        settings.update(
-            restore_command=restore_command,
-            recovery_target_time=to_time.astimezone(UTC).isoformat(sep=" "),
-            recovery_target_action="promote",
-            recovery_target_timeline="latest",
-        )
+        settings.update(restore_command=restore_command, recovery_target_timeline="latest")
+        if to_time is not None:
+            settings.update(
+                recovery_target_time=to_time.astimezone(UTC).isoformat(sep=" "),
+                recovery_target_action="promote",
+            )
+        # Without a target PostgreSQL recovers until restore_command finds no next file, then
+        # promotes onto a new timeline.
         await asyncio.to_thread((target / "recovery.signal").touch)
     lines = "".join(f"{k} = '{v}'\n" for k, v in settings.items())
     await asyncio.to_thread(_append, target / "postgresql.auto.conf", lines)
@@ -230,7 +235,13 @@ async def _stage_wal(catalog: Catalog, manifest: Manifest, stage: Path) -> None:
             continue
         if len(dest) == 24 and (dest[8:], dest[:8]) < (first[8:], first[:8]):
             continue
-        await catalog.wal_fetch(name, stage / dest)
+        try:
+            await catalog.wal_fetch(name, stage / dest)
+        except MissingObject:
+            # Its checksum is written after every copy of the object: without one, the upload
+            # was cut off (the archiver died with the region) and the file is not archived.
+            # Recovery ends where the archive has its first gap, as with wal-fetch.
+            continue
 
 
 async def backup_logical(settings: Settings, catalog: Catalog, progress: Progress) -> Manifest:

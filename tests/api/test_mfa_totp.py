@@ -7,7 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.support.api import Api
 from tests.support.mfa import MFA_SETTINGS, code_at, enrol_totp, finish, mfa_flow
@@ -181,6 +181,29 @@ async def test_the_code_sent_with_the_password_finishes_in_one_request(api: Api)
     again = await api.client.post("/v1/auth/login", json=body)
     assert again.status_code == 401
     assert again.json()["type"].endswith("/invalid-factor")
+
+
+async def test_the_code_with_the_password_reads_the_secret_with_the_factors(api: Api) -> None:
+    # The one-request sign-in is bounded by the password hash only if the code costs little
+    # beyond it: the sealed secret comes in the statement that reads the user's factors (which
+    # every sign-in runs), and the only other statement on the table spends the code's step.
+    user = await api.user()
+    secret = await enrol_totp(api, user["access_token"])
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "mfa_totp" in statement:
+            seen.append(statement.split(None, 1)[0].upper())
+
+    engine = api.services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        body = {"email": user["email"], "password": user["password"], "totp_code": code_at(secret)}
+        r = await api.client.post("/v1/auth/login", json=body)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert r.status_code == 200, r.text
+    assert sorted(seen) == ["SELECT", "UPDATE"]
 
 
 async def test_a_wrong_code_with_the_password_is_a_wrong_factor_and_counts(api: Api) -> None:

@@ -36,7 +36,7 @@ from auth_service.flows.errors import FlowExpired, MfaRequired
 from auth_service.flows.store import Flow, FlowKind, FlowStore
 from auth_service.mfa.ceremonies import b64url, unb64url
 from auth_service.mfa.errors import InvalidFactor
-from auth_service.mfa.policy import Factor, Requirement, assurance, requirement
+from auth_service.mfa.policy import Factor, FactorSummary, Requirement, assurance, requirement
 from auth_service.mfa.service import MfaService
 from auth_service.observability import metrics
 from auth_service.security.passwords import HashingOverloaded
@@ -130,11 +130,16 @@ class SignIn:
         due = await self._due(verified)
         if due is None:
             return await self._sessions.open_api_session(verified, ctx, dpop_jkt=dpop_jkt)
-        methods, enrol = due
+        methods, enrol, summary = due
         if totp_code is not None and not enrol and Factor.totp in methods:
             identity = verified.identity
             added = await self.mfa.verify_code(
-                identity, Factor.totp, totp_code, ctx, with_password=True
+                identity,
+                Factor.totp,
+                totp_code,
+                ctx,
+                with_password=True,
+                totp_sealed=summary.totp_sealed,
             )
             amr, acr = assurance([*(m.value for m in verified.amr), *added])
             resumed = await self._credentials.resume(
@@ -188,17 +193,19 @@ class SignIn:
         due = await self._due(verified)
         if due is None:
             return None
-        methods, enrol = due
+        methods, enrol, _ = due
         step_state = self._step_state(verified, enrol)
         flow = await self._keep(
             pending, binding, verified.identity.id, {**(state or {}), **step_state}
         )
         return SecondStep(flow, methods, enrol)
 
-    async def _due(self, verified: VerifiedLogin) -> tuple[list[Factor], bool] | None:
+    async def _due(
+        self, verified: VerifiedLogin
+    ) -> tuple[list[Factor], bool, FactorSummary] | None:
         """After the password: None when the sign-in may finish now, else the factors the
-        second step accepts and whether it is an enrolment. Starts a grace period when one
-        begins."""
+        second step accepts, whether it is an enrolment, and the user's factors as read.
+        Starts a grace period when one begins."""
         settings = self._settings()
         identity = verified.identity
         summary = await self.mfa.summary(identity.id)
@@ -213,7 +220,7 @@ class SignIn:
         )
         if not methods:
             return None  # only passkeys, and the operator switched them off
-        return methods, enrol
+        return methods, enrol, summary
 
     @staticmethod
     def _step_state(verified: VerifiedLogin, enrol: bool) -> dict[str, Any]:

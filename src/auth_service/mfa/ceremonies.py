@@ -3,6 +3,10 @@
 Registration (section 7.1) and authentication (section 7.2) options and the verification of
 their results. Stateless: the caller keeps the challenge (in a flow) between the two halves.
 Every failure of a client's response is ``InvalidFactor``, whatever the library found wrong.
+
+py_webauthn (and the pyOpenSSL, cbor2 and asn1 modules it brings, ~16 MiB) is imported by the
+ceremonies that use it, not with this module: every serving worker imports this module, and
+most never see a passkey (ADR 0437).
 """
 
 from __future__ import annotations
@@ -11,30 +15,14 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import parse_authentication_credential_json
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticationCredential,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from auth_service.config.settings import Settings
 from auth_service.mfa.errors import InvalidFactor
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import AuthenticationCredential, PublicKeyCredentialDescriptor
 
 TIMEOUT_MS = 120_000
 MAX_CREDENTIAL_JSON = 16 * 1024
@@ -45,7 +33,7 @@ class RelyingParty:
     id: str
     name: str
     origins: list[str]
-    attestation: AttestationConveyancePreference
+    attestation: str  # a webauthn AttestationConveyancePreference value
 
     @classmethod
     def of(cls, settings: Settings) -> RelyingParty:
@@ -57,7 +45,7 @@ class RelyingParty:
             id=mfa.rp_id or (public.hostname or "localhost"),
             name=mfa.rp_name or settings.ui.product_name,
             origins=list(mfa.origins) or [origin],
-            attestation=AttestationConveyancePreference(mfa.attestation),
+            attestation=mfa.attestation,
         )
 
 
@@ -90,6 +78,8 @@ def unb64url(text: str) -> bytes:
 
 
 def _descriptors(ids: list[tuple[bytes, list[str] | None]]) -> list[PublicKeyCredentialDescriptor]:
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     found = []
     for raw, transports in ids:
         known = [AuthenticatorTransport(t) for t in transports or () if _transport(t)]
@@ -98,6 +88,8 @@ def _descriptors(ids: list[tuple[bytes, list[str] | None]]) -> list[PublicKeyCre
 
 
 def _transport(value: str) -> bool:
+    from webauthn.helpers.structs import AuthenticatorTransport
+
     return value in {t.value for t in AuthenticatorTransport}
 
 
@@ -114,6 +106,14 @@ def registration_options(
     section 6.1 resident keys, 5.4.6 user verification); the user handle is the user's UUID
     (random, not personal data: section 14.6.1); known credentials are excluded.
     """
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AttestationConveyancePreference,
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     options = generate_registration_options(
         rp_id=rp.id,
         rp_name=rp.name,
@@ -121,7 +121,7 @@ def registration_options(
         user_name=user_name,
         user_display_name=display_name,
         timeout=TIMEOUT_MS,
-        attestation=rp.attestation,
+        attestation=AttestationConveyancePreference(rp.attestation),
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
             require_resident_key=True,
@@ -134,6 +134,9 @@ def registration_options(
 
 def verify_registration(rp: RelyingParty, credential: Any, challenge: bytes) -> Registered:
     """Section 7.1 steps: client data, origin, RP id hash, UP and UV flags, attestation."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     text = _bounded(credential)
     try:
         verified = verify_registration_response(
@@ -167,6 +170,9 @@ def authentication_options(
 ) -> tuple[dict[str, Any], bytes]:
     """Options for ``navigator.credentials.get()``: with ``allowed`` empty, any discoverable
     credential of this RP (usernameless sign-in, section 5.8.3 allowCredentials empty)."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     options = generate_authentication_options(
         rp_id=rp.id,
         timeout=TIMEOUT_MS,
@@ -182,6 +188,9 @@ def authentication_options(
 
 def parse_assertion(credential: Any) -> AuthenticationCredential:
     """The credential id and user handle of an assertion, before it is verified."""
+    from webauthn.helpers import parse_authentication_credential_json
+    from webauthn.helpers.exceptions import WebAuthnException
+
     try:
         return parse_authentication_credential_json(_bounded(credential))
     except (WebAuthnException, ValueError, KeyError, TypeError):
@@ -201,6 +210,9 @@ def verify_assertion(
     The sign count is compared by the caller (after the signature is known good), so a
     regression can be audited as a possible clone (section 6.1.1) instead of failing here.
     """
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     try:
         verified = verify_authentication_response(
             credential=credential,

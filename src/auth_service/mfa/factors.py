@@ -120,6 +120,11 @@ class Factors:
             )
         if sealed is None:
             return None
+        return self.open_secret(user_id, sealed)
+
+    def open_secret(self, user_id: uuid.UUID, sealed: bytes) -> str:
+        """A TOTP secret as stored (sealed under the master key, bound to ``user_id``)."""
+        deps = self._deps
         return deps.master_key.open(sealed, deps.totp_aad(user_id)).decode()
 
     async def confirmed_secret(self, user_id: uuid.UUID) -> str | None:

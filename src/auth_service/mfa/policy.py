@@ -9,7 +9,7 @@ multi-factor cryptographic authenticator (5.1.9).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -35,6 +35,9 @@ class FactorSummary:
     passkeys: int
     recovery_codes_left: int
     grace_started_at: datetime | None = None
+    # The confirmed authenticator app's secret, still sealed under the master key, read in
+    # the same statement so that a code sent with the password costs no second read.
+    totp_sealed: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_second_factor(self) -> bool:

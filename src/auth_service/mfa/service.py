@@ -59,9 +59,8 @@ class MfaService:
 
     async def summary(self, user_id: uuid.UUID) -> FactorSummary:
         """The user's factors, in one statement (it runs on every password sign-in)."""
-        totp_confirmed = (
-            select(func.count())
-            .select_from(TotpSecret)
+        totp_sealed = (  # one row at most: the user id is the table's key
+            select(TotpSecret.secret_sealed)
             .where(TotpSecret.user_id == user_id, TotpSecret.confirmed_at.is_not(None))
             .scalar_subquery()
         )
@@ -86,7 +85,7 @@ class MfaService:
             row = (
                 await conn.execute(
                     select(
-                        totp_confirmed.label("totp"),
+                        totp_sealed.label("totp_sealed"),
                         passkeys.label("passkeys"),
                         codes.label("codes"),
                         grace.label("grace"),
@@ -98,7 +97,14 @@ class MfaService:
             grace_started = datetime.fromisoformat(grace_started)
         if grace_started is not None and grace_started.tzinfo is None:
             grace_started = grace_started.replace(tzinfo=UTC)
-        return FactorSummary(bool(row.totp), int(row.passkeys), int(row.codes), grace_started)
+        sealed = row.totp_sealed
+        return FactorSummary(
+            sealed is not None,
+            int(row.passkeys),
+            int(row.codes),
+            grace_started,
+            totp_sealed=bytes(sealed) if sealed is not None else None,
+        )
 
     async def start_grace(self, identity: Identity) -> None:
         """Remember the first sign-in without a required factor (idempotent)."""
@@ -123,6 +129,7 @@ class MfaService:
         ctx: RequestContext,
         *,
         with_password: bool = False,
+        totp_sealed: bytes | None = None,
     ) -> tuple[AuthMethod, ...]:
         """Check a TOTP or recovery code of a pending sign-in; the ``amr`` it adds.
 
@@ -131,14 +138,15 @@ class MfaService:
         limits and found the account's counters unlocked; only the second step's own
         counters are checked then (one attempt is counted once). A wrong code counts toward
         both either way. Raises RateLimited, AccountLocked or InvalidFactor (wrong, reused or
-        expired: one answer)."""
+        expired: one answer). ``totp_sealed``: the confirmed secret as ``summary`` read it in
+        this request (saves reading it again)."""
         if with_password:
             await self._deps.guard.ensure_unlocked(self._deps.lock_keys(identity, ctx)[1])
         else:
             await self._before_attempt(identity, ctx)
         ok = False
         if factor is Factor.totp:
-            ok = await self._totp_ok(identity.id, code)
+            ok = await self._totp_ok(identity.id, code, totp_sealed)
         elif factor is Factor.recovery_code:
             ok = await self.factors.use_recovery_code(identity.id, code)
             if ok:
@@ -188,8 +196,11 @@ class MfaService:
         self.passkeys.require_enabled()
         await self._deps.guard.count(Limiter.ip_login, ctx.ip or "unknown", ctx)
 
-    async def _totp_ok(self, user_id: uuid.UUID, code: str) -> bool:
-        secret = await self.factors.confirmed_secret(user_id)
+    async def _totp_ok(self, user_id: uuid.UUID, code: str, sealed: bytes | None) -> bool:
+        if sealed is not None:
+            secret: str | None = self.factors.open_secret(user_id, sealed)
+        else:
+            secret = await self.factors.confirmed_secret(user_id)
         if secret is None:
             return False
         step = totp.matching_step(secret, code, utcnow(), self.settings.mfa.totp_window)

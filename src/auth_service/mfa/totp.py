@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyotp
-import segno
 
 DIGITS = 6
 PERIOD = 30
@@ -40,7 +39,10 @@ def provisioning_uri(secret: str, account: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """An inline ``<svg>`` (no XML declaration, no script, no style attribute: the page CSP
-    allows neither inline style nor data: images)."""
+    allows neither inline style nor data: images). segno is imported here, by the enrolment
+    that draws a code, not by every serving worker (ADR 0437)."""
+    import segno
+
     code = segno.make(uri, error="m", micro=False)
     svg: str = code.svg_inline(scale=4, dark="#000", light="#fff", border=4, omitsize=False)
     return svg

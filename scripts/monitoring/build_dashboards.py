@@ -670,7 +670,12 @@ def dependencies() -> dict[str, Any]:
                     target(
                         f"sum by (instance) (rate(auth_redis_errors_total{{{SEL}}}[{RI}]))",
                         "{{instance}}",
-                    )
+                    ),
+                    # 0 while a worker's invalidation subscription is lost (ADR 0430).
+                    target(
+                        f"min by (instance) (auth_invalidation_bus_up{{{SEL}}})",
+                        "{{instance}} invalidation bus up",
+                    ),
                 ],
                 unit="ops",
                 w=8,

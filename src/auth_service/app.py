@@ -31,7 +31,7 @@ from auth_service.mfa.routes import router as mfa_router
 from auth_service.oauth import rfc8414
 from auth_service.oauth.routes import DISCOVERY_CACHE_CONTROL
 from auth_service.oauth.routes import router as oauth_router
-from auth_service.observability import metrics, tracing
+from auth_service.observability import memory, metrics, tracing
 from auth_service.observability.info import record_identity
 from auth_service.observability.logging import AccessLog
 from auth_service.privacy.routes import router as privacy_router
@@ -44,6 +44,7 @@ from auth_service.ui.routes import router as ui_router
 from auth_service.web.cors import CorsPolicy, ReloadableCORS
 from auth_service.web.docs import router as docs_router
 from auth_service.web.errors import install_error_handlers
+from auth_service.web.fast_me import MeFastPath
 from auth_service.web.middleware import (
     BodyLimitMiddleware,
     HeadAsGetMiddleware,
@@ -54,6 +55,7 @@ from auth_service.web.middleware import (
     parse_networks,
 )
 from auth_service.web.openapi import document_edge_problems
+from auth_service.web.protocol_front import ProtocolFront
 from auth_service.web.static import Document, StaticDocuments, StaticRoute
 from auth_service.webhooks.routes import router as webhooks_router
 
@@ -120,20 +122,37 @@ def _lifespan(
         record_identity(settings)
         sampler = asyncio.create_task(_sample_gauges(svc), name="gauge-sampler")
         frozen = getattr(app.state, "freeze_after_start", False)
+        warmed = 0
         if frozen:
+            # A served worker opens its kept database connections before its first request:
+            # after a start, the first burst of traffic queued behind connections opened one
+            # checkout at a time (bench/README.md, "the tail of me").
+            warmed = await svc.db.warm()
             # A served worker: what start-up built (modules, the app, services, pools) lives
             # as long as the process; frozen out of the cyclic collector's sight, a full
             # collection no longer walks it. Under load, collections triggered by request
             # allocations were ~9% of a worker's samples on GET /v1/users/me (ADR 0420).
             gc.collect()
             gc.freeze()
+            # Freed heap pages back to the system after bursts (ADR 0436).
+            trimmer: asyncio.Task[None] | None = asyncio.create_task(
+                memory.trim_periodically(), name="malloc-trim"
+            )
+        else:
+            trimmer = None
         log.info(
-            "started", version=__version__, env=settings.env.value, database=svc.db.backend.value
+            "started",
+            version=__version__,
+            env=settings.env.value,
+            database=svc.db.backend.value,
+            connections_opened=warmed,
         )
         try:
             yield
         finally:
             sampler.cancel()
+            if trimmer is not None:
+                trimmer.cancel()
             # Awaited before the pool is disposed: a sample cancelled mid-query still has to
             # hand its connection back, and after dispose() that never completes (a hang).
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,12 +174,19 @@ class ServiceApp(FastAPI):
 
     static_routes: list[StaticRoute]
     static_options: dict[str, Any]
+    max_body_bytes: int
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         if not getattr(self, "static_routes", None):
             return stack
-        return StaticDocuments(stack, self.static_routes, **self.static_options)
+        # Token, introspection and revocation, answered before the stack too (ADR 0760);
+        # GET /v1/users/me from the identity cache, before everything (ADR 0432).
+        front = ProtocolFront(stack, max_body_bytes=self.max_body_bytes, **self.static_options)
+        return MeFastPath(
+            StaticDocuments(front, self.static_routes, **self.static_options),
+            **self.static_options,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # An HTTP request goes straight to the stack: FastAPI's own __call__ would only check
@@ -273,6 +299,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         "trusted_proxies": trusted,
         "recorder": HttpRecorder(app.state.access_log),
     }
+    app.max_body_bytes = server.max_body_bytes
     return app
 
 

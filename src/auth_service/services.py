@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
 
 from auth_service.accounts.guard import AttemptGuard
+from auth_service.accounts.invalidation import IdentityInvalidation
 from auth_service.accounts.service import AccountService, UnknownTenant
 from auth_service.audit.service import AuditService
 from auth_service.config.hooks import ReloadHooks
+from auth_service.config.redis_url import parse_redis_url
 from auth_service.config.safety import production_refusals
 from auth_service.config.settings import Environment, Settings
 from auth_service.db.engine import Database, create_engine
-from auth_service.db.migrate import current_revision, head_revision
+from auth_service.db.revision import current_revision, head_revision
 from auth_service.federation.connectors import ConnectorStore
 from auth_service.federation.service import FederationService
 from auth_service.federation.upstream import Upstream
@@ -33,10 +35,12 @@ from auth_service.oauth.backchannel import install as install_backchannel_logout
 from auth_service.oauth.service import OAuthService
 from auth_service.privacy.deletion import AccountDeletion
 from auth_service.security.aead import MasterKey, MasterKeyError, load_or_create_development_key
+from auth_service.security.invalidation import InvalidationBus, RedisBus
 from auth_service.security.lockout import LockoutStore, MemoryLockoutStore, RedisLockoutStore
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.ratelimit import RateLimiter
 from auth_service.security.redis_connect import redis_client
+from auth_service.sessions.identity_cache import IdentityCache
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
 from auth_service.webhooks.delivery import install as install_webhooks
@@ -97,6 +101,9 @@ class Services:
     housekeeping: Housekeeping
     deletion: AccountDeletion
     federation: FederationService
+    # Per-worker caches forget what another process changed (ADR 0430); in-process (and
+    # never healthy: the caches stay off) without Redis.
+    bus: InvalidationBus = field(default_factory=InvalidationBus)
 
     async def check_schema(self) -> None:
         current = await current_revision(self.db.engine)
@@ -115,6 +122,7 @@ class Services:
             raise StartupError(str(exc)) from None
         await self.keys.ensure_keys()
         await self.hasher.warm_up()
+        await self.bus.start()
 
     def register_reload_hooks(self, hooks: ReloadHooks) -> None:
         """Each service takes its part of reloaded settings. All are reference swaps that
@@ -139,6 +147,7 @@ class Services:
 
     async def close(self) -> None:
         self.hasher.close()
+        await self.bus.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
@@ -160,7 +169,17 @@ def build_services(settings: Settings) -> Services:
         if redis is not None
         else MemoryLockoutStore(settings.lockout)
     )
-    hasher = PasswordHasher(settings.passwords, settings.server.workers, master_key)
+    bus = (
+        RedisBus(redis, parse_redis_url(redis_url).db)
+        if redis is not None and redis_url is not None
+        else InvalidationBus()
+    )
+    hasher = PasswordHasher(
+        settings.passwords,
+        settings.server.workers,
+        master_key,
+        production=settings.env is Environment.production,
+    )
     audit = AuditService(db)
     # Kinds register on the queue where their handler is built (mail below; webhooks, ...).
     jobs = JobQueue(db, settings.jobs, master_key)
@@ -170,8 +189,11 @@ def build_services(settings: Settings) -> Services:
         db, master_key, settings.tokens, audit, settings.oauth.id_token_signing_alg_values
     )
     access = AccessTokenService(keys, settings.tokens, settings.issuer)
-    revoker = SessionRevoker(db)
-    accounts = AccountService(db, settings, hasher, limiter, lockout, audit, mail, revoker)
+    invalidation = IdentityInvalidation(bus)
+    revoker = SessionRevoker(db, invalidation)
+    accounts = AccountService(
+        db, settings, hasher, limiter, lockout, audit, mail, revoker, invalidation
+    )
     sessions = SessionService(
         db,
         settings.tokens,
@@ -180,6 +202,7 @@ def build_services(settings: Settings) -> Services:
         limiter,
         audit,
         revoker,
+        IdentityCache(bus),
     )
     flows = FlowStore(db)
     # The same limiter and lockout stores as the password: one count for every door.
@@ -205,13 +228,16 @@ def build_services(settings: Settings) -> Services:
         lambda: accounts.tenant_id,
         master_key=master_key,
         guard=guard,
+        bus=bus,
     )
     # Every browser session that ends tells its clients (OIDC Back-Channel Logout).
     revoker.listener = install_backchannel_logout(
         oauth.clients, keys, settings.issuer, audit, jobs, lambda: webhooks.settings
     )
     upkeep = JobUpkeep(db, jobs)
-    deletion = AccountDeletion(db, settings, master_key, audit, accounts.credentials, revoker, mail)
+    deletion = AccountDeletion(
+        db, settings, master_key, audit, accounts.credentials, revoker, mail, invalidation
+    )
     housekeeping = Housekeeping(db, settings, deletion=deletion)
     schedule.register(jobs, upkeep, housekeeping, audit, settings)
     federation = FederationService(
@@ -249,4 +275,5 @@ def build_services(settings: Settings) -> Services:
         housekeeping,
         deletion,
         federation,
+        bus,
     )

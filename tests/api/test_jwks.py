@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from starlette.requests import Request
 
 from auth_service.audit.context import RequestContext
@@ -81,3 +83,41 @@ async def test_fast_path_requests_are_measured_under_the_route_template(api: Api
     r = await api.client.post(JWKS_PATH, json={})
     assert r.status_code == 405
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_concurrent_requests_at_the_cache_period_share_one_read_of_the_keys(
+    api: Api,
+) -> None:
+    # At 64 connections every request in flight when the key cache's period ended queued
+    # for a read of its own, one after another: the periodic re-read is now shared (and the
+    # requests behind it go on with the keys as loaded), and so is the unknown-kid re-read.
+    keys = api.services.keys
+    kid = next(iter((await keys.jwks())["keys"]))["kid"]
+    reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # The reload's statement: every key, no condition.
+        if statement.startswith("SELECT") and statement.rstrip().endswith("FROM signing_keys"):
+            reads.append(statement)
+
+    engine = api.services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        keys._loaded_at -= 3600  # the cache period is over
+        found = await asyncio.gather(*(keys.public_key(kid) for _ in range(32)))
+        assert all(k is not None and k.kid == kid for k in found)
+        assert len(reads) == 1
+
+        reads.clear()
+        keys._loaded_at -= 2  # an unknown kid may re-read once a second
+        missing = await asyncio.gather(*(keys.public_key("no-such-kid") for _ in range(16)))
+        assert missing == [None] * 16
+        assert len(reads) == 1
+
+        # After a write of this process the read is its own, never a shared earlier one.
+        reads.clear()
+        new_kid = await keys.rotate(RequestContext())
+        assert await keys.public_key(new_kid) is not None
+        assert len(reads) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -59,6 +59,7 @@ CONTRACT: Final[dict[str, Metric]] = {
     "auth_db_pool_overflow": Metric("gauge"),
     "auth_db_query_duration_seconds": Metric("histogram"),
     "auth_redis_errors_total": Metric("counter"),
+    "auth_invalidation_bus_up": Metric("gauge"),
     # Info
     "auth_build_info": Metric("gauge", ("version", "commit", "python")),
     "auth_config_info": Metric("gauge", ("hash",)),

@@ -72,6 +72,21 @@ class Api:
         assert r.status_code == 200, r.text
         return {**r.json(), "email": email, "password": password}
 
+    async def requests_counted(
+        self, route: str, method: str = "GET", status_class: str = "2xx"
+    ) -> float:
+        """``auth_http_requests_total`` of one route, method and status class, as scraped."""
+        scrape = (await self.management.get("/metrics")).text
+        for line in scrape.splitlines():
+            if (
+                line.startswith("auth_http_requests_total{")
+                and f'route="{route}"' in line
+                and f'method="{method}"' in line
+                and f'status_class="{status_class}"' in line
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     async def admin_headers(self) -> dict[str, str]:
         """The Authorization header of a fresh admin (the API has no way to make the first:
         it is created through the service, as `users create --admin` does, then logs in)."""

@@ -156,7 +156,12 @@ def _redis_url() -> str:
 
 @contextlib.contextmanager
 def run_live_server(
-    tmp: Path, *, public_host: str = "127.0.0.1", redis: bool = True, **env: str
+    tmp: Path,
+    *,
+    public_host: str = "127.0.0.1",
+    redis: bool = True,
+    workers: int = 1,
+    **env: str,
 ) -> Iterator[LiveServer]:
     """Serve on PostgreSQL (fresh database), Redis and SMTP; ``env`` overrides AUTH_* settings.
 
@@ -178,7 +183,7 @@ def run_live_server(
             settings["AUTH_REDIS__URL"] = _redis_url()
         server_env = base_env(tmp, sqlalchemy_url(dsn), **{**settings, **env})
         migrate(tmp, server_env)
-        server = Server(tmp, server_env)
+        server = Server(tmp, server_env, workers=workers)
         server.env.setdefault("AUTH_SERVER__PUBLIC_URL", f"http://{public_host}:{server.port}")
         with server:
             yield LiveServer(server=server, mailbox=mailbox, database_url=dsn)

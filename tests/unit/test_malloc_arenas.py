@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from auth_service.cli.serve_cmd import limit_malloc_arenas
+from auth_service.asgi import limit_malloc_arenas
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt arenas are glibc's")
@@ -19,7 +19,7 @@ def test_caps_arenas_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_an_explicit_environment_value_wins() -> None:
     # In a child process: glibc reads MALLOC_ARENA_MAX at start, and we must not override it.
-    code = "from auth_service.cli.serve_cmd import limit_malloc_arenas as f; print(f())"
+    code = "from auth_service.asgi import limit_malloc_arenas as f; print(f())"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={"MALLOC_ARENA_MAX": "4", "PATH": "/usr/bin:/bin"},

@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "scaling.md").read_text()
-REPORT = json.loads((ROOT / "bench" / "results" / "2026-11-28" / "results.json").read_text())
+REPORT_FILE = ROOT / "bench" / "results" / "2026-12-06-perf" / "run3" / "results.json"
+REPORT = json.loads(REPORT_FILE.read_text())
 
 
 def _row(label: str) -> list[str]:

@@ -57,6 +57,7 @@ class UserAdministration:
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise UserNotFound
+        await self._deps.user_changed(user_id)
         return await self.get(user_id)
 
     async def admin_update(
@@ -96,6 +97,7 @@ class UserAdministration:
             await s.flush()
             if admins_before and await active_admins(s, user.tenant_id) == 0:
                 raise LastAdmin
+        await self._deps.user_changed(user_id)
         if changes.get("status") == UserStatus.disabled:
             await self._deps.revoker.revoke_user_sessions(user_id, reason="disabled")
         await self._deps.audit.record(
@@ -117,3 +119,4 @@ class UserAdministration:
             await s.execute(delete(User).where(User.id == user_id))
             if admins_before and await active_admins(s, tenant_id) == 0:
                 raise LastAdmin
+        await self._deps.user_changed(user_id)

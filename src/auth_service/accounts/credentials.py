@@ -122,6 +122,7 @@ class Credentials:
         verified = await self.verify_login(email, password, ctx)
         async with self._deps.db.single() as conn:  # one statement, atomic on its own
             await conn.execute(verified.record)
+        await self._deps.user_changed(verified.identity.id)  # last_login_at
         return verified.identity
 
     async def _fail_login(
@@ -209,6 +210,7 @@ class Credentials:
             values["email_verified_at"] = func.coalesce(User.email_verified_at, now)
         async with self._deps.db.single() as conn:
             await conn.execute(update(User).where(User.id == user_id).values(**values))
+        await self._deps.user_changed(user_id)
 
     async def has_password(self, user_id: uuid.UUID) -> bool:
         """Whether the user can sign in with a password (federated accounts may not)."""

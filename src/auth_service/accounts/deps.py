@@ -12,6 +12,7 @@ from typing import Protocol
 
 from auth_service.accounts.errors import WeakPassword
 from auth_service.accounts.guard import AttemptGuard
+from auth_service.accounts.invalidation import IdentityInvalidation
 from auth_service.accounts.policy import check_password
 from auth_service.audit.service import AuditService
 from auth_service.config.settings import Settings
@@ -41,6 +42,18 @@ class AccountDeps:
     # The tenant new accounts belong to and sign-in looks in (settings.default_tenant,
     # resolved by AccountService.start).
     tenant_id: uuid.UUID = DEFAULT_TENANT_ID
+    # Every process's identity cache forgets a changed user (ADR 0431); None: no cache.
+    invalidation: IdentityInvalidation | None = None
+
+    async def user_changed(self, user_id: uuid.UUID) -> None:
+        """After a committed write to the user (or their roles), before responding."""
+        if self.invalidation is not None:
+            await self.invalidation.user_changed(user_id)
+
+    async def every_user_changed(self) -> None:
+        """After a committed write that changes many users (a role renamed or deleted)."""
+        if self.invalidation is not None:
+            await self.invalidation.every_user_changed()
 
     def language(self, locale: str | None) -> str:
         """The language of a user's emails: theirs, else the configured default."""

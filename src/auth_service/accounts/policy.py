@@ -7,6 +7,8 @@ passwords found in a list of common passwords and ones containing the email's lo
 from __future__ import annotations
 
 import gzip
+from array import array
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from importlib import resources
 
@@ -15,11 +17,55 @@ from auth_service.i18n import N_
 from auth_service.security.passwords import normalize_password
 
 
+class Wordlist:
+    """A set of words for membership tests, held as one bytes object of the sorted, distinct
+    UTF-8 words and an array of where each starts: ~0.3 MB for the 20,000 common passwords,
+    which a frozenset of str kept at 3.1 MB of objects in every worker (ADR 0437). A lookup is
+    a binary search (15 comparisons)."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        encoded = sorted({word.encode() for word in words if "\n" not in word})
+        self._blob = b"\n".join(encoded)
+        self._starts = array("I")
+        position = 0
+        for word in encoded:
+            self._starts.append(position)
+            position += len(word) + 1
+
+    def _at(self, index: int) -> bytes:
+        start = self._starts[index]
+        end = self._blob.find(b"\n", start)
+        return self._blob[start:] if end < 0 else self._blob[start:end]
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        needle = word.encode()
+        low, high = 0, len(self._starts)
+        while low < high:
+            middle = (low + high) // 2
+            found = self._at(middle)
+            if found < needle:
+                low = middle + 1
+            elif found > needle:
+                high = middle
+            else:
+                return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._at(i).decode() for i in range(len(self._starts)))
+
+
 @lru_cache(maxsize=1)
-def common_passwords() -> frozenset[str]:
+def common_passwords() -> Wordlist:
+    """The common passwords, casefolded."""
     data = resources.files("auth_service.accounts").joinpath("data/common-passwords.txt.gz")
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
-        return frozenset(line.strip().casefold() for line in fh if line.strip())
+        return Wordlist(line.strip().casefold() for line in fh if line.strip())
 
 
 def too_long(password: str, settings: PasswordSettings) -> bool:

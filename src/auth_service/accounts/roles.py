@@ -110,6 +110,7 @@ class RoleAdministration:
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise InvalidRole(f"no role {name!r}")
+        await self._deps.every_user_changed()
         await self._deps.audit.record(events.ADMIN_ROLE_DELETED, ctx, details={"role": name})
 
 

@@ -112,7 +112,8 @@ async def resend_verification(principal: FreshPrincipal, services: ServicesDep) 
 
 @router.get("/users/me", response_model=UserOut, tags=["users"], responses=problem_responses(401))
 async def me(principal: FreshPrincipal) -> UserOut:
-    # Read with the session check in this request (one round trip), never cached.
+    # Read with the session check (one round trip), or from this worker's identity cache
+    # while every change reaches it (ADR 0431).
     return UserOut.of(principal.identity)
 
 

@@ -18,6 +18,7 @@ from auth_service.accounts.deps import AccountDeps, SessionRevoker
 from auth_service.accounts.guard import AttemptGuard
 from auth_service.accounts.identity import IdentityReader
 from auth_service.accounts.importing import UserImport
+from auth_service.accounts.invalidation import IdentityInvalidation
 from auth_service.accounts.models import Tenant
 from auth_service.accounts.recovery import PasswordRecovery
 from auth_service.accounts.registration import Registration
@@ -47,10 +48,12 @@ class AccountService:
         audit: AuditService,
         mail: MailService,
         revoker: SessionRevoker,
+        invalidation: IdentityInvalidation | None = None,
     ) -> None:
         self._deps = AccountDeps(
             db, settings, hasher, AttemptGuard(limiter, lockout, audit), audit, mail, revoker
         )
+        self._deps.invalidation = invalidation
         self.identities = IdentityReader(db)
         self.verification = EmailVerification(self._deps, self.identities)
         self.credentials = Credentials(self._deps, self.identities)
@@ -66,6 +69,11 @@ class AccountService:
     def tenant_id(self) -> uuid.UUID:
         """The tenant new accounts belong to (``default_tenant``, resolved by ``start``)."""
         return self._deps.tenant_id
+
+    async def user_changed(self, user_id: uuid.UUID) -> None:
+        """Another domain changed the user or their roles (committed): every process's
+        identity cache forgets them (ADR 0431)."""
+        await self._deps.user_changed(user_id)
 
     def apply_settings(self, settings: Settings) -> None:
         """Hot reload: password policy, features and token lifetimes apply from the next call."""

@@ -60,6 +60,7 @@ class EmailVerification:
                 .where(User.id == user_id, User.email_verified_at.is_(None))
                 .values(email_verified_at=utcnow(), updated_at=utcnow())
             )
+        await self._deps.user_changed(user_id)
         metrics.EMAIL_VERIFICATIONS.labels("success").inc()
         await self._deps.audit.record(events.EMAIL_VERIFIED, ctx, subject=user_id)
 

@@ -142,6 +142,12 @@ class PasswordSettings(Section):
         le=256,
         description="threads hashing at once per worker; 0 = CPU count / workers (at least 1)",
     )
+    hash_pool: Literal["auto", "threads", "processes"] = Field(
+        "auto",
+        description="where argon2id runs: child processes of each worker (own GIL, nice +10: "
+        "the event loop never waits for a hash to hand the GIL back; hash_concurrency of them "
+        "per worker), or threads of the worker; auto = processes when env is production",
+    )
     hash_queue_limit: int = Field(
         64, ge=1, description="logins waiting for a hash thread before new ones are shed (503)"
     )

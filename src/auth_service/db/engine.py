@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Update, event, literal_column, select
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import ClauseElement, Delete, Insert, Update, event, literal_column, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
@@ -23,7 +28,8 @@ from sqlalchemy.ext.asyncio import (
 
 from auth_service.config.settings import Settings
 from auth_service.config.tls import PostgresSslMode
-from auth_service.db.errors import unavailable
+from auth_service.db.errors import connection_lost, unavailable
+from auth_service.observability import metrics, tracing
 from auth_service.observability.db import instrument_engine
 
 
@@ -139,6 +145,56 @@ async def _outages_translated() -> AsyncIterator[None]:
         raise outage from exc
 
 
+# Server errors after which the connection is gone (terminated, shut down): dropped like a cut.
+_CONNECTION_GONE = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+class DriverStatement:
+    """A Core statement compiled ONCE for asyncpg, to run on the driver's connection itself
+    (``Database.fetch_driver``): its SQL text, its parameters in order and their bind
+    processors (``UTCDateTime`` and the like, as SQLAlchemy would apply them).
+
+    For a hot statement only (the refresh exchange): SQLAlchemy's execution context, result
+    processing and greenlet hop cost more CPU than the statement's own round trip (about
+    0.3 ms of 0.7 ms per execution measured here, bench/results/2026-12-05-refresh). Result
+    values come as asyncpg decodes them: ``json`` columns as text (SQLAlchemy's codec on
+    its connections), timestamps aware UTC, UUIDs as asyncpg's ``uuid.UUID`` subclass."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled: Any = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        processors: Mapping[str, Any] = compiled._bind_processors
+        self.processors = tuple(processors.get(name) for name in self.names)
+        self.keys = tuple(column[0] for column in compiled._result_columns)
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        return [
+            value if process is None or value is None else process(value)
+            for process, value in zip(
+                self.processors, (params[name] for name in self.names), strict=True
+            )
+        ]
+
+
+class DriverRow:
+    """One asyncpg record with attribute access, like a SQLAlchemy ``Row``."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._record[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
 class Database:
     """Owns the engine; hands out sessions and transactions.
 
@@ -158,6 +214,7 @@ class Database:
         self._atomic: ContextVar[AsyncConnection | None] = ContextVar(
             f"atomic-{id(self)}", default=None
         )
+        self._spans = tracing.statement_spans(engine.sync_engine)
         self._after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
             f"after-commit-{id(self)}", default=None
         )
@@ -264,6 +321,41 @@ class Database:
                 async with self.engine.begin() as conn:
                     yield conn
 
+    async def fetch_driver(
+        self, statement: DriverStatement, params: Mapping[str, Any]
+    ) -> Sequence[DriverRow]:
+        """Run ``statement`` on PostgreSQL as ``single`` does (autocommit, one round trip,
+        outages as DatabaseUnavailable), on asyncpg's connection directly: no SQLAlchemy
+        execution or result processing. Timed and traced like every other statement
+        (``observability.db``). A connection that failed other than with an SQL error
+        (cancelled, cut) is invalidated, as SQLAlchemy would, so the pool never reuses it."""
+        assert self.backend is Backend.postgresql
+        arguments = statement.arguments(params)
+        async with self.single() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            span = self._spans.start(statement.sql) if self._spans is not None else None
+            start = time.perf_counter()
+            try:
+                records = await raw.fetch(statement.sql, *arguments)
+            except BaseException as exc:
+                if span is not None:
+                    tracing.StatementSpans.fail(span, exc)
+                closed = raw.is_closed()
+                sql_error = isinstance(exc, asyncpg.PostgresError)
+                if closed or not sql_error or isinstance(exc, _CONNECTION_GONE):
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
+                if closed and isinstance(exc, Exception):
+                    # Whatever asyncpg raised on a connection that is now closed, SQLAlchemy
+                    # calls it a disconnect (is_disconnect): so do we, a 503 and no 500.
+                    raise unavailable(exc) or connection_lost(exc) from exc
+                raise
+            finally:
+                metrics.DB_QUERY_DURATION.observe(time.perf_counter() - start)
+            if span is not None:
+                span.end()
+        return [DriverRow(r) for r in records]
+
     async def write_together(self, *statements: Insert | Update | Delete) -> None:
         """Run independent writes atomically, in one round trip on PostgreSQL.
 
@@ -291,6 +383,27 @@ class Database:
             async with self.engine.begin() as conn:
                 for stmt in statements:
                     await conn.execute(stmt)
+
+    async def warm(self, *, seconds_each: float = 5.0) -> int:
+        """Open the pool's kept connections now, all at once (PostgreSQL; SQLite has no pool
+        to fill): a served worker does this before its first request, so the first burst of
+        traffic does not wait for connections opened one checkout at a time (bench:
+        ``me_again``, ``me_fresh``). Returns how many it opened: fewer, or none, when the
+        database is slow or cannot be reached (readiness says so; requests then open
+        connections as usual). Each attempt gives up after ``seconds_each``."""
+        if self.backend is not Backend.postgresql:
+            return 0
+
+        async def one() -> AsyncConnection:
+            async with asyncio.timeout(seconds_each):
+                return await self.engine.connect().start()
+
+        size = self.engine.pool.size()  # type: ignore[attr-defined]
+        opened = await asyncio.gather(*(one() for _ in range(size)), return_exceptions=True)
+        conns = [c for c in opened if isinstance(c, AsyncConnection)]
+        for conn in conns:
+            await conn.close()  # back to the pool, which keeps up to its size
+        return len(conns)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

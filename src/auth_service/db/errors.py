@@ -108,3 +108,10 @@ def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
             log.warning("database_unavailable", reason=reason, error=type(exc).__name__)
             return DatabaseUnavailable(reason)
     return None
+
+
+def connection_lost(exc: BaseException) -> DatabaseUnavailable:
+    """``exc``, raised on a connection the driver has closed since, as the outage it is (what
+    SQLAlchemy's ``is_disconnect`` decides for statements it runs itself); logged once."""
+    log.warning("database_unavailable", reason="connection lost", error=type(exc).__name__)
+    return DatabaseUnavailable("connection lost")

@@ -1,4 +1,7 @@
-"""Schema migrations (Alembic) run in-process on SQLite and PostgreSQL."""
+"""Schema migrations (Alembic) run in-process on SQLite and PostgreSQL.
+
+Only the commands that change or inspect the schema import this module (and so Alembic); what
+the serving processes need to check the schema is in ``db.revision``."""
 
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ def alembic_config() -> Config:
     return cfg
 
 
-def head_revision() -> str:
+def alembic_head() -> str:
+    """The head as Alembic's script directory sees it (``db.revision.head_revision`` must
+    agree: tests/unit/db/test_revision.py)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -53,6 +58,7 @@ async def upgrade_to_head(engine: AsyncEngine) -> tuple[str | None, str]:
     return before, after
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def alembic_current(engine: AsyncEngine) -> str | None:
+    """The database's revision as Alembic reads it (``db.revision.current_revision`` must agree)."""
     async with engine.connect() as conn:
         return await conn.run_sync(_current)

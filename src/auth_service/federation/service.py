@@ -497,6 +497,7 @@ class FederationService:
                     )
                     revoked.append(name)
         if granted or revoked:
+            await self._accounts.user_changed(user_id)
             await self._audit.record(
                 events.FEDERATION_ROLES_CHANGED,
                 ctx,

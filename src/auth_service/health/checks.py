@@ -24,7 +24,7 @@ from auth_service.config.backup import BackupSettings
 from auth_service.config.sections import HttpEndpoint, TlsHost
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Backend, sqlite_file
-from auth_service.db.migrate import current_revision, head_revision
+from auth_service.db.revision import current_revision, head_revision
 from auth_service.health.monitor import Check, CheckFn, CheckResult, HealthMonitor, Status
 from auth_service.keys.service import KeyStatus
 from auth_service.observability import metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth_service import __version__
 from auth_service.health.monitor import HealthMonitor
+from auth_service.observability.metrics import SCRAPE_WAIT_SECONDS, fold_pending
 from auth_service.services import Services
 
 router = APIRouter()
@@ -136,7 +138,11 @@ async def health(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics() -> Response:
+    fold_pending()  # this process's plain HTTP counts (also done by a collection of REGISTRY)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # The other workers fold theirs within metrics.FOLD_SECONDS of a request: wait for that, so
+        # that a scrape counts every request finished before it began (ADR 0435).
+        await asyncio.sleep(SCRAPE_WAIT_SECONDS)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         data = generate_latest(registry)

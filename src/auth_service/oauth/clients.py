@@ -24,6 +24,7 @@ from auth_service.audit.context import RequestContext
 from auth_service.audit.service import AuditService
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
+from auth_service.oauth.client_cache import ClientCache
 from auth_service.oauth.client_metadata import ClientPolicy, ClientSpec, ClientType, sector_of
 from auth_service.oauth.errors import ClientNotFound, InvalidClientMetadata
 from auth_service.oauth.models import OAuthClient, OAuthClientSecret
@@ -189,8 +190,11 @@ class ClientService:
         policy: Callable[[], ClientPolicy],
         tenant_id: Callable[[], uuid.UUID],
         overlap_seconds: Callable[[], int],
+        cache: ClientCache[Client] | None = None,
     ) -> None:
         self._db = db
+        # Authenticated clients of this worker (ADR 0761); every change below is published.
+        self.cache = cache
         self._audit = audit
         self._policy = policy
         self._tenant_id = tenant_id
@@ -246,6 +250,7 @@ class ClientService:
             await s.flush()
             if secret is not None:
                 await s.execute(self._insert_secret(pk, tenant_id, secret, now))
+        await self._changed(client_id)
         event = events.OAUTH_CLIENT_REGISTERED if dynamically_registered else None
         await self._record(event or events.OAUTH_CLIENT_CREATED, ctx, client_id, spec)
         return _client(row), secret
@@ -335,6 +340,7 @@ class ClientService:
                     updated_at=now,
                 )
             )
+        await self._changed(client_id)
         await self._record(events.OAUTH_CLIENT_UPDATED, ctx, client_id, spec)
         return await self.get(client_id)
 
@@ -378,6 +384,7 @@ class ClientService:
                     OAuthClientSecret.client_pk == client.pk, OAuthClientSecret.expires_at <= now
                 )
             )
+        await self._changed(client_id)
         await self._audit.record(
             events.OAUTH_CLIENT_SECRET_ROTATED,
             ctx,
@@ -390,6 +397,7 @@ class ClientService:
         client = await self.get(client_id)
         async with self._db.single() as conn:
             await conn.execute(delete(OAuthClient).where(OAuthClient.id == client.pk))
+        await self._changed(client_id)
         await self._audit.record(events.OAUTH_CLIENT_DELETED, ctx, details={"client_id": client_id})
         return client
 
@@ -406,6 +414,14 @@ class ClientService:
         if not secret or len(secret) > MAX_SECRET_LENGTH:
             return None
         digest = token_digest(secret)
+        tenant_id = self._tenant_id()
+        cache = self.cache
+        pending = None
+        if cache is not None:
+            cached = cache.get(tenant_id, client_id, digest)
+            if cached is not None:
+                return cached
+            pending = cache.begin()
         live = and_(
             OAuthClientSecret.client_pk == OAuthClient.id,
             or_(OAuthClientSecret.expires_at.is_(None), OAuthClientSecret.expires_at > utcnow()),
@@ -413,21 +429,39 @@ class ClientService:
         async with self._db.single() as conn:
             rows = (
                 await conn.execute(
-                    select(*_CLIENT_COLUMNS, OAuthClientSecret.secret_hash)
+                    select(
+                        *_CLIENT_COLUMNS,
+                        OAuthClientSecret.secret_hash,
+                        OAuthClientSecret.expires_at.label("secret_expires_at"),
+                    )
                     .select_from(OAuthClient)
                     .outerjoin(OAuthClientSecret, live)
                     .where(
                         OAuthClient.client_id == client_id,
-                        OAuthClient.tenant_id == self._tenant_id(),
+                        OAuthClient.tenant_id == tenant_id,
                     )
                 )
             ).all()
         # Every digest is compared (no early exit): the time says nothing about which matched.
         found = False
+        expires_at = None
         for row in rows:
             if row.secret_hash is not None:
-                found |= constant_time_equals(row.secret_hash, digest)
-        return _client(rows[0]) if found else None
+                matched = constant_time_equals(row.secret_hash, digest)
+                found |= matched
+                if matched:
+                    expires_at = row.secret_expires_at
+        if not found:
+            return None
+        client = _client(rows[0])
+        if cache is not None and pending is not None:
+            cache.store(pending, tenant_id, client_id, digest, client, expires_at)
+        return client
+
+    async def _changed(self, client_id: str) -> None:
+        """After a change of the client committed: every worker's cache forgets it."""
+        if self.cache is not None:
+            await self.cache.changed(client_id)
 
     async def _record(
         self, event: str, ctx: RequestContext, client_id: str, spec: ClientSpec

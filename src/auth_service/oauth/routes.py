@@ -54,24 +54,28 @@ def _realm(request: Request) -> str:
     return _oauth(request).issuer
 
 
-def oauth_error_response(request: Request, exc: OAuthError) -> JSONResponse:
+# An answer of a protocol endpoint before rendering: status, JSON body, headers (in order).
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def oauth_error(path: str, realm: str, exc: OAuthError) -> Answer:
     """RFC 6749 section 5.2 (and RFC 6750 section 3 on bearer endpoints)."""
     headers = dict(NO_STORE)
     if isinstance(exc, DPoPChallenge):
-        return _dpop_error(request, exc, headers)
+        return _dpop_error(exc, headers)
     if isinstance(exc, InvalidClient):
-        headers["WWW-Authenticate"] = challenge(_realm(request))
-    elif request.url.path in BEARER_PATHS and isinstance(exc, InvalidToken | InsufficientScope):
-        value = f'Bearer realm="{_realm(request)}"'
+        headers["WWW-Authenticate"] = challenge(realm)
+    elif path in BEARER_PATHS and isinstance(exc, InvalidToken | InsufficientScope):
+        value = f'Bearer realm="{realm}"'
         if exc.description or not isinstance(exc, InvalidToken):
             value += f', error="{exc.error}"'
             if exc.description:
                 value += f', error_description="{exc.description}"'
         headers["WWW-Authenticate"] = value
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    return exc.status, exc.body(), headers
 
 
-def _dpop_error(request: Request, exc: DPoPChallenge, headers: dict[str, str]) -> JSONResponse:
+def _dpop_error(exc: DPoPChallenge, headers: dict[str, str]) -> Answer:
     """RFC 9449 sections 7.1 and 8: a fresh nonce when one is needed; at a resource, the
     DPoP challenge."""
     if exc.nonce:
@@ -82,23 +86,36 @@ def _dpop_error(request: Request, exc: DPoPChallenge, headers: dict[str, str]) -
         if exc.description:
             value += f', error_description="{exc.description}"'
         headers["WWW-Authenticate"] = value
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    return exc.status, exc.body(), headers
 
 
-def _service_failure(request: Request, exc: ServiceError) -> JSONResponse:
+def _service_failure(path: str, realm: str, exc: ServiceError) -> Answer:
     status = exc.problem.status
     headers = dict(NO_STORE)
     if exc.retry_after_seconds is not None:
         headers["Retry-After"] = str(exc.retry_after_seconds)
     if status in (429, 503):
         body = {"error": "temporarily_unavailable", "error_description": exc.problem.title}
-        return JSONResponse(body, status_code=status, headers=headers)
-    return oauth_error_response(request, InvalidRequest(exc.problem.title))
+        return status, body, headers
+    return oauth_error(path, realm, InvalidRequest(exc.problem.title))
+
+
+def failure(path: str, realm: str, exc: Exception) -> Answer:
+    """Any failure of a protocol endpoint in its RFC's form; an unexpected one is logged and
+    answered ``server_error`` (never a stack trace, never problem+json). Shared by
+    ``OAuthRoute`` and the front layer (``web.protocol_front``)."""
+    if isinstance(exc, OAuthError):
+        return oauth_error(path, realm, exc)
+    if isinstance(exc, ServiceError):
+        return _service_failure(path, realm, exc)
+    if isinstance(exc, RequestValidationError):
+        return oauth_error(path, realm, InvalidRequest("malformed request"))
+    log.error("unhandled_exception", error=type(exc).__name__, path=path)
+    return 500, {"error": "server_error"}, dict(NO_STORE)
 
 
 class OAuthRoute(APIRoute):
-    """Every failure of a protocol endpoint in its RFC's form; an unexpected one is logged
-    and answered ``server_error`` (never a stack trace, never problem+json)."""
+    """Every failure of a protocol endpoint in its RFC's form (``failure``)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -106,16 +123,9 @@ class OAuthRoute(APIRoute):
         async def oauth_handler(request: Request) -> Response:
             try:
                 return await handler(request)
-            except OAuthError as exc:
-                return oauth_error_response(request, exc)
-            except ServiceError as exc:
-                return _service_failure(request, exc)
-            except RequestValidationError:
-                return oauth_error_response(request, InvalidRequest("malformed request"))
             except Exception as exc:
-                log.error("unhandled_exception", error=type(exc).__name__, path=request.url.path)
-                body = {"error": "server_error"}
-                return JSONResponse(body, status_code=500, headers=NO_STORE)
+                status, body, headers = failure(request.url.path, _realm(request), exc)
+                return JSONResponse(body, status_code=status, headers=headers)
 
         return oauth_handler
 

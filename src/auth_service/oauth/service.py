@@ -26,9 +26,10 @@ from auth_service.oauth.authorization import PendingAuthorizations
 from auth_service.oauth.authorize_steps import AuthorizeSteps
 from auth_service.oauth.client_auth.private_key_jwt import ALGORITHMS as ASSERTION_ALGORITHMS
 from auth_service.oauth.client_auth.private_key_jwt import PrivateKeyJwt
+from auth_service.oauth.client_cache import ClientCache
 from auth_service.oauth.client_keys import ClientKeys
 from auth_service.oauth.client_metadata import ClientPolicy
-from auth_service.oauth.clients import ClientService
+from auth_service.oauth.clients import Client, ClientService
 from auth_service.oauth.codes import CodeStore
 from auth_service.oauth.consent import ConsentStore
 from auth_service.oauth.device_entry import DeviceEntry
@@ -56,6 +57,7 @@ from auth_service.oauth.token_endpoint import TokenEndpoint
 from auth_service.oauth.userinfo import UserInfo
 from auth_service.security.aead import MasterKey
 from auth_service.security.dpop import ProofVerifier
+from auth_service.security.invalidation import InvalidationBus
 from auth_service.sessions.grants import GrantSessions
 from auth_service.sessions.revocation import SessionRevoker
 from auth_service.sessions.service import SessionService
@@ -88,6 +90,7 @@ class OAuthService:
         tenant_id: Callable[[], uuid.UUID],
         master_key: MasterKey | None = None,
         guard: AttemptGuard | None = None,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self._settings = settings
         self._discovery: tuple[Settings, DiscoveryDocument] | None = None
@@ -103,7 +106,11 @@ class OAuthService:
                 lambda: self._settings.tokens.clock_skew_seconds,
             )
         )
-        self.clients = ClientService(db, audit, self.client_policy, tenant_id, self._secret_overlap)
+        # Authenticated clients cached per worker on the invalidation bus (ADR 0761).
+        cache: ClientCache[Client] | None = ClientCache(bus) if bus is not None else None
+        self.clients = ClientService(
+            db, audit, self.client_policy, tenant_id, self._secret_overlap, cache
+        )
         self.consents = ConsentStore(db, self.clients, self.grants, audit)
         self.access_tokens = AccessTokens(keys, self.issuer)
         self.id_tokens = IdTokens(keys, self.issuer)

@@ -184,6 +184,8 @@ _access_logger = structlog.get_logger("auth_service.access")
 ACCESS_BATCH_LINES = 64
 ACCESS_FLUSH_SECONDS = 0.2
 _json_str = json.encoder.encode_basestring_ascii
+# Pre-encoded line heads kept (cleared when full: a safety bound, never reached by templates).
+_MAX_HEADS = 4096
 
 
 class _JsonAccessLines:
@@ -212,16 +214,21 @@ class _JsonAccessLines:
         self._lines: list[str] = []
         self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._flush_pending = False
+        self._heads: dict[tuple[str, str, int], str] = {}
 
     def set_level(self, level: str) -> None:
         self.enabled = logging.getLevelName(level) <= logging.INFO
 
     def active(self) -> bool:
-        config = structlog.get_config()
+        # structlog's configuration object read directly: get_config() builds a dict per call.
+        config = getattr(structlog._config, "_CONFIG", None)
+        if config is None:  # pragma: no cover - a structlog without the private object
+            public = structlog.get_config()
+            factory, processors = public["logger_factory"], public["processors"]
+        else:
+            factory, processors = config.logger_factory, config.default_processors
         # Processors compared by content: ``capture_logs`` edits the configured list in place.
-        return bool(
-            config["logger_factory"] is self.factory and config["processors"] == self.processors
-        )
+        return bool(factory is self.factory and processors == self.processors)
 
     def _timestamp(self) -> str:
         # The same text as TimeStamper(fmt="iso", utc=True), formatted once per second.
@@ -232,6 +239,20 @@ class _JsonAccessLines:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
 
+    def _head(self, method: str, route: str, status: int) -> str:
+        """The line up to the duration's value, encoded once per (method, route, status):
+        bounded like the HTTP metrics' series (methods normalised, routes are templates)."""
+        key = (method, route, status)
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= _MAX_HEADS:
+                self._heads.clear()
+            head = self._heads[key] = (
+                f'{{"log_type": "access", "method": {_json_str(method)}, '
+                f'"route": {_json_str(route)}, "status": {int(status)}, "duration_ms": '
+            )
+        return head
+
     def write(self, line: AccessLine) -> None:
         if not self.enabled:
             return
@@ -239,9 +260,8 @@ class _JsonAccessLines:
         ids = current_trace_ids() if tracing.enabled() else None  # no spans: no ids
         correlation = f', "trace_id": "{ids[0]}", "span_id": "{ids[1]}"' if ids else ""
         self._lines.append(
-            f'{{"log_type": "access", "method": {_json_str(method)}, '
-            f'"route": {_json_str(route)}, "status": {int(status)}, '
-            f'"duration_ms": {float(duration_ms)!r}, '
+            f"{self._heads.get((method, route, status)) or self._head(method, route, status)}"
+            f"{float(duration_ms)!r}, "
             f'"client_ip": {"null" if client_ip is None else _json_str(client_ip)}, '
             f'"event": "request", "request_id": {_json_str(request_id)}, '
             f'"tenant": {_json_str(tenant)}{correlation}, "level": "info", '

@@ -6,9 +6,14 @@ runs several workers: gauges declare how their per-process values combine.
 
 from __future__ import annotations
 
+import atexit
+import inspect
 import os
+import weakref
+from collections.abc import Callable
+from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 
 # In multiprocess mode every metric opens a file in this directory as it is defined: a CLI
 # command run with the variable set but the directory absent (``migrate`` before the first
@@ -18,6 +23,48 @@ if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 # `_created` series double the series count and no dashboard or alert reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class _FoldFirst:
+    """Registered before every metric, so that a collection (``generate_latest``,
+    ``get_sample_value``) first folds the plain per-process counts of the HTTP metrics
+    (``web/middleware.py``) into the objects below (ADR 0435)."""
+
+    def collect(self) -> list[Any]:
+        fold_pending()
+        return []
+
+
+# How long after a request its plain counts may wait to be folded by the fold timer, and how
+# long a scrape in multiprocess mode waits for the other workers' timers (ADR 0435).
+FOLD_SECONDS = 0.1
+SCRAPE_WAIT_SECONDS = 0.5
+
+# Functions folding plain per-process counts into the metric objects (the HTTP recorders).
+# A recorder's bound method is held weakly: an app that is gone (tests build many) goes too.
+_FOLDERS: list[Callable[[], Callable[[], None] | None]] = []
+
+
+def add_folder(folder: Callable[[], None]) -> None:
+    if inspect.ismethod(folder):
+        _FOLDERS.append(weakref.WeakMethod(folder))
+    else:
+        _FOLDERS.append(lambda: folder)
+
+
+def fold_pending() -> None:
+    """Fold every plain count not yet in the metric objects (a scrape, exit, the fold timer)."""
+    live = []
+    for ref in list(_FOLDERS):
+        folder = ref()
+        if folder is not None:
+            folder()
+            live.append(ref)
+    _FOLDERS[:] = live
+
+
+REGISTRY.register(_FoldFirst())
+atexit.register(fold_pending)
 
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SIZES = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
@@ -120,6 +167,13 @@ DB_QUERY_DURATION = Histogram(
     "auth_db_query_duration_seconds", "Database statement duration", buckets=_LATENCY
 )
 REDIS_ERRORS = Counter("auth_redis_errors", "Redis commands that failed")
+# 1 while this worker's invalidation subscription is confirmed (ADR 0430); livemin: 0 when
+# any live worker has lost it (its per-worker caches then read the database).
+INVALIDATION_BUS_UP = Gauge(
+    "auth_invalidation_bus_up",
+    "Invalidation subscription confirmed (min over workers)",
+    multiprocess_mode="livemin",
+)
 
 # Identity of the running build and configuration
 BUILD_INFO = Gauge(

@@ -208,6 +208,45 @@ _PROBES = tuple(EXCLUDED_URLS.split(","))
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
+# The scope key of a head decision taken by a layer in front of the app (``untraced_head``),
+# honoured by ServerSpanMiddleware: one roll per request.
+HEAD_DECISION = "auth_service.trace_head"
+
+
+def _roll(rate: float) -> bool:
+    """Whether a root is sampled at ``rate``."""
+    return not (rate <= 0.0 or (rate < 1.0 and random.random() >= rate))  # noqa: S311 - sampling
+
+
+def untraced_head(scope: MutableMapping[str, Any]) -> bool:
+    """For a layer that answers in front of the app (the ``me`` fast path): whether this
+    request may be answered without a server span — tracing is off, or the request is a root
+    (no trace headers) that head sampling does not sample. The decision is kept in the scope,
+    so when the layer hands the request on, ServerSpanMiddleware takes it instead of rolling
+    again. A request with trace headers, or under a sampler without a plain root rate, is the
+    full stack's to trace."""
+    if _provider is None:
+        return True
+    decided = scope.get(HEAD_DECISION)
+    if decided is None:
+        if _root_rate is None or any(k in _TRACE_HEADERS for k, _ in scope.get("headers", ())):
+            return False
+        decided = scope[HEAD_DECISION] = _roll(_root_rate)
+    return not decided
+
+
+def enter_unsampled() -> object | None:
+    """Make the one unsampled context current (what a request that is not sampled runs in:
+    a statement or Redis call under it starts no root span of its own); None, and nothing
+    done, while tracing is off. Undo with ``leave``."""
+    return otel_context.attach(_UNSAMPLED_CONTEXT) if _provider is not None else None
+
+
+def leave(token: object | None) -> None:
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
 class ServerSpanMiddleware:
     """One SERVER span per HTTP request, continuing an incoming W3C ``traceparent``.
 
@@ -234,8 +273,11 @@ class ServerSpanMiddleware:
             parent = propagate.extract(scope, getter=_GETTER)
             current = _server_tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         else:
-            rate = _root_rate
-            if rate is not None and (rate <= 0.0 or (rate < 1.0 and random.random() >= rate)):  # noqa: S311 - sampling
+            # The head decision: taken by a layer in front (untraced_head), or rolled here.
+            decided = scope.get(HEAD_DECISION)
+            if decided is None and _root_rate is not None:
+                decided = _roll(_root_rate)
+            if decided is False:
                 # Not sampled: no span at all, one constant unsampled parent (ADR 0420).
                 token = otel_context.attach(_UNSAMPLED_CONTEXT)
                 try:
@@ -243,7 +285,7 @@ class ServerSpanMiddleware:
                 finally:
                     otel_context.detach(token)
                 return
-            _forced.on = rate is not None
+            _forced.on = decided is True
             try:
                 current = _server_tracer.start_span(method, kind=SpanKind.SERVER)
             finally:

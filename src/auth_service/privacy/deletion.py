@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service.accounts.credentials import Credentials
 from auth_service.accounts.errors import LastAdmin, UserNotFound
 from auth_service.accounts.identity import BuiltinRole
+from auth_service.accounts.invalidation import IdentityInvalidation
 from auth_service.accounts.models import Role, User, UserRole
 from auth_service.accounts.roles import active_admins
 from auth_service.audit import events
@@ -62,8 +63,11 @@ class AccountDeletion:
         credentials: Credentials,
         revoker: SessionRevoker,
         mail: MailService,
+        invalidation: IdentityInvalidation | None = None,
     ) -> None:
         self._db = db
+        # Every process's identity cache forgets the user (ADR 0431).
+        self._invalidation = invalidation
         self._mail = mail
         self.settings = settings
         self._audit = audit
@@ -115,6 +119,7 @@ class AccountDeletion:
             await self._mail.send(
                 user.email, message.subject, message.text, session=s, tenant_id=user.tenant_id
             )
+        await self._user_changed(user_id)  # deletion_due_at, seen by the kept session
         await self._revoker.revoke_user_sessions(
             user_id, reason="deletion_requested", keep=keep_session
         )
@@ -125,6 +130,10 @@ class AccountDeletion:
             details={"due_at": due.isoformat()},
         )
         return due
+
+    async def _user_changed(self, user_id: uuid.UUID) -> None:
+        if self._invalidation is not None:
+            await self._invalidation.user_changed(user_id)
 
     async def _is_last_admin(self, s: AsyncSession, user: User) -> bool:
         holds = await s.scalar(
@@ -145,6 +154,7 @@ class AccountDeletion:
             )
         if cancelled is None:
             return False
+        await self._user_changed(user_id)
         await self._audit.record(
             events.ACCOUNT_DELETION_CANCELLED, ctx, subject=user_id, details={"by": "request"}
         )
@@ -237,6 +247,7 @@ class AccountDeletion:
             if await self._is_last_admin(s, user):
                 raise LastAdmin
             await s.execute(delete(User).where(User.id == user_id))
+        await self._user_changed(user_id)
         await self._audit.record(
             events.ACCOUNT_ERASED, ERASURE, subject=pseudonym, details={"audit_events": count}
         )

@@ -9,7 +9,7 @@ import structlog
 from auth_service.config.reload import ReloadRejected
 from auth_service.config.settings import Settings
 from auth_service.db.engine import Database, create_engine
-from auth_service.db.migrate import current_revision, head_revision
+from auth_service.db.revision import current_revision, head_revision
 
 log = structlog.get_logger(__name__)
 

@@ -16,18 +16,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import ctypes
 import hashlib
 import hmac
+import multiprocessing
 import os
+import signal
 import threading
 import time
 import unicodedata
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TypeVar
 
 import bcrypt
+import structlog
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -39,6 +45,7 @@ from auth_service.problems import ServiceError, problem
 from auth_service.security.aead import MasterKey, MasterKeyError
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @problem(503, "overloaded", "The service is busy; retry shortly")
@@ -246,6 +253,95 @@ def _lower_thread_priority() -> None:
         pass
 
 
+# ---- argon2id in child processes (``passwords.hash_pool = "processes"``) -------------------
+#
+# A hashing thread shares the worker's GIL: it takes it back after each hash, and a thread at
+# nice +10 that holds it while the CPU is saturated keeps the event loop waiting until the
+# scheduler gives that thread a slice again (a priority inversion: the tail of every request
+# of the worker during a login flood, bench/README.md). A child process has its own GIL; the
+# loop only writes the job to a pipe and reads the answer. These functions run in the child.
+
+Argon2Params = tuple[int, int, int]  # time cost, memory cost (KiB), parallelism
+_child_hashers: dict[Argon2Params, Argon2Hasher] = {}
+
+
+def _new_argon2(params: Argon2Params) -> Argon2Hasher:
+    time_cost, memory_cost, parallelism = params
+    return Argon2Hasher(
+        time_cost=time_cost,
+        memory_cost=memory_cost,
+        parallelism=parallelism,
+        hash_len=32,
+        salt_len=16,
+        type=Type.ID,
+    )
+
+
+def _child_argon2(params: Argon2Params) -> Argon2Hasher:
+    hasher = _child_hashers.get(params)
+    if hasher is None:
+        hasher = _child_hashers[params] = _new_argon2(params)
+    return hasher
+
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _child_init(worker_pid: int) -> None:
+    """A hashing process (forked from a worker): lower priority, none of the worker's signal
+    handling (a signal to the process group must not reach the worker's event loop through
+    the inherited wakeup descriptor, nor interrupt a hash), and killed with its worker.
+
+    A worker killed outright (uvicorn SIGKILLs one that misses its health ping) cannot tell
+    its children to stop, and they would wait for work forever: on Linux the kernel sends
+    them SIGKILL when the worker dies (PR_SET_PDEATHSIG); one forked just as it died exits."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError):  # not permitted: keep the priority
+        os.nice(HASH_THREAD_NICE_INCREMENT)
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: no parent-death signal
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker_pid:
+        os._exit(0)
+
+
+def _argon2_check(hasher: Argon2Hasher, encoded: str, password: str) -> VerifyResult:
+    try:
+        hasher.verify(encoded, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return VerifyResult(False)
+    return VerifyResult(True, hasher.check_needs_rehash(encoded))
+
+
+def _verify_forms(
+    check: Callable[[str, str], VerifyResult], encoded: str, password: str
+) -> VerifyResult:
+    """The normalised form first; then, when it differs, the raw input (a hash stored before
+    normalisation: a match asks for a rehash). A wrong password costs two checks here, and
+    verify_dummy spends the same two for unknown accounts."""
+    normalized = normalize_password(password)
+    result = check(encoded, normalized)
+    if result.ok or normalized == password:
+        return result
+    legacy = check(encoded, password)
+    return VerifyResult(True, needs_rehash=True) if legacy.ok else legacy
+
+
+def _child_verify(params: Argon2Params, encoded: str, password: str) -> tuple[VerifyResult, float]:
+    """Verify an argon2id hash in a hashing process; the result and the CPU time it took."""
+    began = time.thread_time()
+    hasher = _child_argon2(params)
+    result = _verify_forms(lambda e, p: _argon2_check(hasher, e, p), encoded, password)
+    return result, time.thread_time() - began
+
+
+def _child_hash(params: Argon2Params, normalized: str) -> tuple[str, float]:
+    began = time.thread_time()
+    encoded = _child_argon2(params).hash(normalized)
+    return encoded, time.thread_time() - began
+
+
 # Weight of the newest hash time in the moving average that estimates queue wait.
 _EWMA_WEIGHT = 0.1
 
@@ -259,47 +355,71 @@ def pool_size(settings: PasswordSettings, workers: int = 1) -> int:
     return settings.hash_concurrency or max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def in_processes(settings: PasswordSettings, production: bool) -> bool:
+    """Whether argon2id runs in child processes (``passwords.hash_pool``; ``auto``: in
+    production, where a login flood must not stall the workers' event loops; elsewhere the
+    threads, which start nothing)."""
+    if settings.hash_pool == "auto":
+        return production
+    return settings.hash_pool == "processes"
+
+
+def _params(settings: PasswordSettings) -> Argon2Params:
+    return (
+        settings.argon2_time_cost,
+        settings.argon2_memory_cost_kib,
+        settings.argon2_parallelism,
+    )
+
+
 class PasswordHasher:
     def __init__(
-        self, settings: PasswordSettings, workers: int = 1, master_key: MasterKey | None = None
+        self,
+        settings: PasswordSettings,
+        workers: int = 1,
+        master_key: MasterKey | None = None,
+        *,
+        production: bool = False,
     ) -> None:
         self._settings = settings
         self._master_key = master_key  # opens the Firebase signer keys of imported hashes
-        self._argon2 = Argon2Hasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
-            hash_len=32,
-            salt_len=16,
-            type=Type.ID,
-        )
+        self._params = _params(settings)
+        self._argon2 = _new_argon2(self._params)
         self._threads = pool_size(settings, workers)
         self._pool = ThreadPoolExecutor(
             max_workers=self._threads,
             thread_name_prefix="pwhash",
             initializer=_lower_thread_priority,
         )
+        # argon2id (every new hash, and nearly every verification) runs in child processes
+        # when so configured; imported formats stay on the threads.
+        self._processes = self._new_processes() if in_processes(settings, production) else None
         self._limit = self._threads + settings.hash_queue_limit
         self._max_wait = settings.hash_max_wait_seconds
         self._pending = 0
         self._hash_seconds = 0.0  # moving average of one operation's CPU time in its thread
         self._dummy_hash: str | None = None
 
+    def _new_processes(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._threads,
+            # Forked, at the first hash (warm_up, at start-up): the child runs only the
+            # functions above, on a copy of the worker's memory shared until written.
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_child_init,
+            initargs=(os.getpid(),),
+        )
+
     def apply_settings(self, settings: PasswordSettings) -> None:
         """Hot reload of argon2 cost: new hashes use it; old ones are rehashed on login.
 
-        The thread pool size is fixed at start (``hash_concurrency`` needs a restart).
+        The pool's size and kind are fixed at start (``hash_concurrency`` and ``hash_pool``
+        need a restart).
         """
         self._limit = self._threads + settings.hash_queue_limit
         self._max_wait = settings.hash_max_wait_seconds
-        self._argon2 = Argon2Hasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
-            hash_len=32,
-            salt_len=16,
-            type=Type.ID,
-        )
+        self._params = _params(settings)
+        self._argon2 = _new_argon2(self._params)
         self._settings = settings
 
     @property
@@ -319,6 +439,13 @@ class PasswordHasher:
             return False
         return not self._max_wait or self.expected_wait() <= self._max_wait
 
+    def _took(self, seconds: float) -> None:
+        # A float store is atomic under the GIL; a lost update only delays the average.
+        if self._hash_seconds:
+            self._hash_seconds += _EWMA_WEIGHT * (seconds - self._hash_seconds)
+        else:
+            self._hash_seconds = seconds
+
     async def _run(self, operation: str, fn: Callable[[], T]) -> T:
         if not self.admits():
             raise HashingOverloaded
@@ -334,12 +461,7 @@ class PasswordHasher:
                 with tracing.span(f"password.{operation}"):
                     return fn()
             finally:
-                # A float store is atomic under the GIL; a lost update only delays the average.
-                took = time.thread_time() - began
-                if self._hash_seconds:
-                    self._hash_seconds += _EWMA_WEIGHT * (took - self._hash_seconds)
-                else:
-                    self._hash_seconds = took
+                self._took(time.thread_time() - began)
 
         try:
             # The span starts in the hashing thread: bind it to the request's trace context.
@@ -350,31 +472,52 @@ class PasswordHasher:
             self._pending -= 1
             metrics.PASSWORD_HASH_DURATION.labels(operation).observe(time.perf_counter() - start)
 
+    async def _run_in_process(
+        self, operation: str, fn: Callable[..., tuple[T, float]], *args: str
+    ) -> T:
+        """``_run`` in a hashing process: the same admission and accounting; ``fn`` returns
+        its result and the CPU time it took in the child.
+
+        A pool whose child died (killed, out of memory) is broken for good: it is replaced by
+        a new one, and the operations it held are answered as overloaded (503, retry)."""
+        pool = self._processes
+        assert pool is not None
+        if not self.admits():
+            raise HashingOverloaded
+        self._pending += 1
+        start = time.perf_counter()
+        try:
+            with tracing.span(f"password.{operation}"):
+                result, took = await asyncio.get_running_loop().run_in_executor(
+                    pool, fn, self._params, *args
+                )
+            self._took(took)
+            return result
+        except BrokenProcessPool:
+            if self._processes is pool:
+                log.warning("password_hashing_pool_replaced", reason="a hashing process died")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._processes = self._new_processes()
+            raise HashingOverloaded from None
+        finally:
+            self._pending -= 1
+            metrics.PASSWORD_HASH_DURATION.labels(operation).observe(time.perf_counter() - start)
+
     async def hash(self, password: str) -> str:
         """An argon2id hash of the normalised password (``normalize_password``)."""
         normalized = normalize_password(password)
+        if self._processes is not None:
+            return await self._run_in_process("hash", _child_hash, normalized)
         return await self._run("hash", lambda: self._argon2.hash(normalized))
 
     def _verify_sync(self, encoded: str, password: str) -> VerifyResult:
-        normalized = normalize_password(password)
-        result = self._check(encoded, normalized)
-        if result.ok or normalized == password:
-            return result
-        # Hashes stored before normalisation are of the raw input: try it, and have the caller
-        # store a hash of the normalised form. A wrong password costs two checks here, and
-        # verify_dummy spends the same two for unknown accounts.
-        legacy = self._check(encoded, password)
-        return VerifyResult(True, needs_rehash=True) if legacy.ok else legacy
+        return _verify_forms(self._check, encoded, password)
 
     def _check(self, encoded: str, password: str) -> VerifyResult:
         """One verification of ``password`` as given against ``encoded``."""
         try:
             if encoded.startswith("$argon2"):
-                try:
-                    self._argon2.verify(encoded, password)
-                except (VerifyMismatchError, VerificationError, InvalidHashError):
-                    return VerifyResult(False)
-                return VerifyResult(True, self._argon2.check_needs_rehash(encoded))
+                return _argon2_check(self._argon2, encoded, password)
             if encoded.startswith(("$2a$", "$2b$", "$2y$")):
                 # bcrypt reads at most 72 bytes; longer passwords are refused by policy anyway.
                 ok = bcrypt.checkpw(password.encode()[:72], encoded.encode())
@@ -405,6 +548,8 @@ class PasswordHasher:
         the raw input is checked too (a hash stored before normalisation), and a match asks
         for a rehash, which stores the normalised form.
         """
+        if self._processes is not None and encoded.startswith("$argon2"):
+            return await self._run_in_process("verify", _child_verify, encoded, password)
         return await self._run("verify", lambda: self._verify_sync(encoded, password))
 
     async def verify_dummy(self, password: str) -> None:
@@ -418,3 +563,5 @@ class PasswordHasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)

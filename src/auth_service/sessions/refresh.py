@@ -12,13 +12,17 @@ client"). Presented by anyone else it is treated as unknown: it is neither spent
 and no reuse is detected (the exchange never touches it), so a client cannot spend, or burn
 by replaying, another client's tokens.
 
-PostgreSQL runs the exchange as ONE statement in autocommit (one round trip); SQLite runs
-the same decisions one statement at a time inside a transaction.
+PostgreSQL runs the exchange as ONE statement in autocommit (one round trip), compiled once
+and run on asyncpg's connection directly (``DriverStatement``: no SQLAlchemy execution or
+result processing per exchange); SQLite runs the same decisions one statement at a time
+inside a transaction.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,7 +56,7 @@ from auth_service.accounts.identity import (
 from auth_service.accounts.models import User
 from auth_service.config.settings import TokenSettings
 from auth_service.db.base import UTCDateTime
-from auth_service.db.engine import Backend, Database
+from auth_service.db.engine import Backend, Database, DriverStatement
 from auth_service.observability import metrics
 from auth_service.security.random import new_token, token_digest
 from auth_service.sessions.errors import InvalidRefreshToken
@@ -84,6 +88,13 @@ class GrantFacts:
     browser_session_id: uuid.UUID | None
 
 
+def _json_list(value: Any) -> tuple[str, ...]:
+    # A JSON column read on asyncpg's connection directly arrives as its text.
+    if isinstance(value, str):
+        value = json.loads(value)
+    return tuple(value or ())
+
+
 def _facts(row: Any, prefix: str = "") -> GrantFacts:
     def get(name: str) -> Any:
         return getattr(row, prefix + name)
@@ -91,9 +102,9 @@ def _facts(row: Any, prefix: str = "") -> GrantFacts:
     return GrantFacts(
         get("client_id"),
         get("scope"),
-        tuple(get("resources") or ()),
+        _json_list(get("resources")),
         get("auth_time"),
-        tuple(get("amr") or ()),
+        _json_list(get("amr")),
         get("acr"),
         get("browser_session_id"),
     )
@@ -230,6 +241,7 @@ def _one_statement_exchange() -> Select[Any]:
 
 
 _EXCHANGE_POSTGRESQL = _one_statement_exchange()
+_EXCHANGE_DRIVER = DriverStatement(_EXCHANGE_POSTGRESQL)
 
 
 class RefreshExchange:
@@ -263,22 +275,19 @@ class RefreshExchange:
         self, digest: bytes, now: datetime, client_id: str | None, successor: str
     ) -> Rotated | Reused:
         cutoff = self._grace_cutoff(now)
-        async with self._db.single() as conn:
-            rows = (
-                await conn.execute(
-                    _EXCHANGE_POSTGRESQL,
-                    {
-                        "digest": digest,
-                        "owner_client_id": client_id,
-                        "now": now,
-                        "grace": cutoff is not None,
-                        "grace_cutoff": cutoff or now,
-                        "idle_cutoff": self._idle_cutoff(now),
-                        "successor_id": uuid.uuid4(),
-                        "successor_digest": token_digest(successor),
-                    },
-                )
-            ).all()
+        rows: Sequence[Any] = await self._db.fetch_driver(
+            _EXCHANGE_DRIVER,
+            {
+                "digest": digest,
+                "owner_client_id": client_id,
+                "now": now,
+                "grace": cutoff is not None,
+                "grace_cutoff": cutoff or now,
+                "idle_cutoff": self._idle_cutoff(now),
+                "successor_id": uuid.uuid4(),
+                "successor_digest": token_digest(successor),
+            },
+        )
         if not rows:
             metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken

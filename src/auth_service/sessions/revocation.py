@@ -21,6 +21,7 @@ from typing import Protocol
 from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth_service.accounts.invalidation import IdentityInvalidation
 from auth_service.db.base import utcnow
 from auth_service.db.engine import Database
 from auth_service.sessions.models import RefreshToken, Session, SessionKind
@@ -46,8 +47,11 @@ class SessionEndListener(Protocol):
 
 
 class SessionRevoker:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, invalidation: IdentityInvalidation | None = None) -> None:
         self._db = db
+        # Every process's identity cache forgets what ended, after the commit and before
+        # the revoking call returns (ADR 0431).
+        self.invalidation = invalidation
         # Set once when the graph is built (services.py): the oauth domain's back-channel
         # logout. None: nothing beyond the sessions themselves.
         self.listener: SessionEndListener | None = None
@@ -93,6 +97,12 @@ class SessionRevoker:
                 await s.execute(_online_grants_of([b.id for b in browser], now, reason))
                 if self.listener is not None:
                     await self.listener.sessions_ended(s, browser)
+        if self.invalidation is not None and rows:
+            if len(rows) == 1:
+                await self.invalidation.sessions_changed([rows[0].id])
+            else:
+                for user_id in {r.user_id for r in rows}:
+                    await self.invalidation.user_changed(user_id)
         return [(r.id, r.user_id) for r in rows]
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from auth_service.sessions.schemas import LoginRequest, RefreshRequest, SessionOut, TokenResponse
-from auth_service.web.deps import ContextDep, FreshPrincipal, ServicesDep
+from auth_service.sessions.service import TokenPair
+from auth_service.web.deps import (
+    ContextDep,
+    FreshPrincipal,
+    ServicesDep,
+    get_context,
+    get_services,
+)
 from auth_service.web.dpop import signin_key
 from auth_service.web.openapi import problem_responses
 
@@ -20,6 +28,24 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def _tokens(response: TokenResponse) -> JSONResponse:
     # RFC 6749 section 5.1: token responses must not be cached.
     return JSONResponse(response.model_dump(mode="json"), headers=_NO_STORE)
+
+
+def _rotated(pair: TokenPair) -> Response:
+    """The refresh answer: the same JSON as ``_tokens(TokenResponse.of(pair))`` (the same
+    keys in the same order, as JSONResponse renders them), serialised without building and
+    dumping the pydantic model on the hot path (tests/api/test_refresh_fast_path.py)."""
+    body = {
+        "access_token": pair.access_token,
+        "token_type": pair.token_type,
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+        "session_id": str(pair.session_id),
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        media_type="application/json",
+        headers=_NO_STORE,
+    )
 
 
 @router.post(
@@ -51,18 +77,22 @@ async def login(
     tags=["auth"],
     responses=problem_responses(400, 401, 422, 429, 503),
 )
-async def refresh(
-    body: RefreshRequest, request: Request, services: ServicesDep, ctx: ContextDep
-) -> JSONResponse:
+async def refresh(body: RefreshRequest, request: Request) -> Response:
     """Rotate: the presented refresh token is spent and a new pair returned.
 
     Presenting a spent token revokes its whole session (reuse detection). A session opened
     with DPoP needs a ``DPoP`` proof by the same key (400 ``dpop-key-required`` otherwise,
     nothing spent); the new access token is bound to it again.
     """
+    # The services and the context are read here rather than declared as dependencies:
+    # FastAPI's resolution of two sub-dependencies was ~7 % of a refresh's CPU (profile in
+    # bench/results/2026-12-05-refresh/report.md); what they return is the same.
+    services = await get_services(request)
     dpop_jkt = await signin_key(request, services)
-    pair = await services.sessions.refresh(body.refresh_token, ctx, dpop_jkt=dpop_jkt)
-    return _tokens(TokenResponse.of(pair))
+    pair = await services.sessions.refresh(
+        body.refresh_token, await get_context(request), dpop_jkt=dpop_jkt
+    )
+    return _rotated(pair)
 
 
 @router.post(

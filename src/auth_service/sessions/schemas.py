@@ -44,7 +44,7 @@ class TokenResponse(BaseModel):
     def of(cls, pair: TokenPair) -> TokenResponse:
         return cls(
             access_token=pair.access_token,
-            token_type="DPoP" if pair.dpop_jkt else "Bearer",
+            token_type=pair.token_type,
             expires_in=pair.expires_in,
             refresh_token=pair.refresh_token,
             session_id=pair.session_id,

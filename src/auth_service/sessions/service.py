@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import Insert, bindparam, func, insert, select, update
+from sqlalchemy.engine import Row
 
 from auth_service.accounts.credentials import VerifiedLogin
 from auth_service.accounts.identity import (
@@ -17,6 +22,7 @@ from auth_service.accounts.identity import (
     identity_from_rows,
     identity_select,
 )
+from auth_service.accounts.invalidation import IdentityInvalidation
 from auth_service.accounts.models import User
 from auth_service.audit import events
 from auth_service.audit.context import RequestContext
@@ -35,6 +41,7 @@ from auth_service.sessions.errors import (
     RefreshTokenReused,
     SessionNotFound,
 )
+from auth_service.sessions.identity_cache import IdentityCache
 from auth_service.sessions.models import RefreshToken, Session, SessionKind, session_usable
 from auth_service.sessions.refresh import (
     DPOP_MARKER,
@@ -49,12 +56,20 @@ log = structlog.get_logger(__name__)
 
 MAX_REFRESH_TOKEN_LENGTH = 256
 
+# What the per-worker identity cache needs to know how long an answer may be served
+# (sessions.identity_cache, ADR 0431).
+_CACHE_COLUMNS = (
+    Session.expires_at.label("session_expires_at"),
+    Session.last_used_at.label("session_last_used_at"),
+    Session.kind.label("session_kind"),
+)
+
 # The freshness check of bearer-authenticated routes and the user it returns, in ONE
 # statement: the session must exist, belong to the token's subject and be usable
 # (``session_usable``), and the user must be active. Read on every request, never cached, so
 # a revocation or a disabled account is refused from the next request on.
 _ACTIVE_IDENTITY = (
-    identity_select()
+    identity_select(*_CACHE_COLUMNS)
     .join(Session, Session.user_id == User.id)
     .where(
         Session.id == bindparam("session_id"),
@@ -68,7 +83,7 @@ _ACTIVE_IDENTITY = (
 # The same without the user: the session (an OAuth grant) says whose it is, for tokens whose
 # ``sub`` is not the user's id (pairwise subjects, OIDC Core 8.1).
 _ACTIVE_SESSION_IDENTITY = (
-    identity_select()
+    identity_select(*_CACHE_COLUMNS)
     .join(Session, Session.user_id == User.id)
     .where(
         Session.id == bindparam("session_id"),
@@ -121,6 +136,11 @@ class TokenPair:
     session_id: uuid.UUID
     dpop_jkt: str | None = None  # the DPoP key the access token is bound to (RFC 9449)
 
+    @property
+    def token_type(self) -> Literal["Bearer", "DPoP"]:
+        """``DPoP`` for a token bound to a key (RFC 9449 section 5), ``Bearer`` otherwise."""
+        return "DPoP" if self.dpop_jkt else "Bearer"
+
 
 @dataclass(frozen=True)
 class SessionInfo:
@@ -142,8 +162,13 @@ class SessionService:
         limiter: RateLimiter,
         audit: AuditService,
         revoker: SessionRevoker,
+        identity_cache: IdentityCache | None = None,
     ) -> None:
         self._db = db
+        self.identity_cache = identity_cache
+        # Fills in progress in this worker: concurrent misses of one session read it once.
+        self._fills: dict[tuple[uuid.UUID, uuid.UUID | None], asyncio.Future[Identity | None]] = {}
+        self._invalidation = IdentityInvalidation(identity_cache.bus) if identity_cache else None
         self._settings = settings
         self._access = access_tokens
         self._limiter = limiter
@@ -152,8 +177,11 @@ class SessionService:
         self._exchange = RefreshExchange(db, settings, identities)
 
     def apply_settings(self, settings: TokenSettings) -> None:
-        """Hot reload: refresh lifetimes and reuse grace apply to the next exchange."""
+        """Hot reload: refresh lifetimes and reuse grace apply to the next exchange (and the
+        identity cache forgets what it computed with the old idle lifetime)."""
         self._settings = settings
+        if self.identity_cache is not None:
+            self.identity_cache.clear()
         self._exchange.settings = settings
 
     def _idle_cutoff(self, now: datetime) -> datetime:
@@ -189,6 +217,7 @@ class SessionService:
             ),
             *self._audit.stores(audit),
         )
+        await self._login_recorded(identity.id)
         access = await self._access.issue(
             identity.id,
             session_id,
@@ -223,9 +252,16 @@ class SessionService:
             ),
             *self._audit.stores(audit),
         )
+        await self._login_recorded(verified.identity.id)
         metrics.LOGINS.labels("success").inc()
         self._audit.emit(audit)
         return session_id, cookie
+
+    async def _login_recorded(self, user_id: uuid.UUID) -> None:
+        """The login record changed the user (``last_login_at``, a cancelled deletion): the
+        cached identities of their other sessions are forgotten (ADR 0431)."""
+        if self._invalidation is not None:
+            await self._invalidation.user_changed(user_id)
 
     def _opened(
         self, verified: VerifiedLogin, session_id: uuid.UUID, kind: SessionKind, ctx: RequestContext
@@ -399,7 +435,59 @@ class SessionService:
         and the user must be active; returns the user, read in the same statement (one round
         trip). Raises SessionNotFound.
         """
+        identity, _ = await self._read_identity(session_id, user_id, utcnow())
+        return identity
+
+    async def cached_identity(self, session_id: uuid.UUID, user_id: uuid.UUID | None) -> Identity:
+        """``active_identity``, answered from this worker's identity cache while it may serve
+        (ADR 0431): the bearer path of the JSON API (``fresh_principal``)."""
+        cache = self.identity_cache
+        if cache is None or not cache.serving:
+            return await self.active_identity(session_id, user_id)
         now = utcnow()
+        hit = cache.get(session_id, user_id, now)
+        if hit is not None:
+            return hit
+        key = (session_id, user_id)
+        in_flight = self._fills.get(key)
+        if in_flight is not None:
+            # Another request of this worker is reading the same session: its answer, if
+            # it was stored (no invalidation or loss since it began); else our own read.
+            with contextlib.suppress(Exception):
+                stored = await asyncio.shield(in_flight)
+                if stored is not None:
+                    return stored
+            return await self.active_identity(session_id, user_id)
+        done: asyncio.Future[Identity | None] = asyncio.get_running_loop().create_future()
+        self._fills[key] = done
+        try:
+            identity = await self._fill(cache, session_id, user_id, now)
+        except BaseException:
+            done.set_result(None)
+            raise
+        finally:
+            self._fills.pop(key, None)
+        if not done.done():
+            done.set_result(identity if cache.get(session_id, user_id, now) is identity else None)
+        return identity
+
+    async def _fill(
+        self, cache: IdentityCache, session_id: uuid.UUID, user_id: uuid.UUID | None, now: datetime
+    ) -> Identity:
+        pending = cache.begin()
+        read_at = time.monotonic()
+        identity, row = await self._read_identity(session_id, user_id, now)
+        if row.session_kind == SessionKind.api.value:
+            idle_until = row.session_last_used_at + timedelta(
+                seconds=self._settings.refresh_idle_ttl_seconds
+            )
+            until = min(row.session_expires_at, idle_until)
+            cache.store(pending, session_id, user_id, identity, until, read_at)
+        return identity
+
+    async def _read_identity(
+        self, session_id: uuid.UUID, user_id: uuid.UUID | None, now: datetime
+    ) -> tuple[Identity, Row[Any]]:
         statement = _ACTIVE_IDENTITY if user_id is not None else _ACTIVE_SESSION_IDENTITY
         async with self._db.single() as conn:
             rows = (
@@ -416,7 +504,7 @@ class SessionService:
         identity = identity_from_rows(rows)
         if identity is None:
             raise SessionNotFound
-        return identity
+        return identity, rows[0]
 
     async def browser_session(self, cookie: str) -> BrowserSession | None:
         """The live browser session of this cookie value, or None."""

@@ -78,15 +78,15 @@ class Principal:
     identity: Identity  # the user, read with the session check of this request
 
 
-async def fresh_principal(
-    claims: Annotated[AccessClaims, Depends(bearer_claims)],
-    services: ServicesDep,
-    ctx: ContextDep,
+async def _principal(
+    claims: AccessClaims, services: Services, ctx: RequestContext, *, cached: bool
 ) -> Principal:
-    """A valid token whose session is still live (not logged out, revoked or expired) and
-    whose user is active; one database round trip, which also reads the user and roles."""
+    sessions = services.sessions
     try:
-        identity = await services.sessions.active_identity(claims.session_id, claims.subject)
+        if cached:
+            identity = await sessions.cached_identity(claims.session_id, claims.subject)
+        else:
+            identity = await sessions.active_identity(claims.session_id, claims.subject)
     except SessionNotFound:
         raise ApiProblem(
             INVALID_TOKEN,
@@ -96,9 +96,31 @@ async def fresh_principal(
     return Principal(claims, ctx.with_actor(claims.subject), identity)
 
 
-async def admin_principal(principal: Annotated[Principal, Depends(fresh_principal)]) -> Principal:
-    """Admin routes check roles and status as read in this request (fresh_principal), not
-    the token's claims: a role removed a minute ago must not still work."""
+async def fresh_principal(
+    claims: Annotated[AccessClaims, Depends(bearer_claims)],
+    services: ServicesDep,
+    ctx: ContextDep,
+) -> Principal:
+    """A valid token whose session is still live (not logged out, revoked or expired) and
+    whose user is active; one database round trip, which also reads the user and roles, or
+    none when this worker's identity cache may answer (every change to the session or the
+    user reaches it before the changing request returns: ADR 0431)."""
+    return await _principal(claims, services, ctx, cached=True)
+
+
+async def read_principal(
+    claims: Annotated[AccessClaims, Depends(bearer_claims)],
+    services: ServicesDep,
+    ctx: ContextDep,
+) -> Principal:
+    """``fresh_principal`` always read from the database (the admin routes)."""
+    return await _principal(claims, services, ctx, cached=False)
+
+
+async def admin_principal(principal: Annotated[Principal, Depends(read_principal)]) -> Principal:
+    """Admin routes check roles and status as read in this request from the database (never
+    the identity cache, ADR 0431), not the token's claims: a role removed a minute ago must
+    not still work."""
     if not principal.identity.is_admin:
         raise ApiProblem(FORBIDDEN, detail="the admin role is required")
     return principal

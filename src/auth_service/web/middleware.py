@@ -5,10 +5,12 @@ Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost to a few attribute
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -84,20 +86,108 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
-class _RouteSeries:
-    """The metric children of one (method, route): ``labels()`` takes a lock and builds a
-    key on every call, so each request would pay for four of them."""
+# The HTTP metrics are counted in plain integers per process and folded into the Prometheus
+# objects at scrape time (and by a timer, for the other workers' scrapes): a request pays for
+# a few list increments instead of four locked metric updates (ADR 0435). False: not counted
+# at all (the observability benchmark's "off" variant).
+COUNT_HTTP = True
 
-    __slots__ = ("duration", "request_size", "requests", "response_size")
+
+def _histogram_bounds(child: Any) -> tuple[float, ...]:
+    return tuple(child._upper_bounds)
+
+
+def _fold_histogram(child: Any, counts: list[int], folded: list[int]) -> None:
+    # Same effect as one observe() per value: bucket i holds the values in (bound i-1, bound i].
+    buckets = child._buckets
+    for i, count in enumerate(counts):
+        if count != folded[i]:
+            buckets[i].inc(count - folded[i])
+            folded[i] = count
+
+
+class _RouteSeries:
+    """The HTTP metrics of one (method, route) as plain cumulative counts, and the metric
+    children (label lookups done once) they are folded into. Only the event loop's thread
+    adds to the counts; a fold reads them and pushes the difference since the last fold, so a
+    fold from another thread never loses an increment."""
+
+    __slots__ = (
+        "_children",
+        "_folded",
+        "duration",
+        "duration_bounds",
+        "duration_sum",
+        "request_size",
+        "request_size_sum",
+        "requests",
+        "response_size",
+        "response_size_sum",
+        "size_bounds",
+    )
 
     def __init__(self, method: str, route: str) -> None:
-        self.requests = [
+        requests = [
             metrics.HTTP_REQUESTS.labels(method, route, status_class)
             for status_class in _STATUS_CLASSES
         ]
-        self.duration = metrics.HTTP_DURATION.labels(method, route)
-        self.response_size = metrics.HTTP_RESPONSE_SIZE.labels(route)
-        self.request_size = metrics.HTTP_REQUEST_SIZE.labels(route)
+        duration = metrics.HTTP_DURATION.labels(method, route)
+        response_size = metrics.HTTP_RESPONSE_SIZE.labels(route)
+        request_size = metrics.HTTP_REQUEST_SIZE.labels(route)
+        self._children = (requests, duration, response_size, request_size)
+        self.duration_bounds = _histogram_bounds(duration)
+        self.size_bounds = _histogram_bounds(response_size)
+        self.requests = [0] * len(_STATUS_CLASSES)
+        self.duration = [0] * len(self.duration_bounds)
+        self.response_size = [0] * len(self.size_bounds)
+        self.request_size = [0] * len(self.size_bounds)
+        self.duration_sum = self.response_size_sum = self.request_size_sum = 0.0
+        # What the metric objects already hold: requests, three histograms, three sums.
+        self._folded = (
+            [0] * len(self.requests),
+            [0] * len(self.duration),
+            [0] * len(self.response_size),
+            [0] * len(self.request_size),
+            [0.0, 0.0, 0.0],
+        )
+
+    def fold(self) -> None:
+        requests, duration, response_size, request_size = self._children
+        folded_requests, folded_duration, folded_response, folded_request, sums = self._folded
+        for i, count in enumerate(self.requests):
+            if count != folded_requests[i]:
+                requests[i].inc(count - folded_requests[i])
+                folded_requests[i] = count
+        _fold_histogram(duration, self.duration, folded_duration)
+        _fold_histogram(response_size, self.response_size, folded_response)
+        _fold_histogram(request_size, self.request_size, folded_request)
+        for i, (child, total) in enumerate(
+            (
+                (duration, self.duration_sum),
+                (response_size, self.response_size_sum),
+                (request_size, self.request_size_sum),
+            )
+        ):
+            if total != sums[i]:
+                child._sum.inc(total - sums[i])
+                sums[i] = total
+
+
+class _InFlight:
+    """Requests being served by this process (the ``auth_http_requests_in_flight`` gauge,
+    set from this count when the HTTP metrics are folded)."""
+
+    count = 0
+    _exported = 0
+
+    @classmethod
+    def fold(cls) -> None:
+        if cls.count != cls._exported:
+            cls._exported = cls.count
+            metrics.HTTP_IN_FLIGHT.set(cls.count)
+
+
+metrics.add_folder(_InFlight.fold)
 
 
 class HttpRecorder:
@@ -108,6 +198,33 @@ class HttpRecorder:
         self.access_log = access_log
         # Bounded: methods are normalised and routes are templates (or "unmatched").
         self._series: dict[tuple[str, str], _RouteSeries] = {}
+        self._fold_scheduled = False
+        metrics.add_folder(self.fold)
+
+    def fold(self) -> None:
+        """Push the counts of this recorder's requests into the metric objects."""
+        self._fold_scheduled = False
+        for series in list(self._series.values()):
+            series.fold()
+        _InFlight.fold()
+
+    def schedule_fold(self) -> None:
+        """Fold within ``FOLD_SECONDS`` (once per interval, however many requests)."""
+        if self._fold_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to fold later: fold now
+            self.fold()
+            return
+        self._fold_scheduled = True
+        loop.call_later(metrics.FOLD_SECONDS, self.fold)
+
+    def series(self, method: str, template: str) -> _RouteSeries:
+        series = self._series.get((method, template))
+        if series is None:
+            series = self._series[(method, template)] = _RouteSeries(method, template)
+        return series
 
     def record(
         self,
@@ -123,14 +240,19 @@ class HttpRecorder:
     ) -> None:
         if method not in _METHODS:
             method = "other"
-        series = self._series.get((method, template))
-        if series is None:
-            series = self._series[(method, template)] = _RouteSeries(method, template)
-        series.requests[min(max(status // 100, 1), 5) - 1].inc()
-        series.duration.observe(elapsed)
-        series.response_size.observe(response_bytes)
-        if length is not None and length.isdigit():
-            series.request_size.observe(int(length))
+        if COUNT_HTTP:
+            series = self._series.get((method, template)) or self.series(method, template)
+            series.requests[min(max(status // 100, 1), 5) - 1] += 1
+            series.duration[bisect_left(series.duration_bounds, elapsed)] += 1
+            series.duration_sum += elapsed
+            series.response_size[bisect_left(series.size_bounds, response_bytes)] += 1
+            series.response_size_sum += response_bytes
+            if length is not None and length.isdigit():
+                size = int(length)
+                series.request_size[bisect_left(series.size_bounds, size)] += 1
+                series.request_size_sum += size
+            if not self._fold_scheduled:
+                self.schedule_fold()
         access = self.access_log
         if access.enabled and (access.probes or not path.startswith(_PROBE_PATHS)):
             log_access(
@@ -182,13 +304,7 @@ class RequestContextMiddleware:
                 forwarded = value.decode("latin-1")
             elif key == b"content-length":
                 length = value
-        request_id = incoming if incoming and REQUEST_ID_PATTERN.match(incoming) else uuid4_hex()
-        client = scope.get("client")
-        peer = client[0] if client else None
-        ip = client_ip(peer, forwarded, self.trusted) if forwarded else peer
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        state["client_ip"] = ip
+        request_id, ip = identify(scope, incoming, forwarded, self.trusted)
         context_tokens = structlog.contextvars.bind_contextvars(
             request_id=request_id, tenant=_DEFAULT_TENANT
         )
@@ -196,8 +312,9 @@ class RequestContextMiddleware:
         status = 500
         response_bytes = 0
         start = time.perf_counter()
-        in_flight = metrics.HTTP_IN_FLIGHT
-        in_flight.inc()
+        _InFlight.count += 1
+        if not self.recorder._fold_scheduled:
+            self.recorder.schedule_fold()
         request_id_header = (b"x-request-id", request_id.encode())
         security = security_headers(scope["path"], self.hsts) if self.security_headers else None
 
@@ -218,7 +335,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            in_flight.dec()
+            _InFlight.count -= 1
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
@@ -238,6 +355,21 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.reset_contextvars(**context_tokens)
             current_scope.reset(scope_token)
+
+
+def identify(
+    scope: Scope, incoming: str | None, forwarded: str | None, trusted: tuple[Network, ...]
+) -> tuple[str, str | None]:
+    """The request id (an acceptable incoming ``X-Request-ID``, or new) and the client
+    address, also kept in the scope's state for ``get_context``."""
+    request_id = incoming if incoming and REQUEST_ID_PATTERN.match(incoming) else uuid4_hex()
+    client = scope.get("client")
+    peer = client[0] if client else None
+    ip = client_ip(peer, forwarded, trusted) if forwarded else peer
+    state = scope.setdefault("state", {})
+    state["request_id"] = request_id
+    state["client_ip"] = ip
+    return request_id, ip
 
 
 def uuid4_hex() -> str:

@@ -20,13 +20,8 @@ from auth_service.accounts.models import User
 from auth_service.config.settings import Settings
 from auth_service.db.base import DEFAULT_TENANT_ID
 from auth_service.db.engine import create_engine
-from auth_service.db.migrate import (
-    MigrationRefused,
-    alembic_config,
-    current_revision,
-    head_revision,
-    upgrade_to_head,
-)
+from auth_service.db.migrate import MigrationRefused, alembic_config, upgrade_to_head
+from auth_service.db.revision import current_revision, head_revision
 from tests.support.cli import cli_environment, run_cli
 from tests.support.services import POSTGRES_URL, pg_admin, service_missing
 

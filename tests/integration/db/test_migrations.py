@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.config.settings import Settings
 from auth_service.db.engine import create_engine
-from auth_service.db.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
+from auth_service.db.migrate import (
+    alembic_config,
+    alembic_current,
+    alembic_head,
+    upgrade_to_head,
+)
+from auth_service.db.revision import current_revision, head_revision
 from tests.support.services import BOTH_DATABASES, fresh_postgres_database
 
 
@@ -78,6 +84,9 @@ async def test_upgrade_downgrade_upgrade_gives_the_same_schema(empty_database_ur
     engine = create_engine(Settings(database={"url": empty_database_url}))  # type: ignore[arg-type]
     try:
         assert await upgrade_to_head(engine) == (None, head_revision())
+        # What the serving processes read without Alembic is what Alembic reads.
+        assert head_revision() == alembic_head()
+        assert await current_revision(engine) == await alembic_current(engine) == alembic_head()
         async with engine.connect() as conn:
             migrated = await conn.run_sync(_schema)
         seeded = await _seed_rows(engine)
@@ -86,7 +95,8 @@ async def test_upgrade_downgrade_upgrade_gives_the_same_schema(empty_database_ur
 
         async with engine.begin() as conn:
             await conn.run_sync(_downgrade_to_base)
-        assert await current_revision(engine) is None
+        assert await current_revision(engine) is None  # the table is there, and empty
+        assert await alembic_current(engine) is None
         async with engine.connect() as conn:
             emptied = await conn.run_sync(_schema)
         # Only Alembic's own bookkeeping table stays, and on PostgreSQL no type either.

@@ -39,6 +39,9 @@ def test_two_workers_sum_and_promtool_is_clean(tmp_path: Path, tools: Tools) -> 
         env = base_env(tmp_path, sqlalchemy_url(dsn), PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
         migrate(tmp_path, env)
         with Server(tmp_path, env, workers=2) as server:
+            # Each served worker opened its kept database connections (pool_size, 10) before
+            # its first request (Database.warm).
+            assert server.logs().count('"connections_opened": 10') == 2, server.logs()[-3000:]
             users = [
                 {"email": f"mw-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
                 for _ in range(USERS)

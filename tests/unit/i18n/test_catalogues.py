@@ -31,6 +31,17 @@ def test_english_and_german_ship() -> None:
     assert i18n.display_name("de") == "Deutsch"
 
 
+@pytest.mark.parametrize("language", i18n.languages())
+def test_every_catalogue_has_its_own_name_and_it_is_babels(language: str) -> None:
+    from babel import Locale
+
+    # The table spares every worker babel's CLDR data (ADR 0437): it must say what babel says.
+    babel_name = Locale.parse(language).get_display_name(language)
+    assert babel_name is not None
+    assert i18n.OWN_NAMES[language] == babel_name[:1].upper() + babel_name[1:]
+    assert i18n.display_name(language) == i18n.OWN_NAMES[language]
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

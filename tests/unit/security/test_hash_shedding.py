@@ -28,8 +28,11 @@ async def _flood(hasher: PasswordHasher, n: int) -> tuple[int, int]:
     return results.count(True), results.count(False)
 
 
-async def test_sheds_when_the_wait_ahead_exceeds_the_limit() -> None:
-    hasher = PasswordHasher(PasswordSettings(**SLOW, hash_max_wait_seconds=0.05))
+@pytest.mark.parametrize("pool", ["threads", "processes"])
+async def test_sheds_when_the_wait_ahead_exceeds_the_limit(pool: str) -> None:
+    hasher = PasswordHasher(
+        PasswordSettings.model_validate({**SLOW, "hash_max_wait_seconds": 0.05, "hash_pool": pool})
+    )
     try:
         await hasher.warm_up()
         assert hasher.admits()

@@ -1,0 +1,126 @@
+"""``GET /v1/users/me`` answered in front of FastAPI from the identity cache (web/fast_me.py,
+ADR 0432): the same status, headers and bytes as the routed path through every middleware,
+counted and logged the same, and only when the cache holds the answer. Redis is configured
+(the invalidation bus is healthy, so the identity cache serves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from auth_service.observability import tracing
+from auth_service.web import fast_me
+from tests.support.api import Api
+
+pytestmark = [pytest.mark.redis]
+
+ME = "/v1/users/me"
+# A request with a Content-Length goes to the full stack: the previous behaviour.
+ROUTED = {"Content-Length": "0"}
+
+
+@pytest.fixture
+def settings_overrides(redis_url: str) -> dict[str, Any]:
+    return {"redis": {"url": redis_url}}
+
+
+def _comparable(headers: object) -> list[tuple[str, str]]:
+    pairs = [(k.lower(), v) for k, v in headers.multi_items()]  # type: ignore[attr-defined]
+    return [(k, v) for k, v in pairs if k != "x-request-id"]
+
+
+class Spy:
+    """Counts the fast path's answers (``_answer`` returning a body)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.answered = 0
+        real = fast_me.MeFastPath._answer
+
+        async def answer(layer: fast_me.MeFastPath, scope: Any, auth: str | None) -> bytes | None:
+            body = await real(layer, scope, auth)
+            self.answered += body is not None
+            return body
+
+        monkeypatch.setattr(fast_me.MeFastPath, "_answer", answer)
+
+
+async def test_answers_as_the_full_stack_does(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy(monkeypatch)
+    user = await api.user()
+    bearer = api.bearer(user["access_token"])
+    routed = await api.client.get(ME, headers={**bearer, **ROUTED})  # fills the cache
+    assert spy.answered == 0
+    fast = await api.client.get(ME, headers=bearer)
+    assert spy.answered == 1
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content
+    assert _comparable(fast.headers) == _comparable(routed.headers)  # same order too
+    assert fast.headers["x-request-id"] != routed.headers["x-request-id"]
+    honoured = await api.client.get(ME, headers={**bearer, "X-Request-ID": "abc-123"})
+    assert honoured.headers["x-request-id"] == "abc-123"
+    assert spy.answered == 2
+
+
+async def test_counted_like_the_route(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy(monkeypatch)
+    user = await api.user()
+    bearer = api.bearer(user["access_token"])
+    assert (await api.client.get(ME, headers=bearer)).status_code == 200  # fills
+
+    before = await api.requests_counted(ME)
+    for _ in range(3):
+        assert (await api.client.get(ME, headers=bearer)).status_code == 200
+    assert spy.answered == 3
+    assert await api.requests_counted(ME) == before + 3
+
+
+async def test_everything_else_takes_the_full_stack(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    user = await api.user()
+    bearer = api.bearer(user["access_token"])
+    assert (await api.client.get(ME)).status_code == 401  # no token: the route's problem
+    bad = await api.client.get(ME, headers=api.bearer("not-a-token"))
+    assert bad.status_code == 401
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert (await api.client.get(ME, headers=bearer)).status_code == 200  # a miss: fills
+    assert spy.answered == 0
+    cors = await api.client.get(ME, headers={**bearer, "Origin": "https://elsewhere.example"})
+    assert cors.status_code == 200
+    assert spy.answered == 0
+    assert (await api.client.head(ME, headers=bearer)).status_code in (200, 405)
+    assert spy.answered == 0
+    # Revoked: the cache forgot it, the full stack answers the problem.
+    out = await api.client.post("/v1/auth/logout", json={"refresh_token": user["refresh_token"]})
+    assert out.status_code == 204
+    gone = await api.client.get(ME, headers=bearer)
+    assert gone.status_code == 401
+    assert gone.json()["detail"] == "the session of this token has ended"
+    assert spy.answered == 0
+
+
+async def test_with_tracing_on_the_unsampled_requests_stay_on_the_fast_path(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tracing configured with a root rate (a provider installed: only whether there is one
+    # and the rate are read here, no provider is installed process-wide). It used to send
+    # every request to the full stack, sampled or not: three times the CPU of `me`
+    # (bench/README.md, "what tracing does to me").
+    spy = Spy(monkeypatch)
+    user = await api.user()
+    bearer = api.bearer(user["access_token"])
+    assert (await api.client.get(ME, headers=bearer)).status_code == 200  # fills
+    assert (await api.client.get(ME, headers=bearer)).status_code == 200
+    assert spy.answered == 1
+    monkeypatch.setattr(tracing, "_provider", object())
+    monkeypatch.setattr(tracing, "_root_rate", 0.0)  # no root sampled
+    assert (await api.client.get(ME, headers=bearer)).status_code == 200
+    assert spy.answered == 2
+    parent = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+    assert (await api.client.get(ME, headers={**bearer, **parent})).status_code == 200
+    assert spy.answered == 2  # a trace to continue: the full stack's
+    monkeypatch.setattr(tracing, "_root_rate", 1.0)  # every root sampled
+    assert (await api.client.get(ME, headers=bearer)).status_code == 200
+    assert spy.answered == 2

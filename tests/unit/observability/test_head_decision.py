@@ -1,0 +1,86 @@
+"""The head decision taken in front of the app (``tracing.untraced_head``): the ``me`` fast
+path serves the requests head sampling does not sample even while tracing is on, and the
+full stack keeps the decision of a request handed on (one roll per request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+
+from auth_service.observability import tracing
+
+
+@pytest.fixture
+def tracing_on(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Tracing as configured (a provider installed), without installing one process-wide:
+    the decisions read only whether there is one and the root rate."""
+
+    def at(rate: float | None) -> None:
+        monkeypatch.setattr(tracing, "_provider", object())
+        monkeypatch.setattr(tracing, "_root_rate", rate)
+
+    return at
+
+
+def test_tracing_off_leaves_every_request_to_the_fast_path() -> None:
+    scope: dict[str, Any] = {
+        "headers": [(b"traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]
+    }
+    assert tracing.untraced_head(scope) is True
+    assert tracing.HEAD_DECISION not in scope
+    assert tracing.enter_unsampled() is None  # nothing attached while tracing is off
+
+
+def test_an_unsampled_root_is_untraced_and_the_decision_is_kept(tracing_on: Any) -> None:
+    tracing_on(0.0)
+    scope: dict[str, Any] = {"headers": []}
+    assert tracing.untraced_head(scope) is True
+    assert scope[tracing.HEAD_DECISION] is False
+
+
+def test_a_sampled_root_goes_on_with_its_decision(tracing_on: Any) -> None:
+    tracing_on(1.0)
+    scope: dict[str, Any] = {"headers": []}
+    assert tracing.untraced_head(scope) is False
+    assert scope[tracing.HEAD_DECISION] is True
+    # Asked again (the full stack), the same answer: no second roll.
+    tracing_on(0.0)
+    assert tracing.untraced_head(scope) is False
+
+
+def test_trace_headers_and_unknown_samplers_are_the_full_stacks(tracing_on: Any) -> None:
+    tracing_on(0.0)
+    with_parent: dict[str, Any] = {"headers": [(b"traceparent", b"00-x-y-01")]}
+    assert tracing.untraced_head(with_parent) is False
+    assert tracing.HEAD_DECISION not in with_parent
+    tracing_on(None)  # a sampler whose root decision is not a plain rate
+    assert tracing.untraced_head({"headers": []}) is False
+
+
+async def test_the_middleware_keeps_a_decision_taken_in_front(tracing_on: Any) -> None:
+    tracing_on(1.0)  # it would sample every root it rolls for itself
+    seen: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(trace.get_current_span().get_span_context().trace_id)
+
+    middleware = tracing.ServerSpanMiddleware(app)
+    scope = {"type": "http", "path": "/v1/users/me", "method": "GET", "headers": []}
+    scope[tracing.HEAD_DECISION] = False
+    await middleware(scope, None, None)
+    assert seen == [tracing._UNSAMPLED_TRACE_ID]  # the unsampled parent, no span of its own
+
+
+async def test_the_fast_path_serves_in_the_unsampled_context(tracing_on: Any) -> None:
+    tracing_on(0.0)
+    token = tracing.enter_unsampled()
+    try:
+        current = trace.get_current_span().get_span_context()
+        assert current.trace_id == tracing._UNSAMPLED_TRACE_ID
+        assert not current.trace_flags.sampled
+        assert tracing.current_trace_ids() is None  # the access line names no trace
+    finally:
+        tracing.leave(token)
+    assert trace.get_current_span().get_span_context().trace_id != tracing._UNSAMPLED_TRACE_ID

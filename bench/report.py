@@ -447,13 +447,19 @@ def _ratios(r: dict[str, Any]) -> str:
                 parts.append(
                     f"- {name} / raw ASGI ceiling: **{ok / raw:.3f}** (target ≥ {target}: {met})"
                 )
-    if "me" in s:
-        load = _main_load(s["me"])
+    for name, when in (
+        ("me", "from a cold start"),
+        ("me_again", "steady state"),
+        ("me_fresh", "warm process, unseen sessions"),
+    ):
+        if name not in s:
+            continue
+        load = _main_load(s[name])
         p50, p99 = _p(load, "50"), _p(load, "99")
         if p50:
             met = "met" if p99 <= 5 * p50 else "not met"
             parts.append(
-                f"- me p99 / p50 at 64 connections: **{p99 / p50:.1f}** "
+                f"- {name} p99 / p50 at 64 connections ({when}): **{p99 / p50:.1f}** "
                 f"({p99:.1f} / {p50:.1f} ms; target ≤ 5: {met})"
             )
     rss = list(r.get("rss_mib_end", {}).values())

@@ -23,6 +23,7 @@ from sqlalchemy import event
 
 from auth_service.app import create_app
 from auth_service.config.loader import load_settings
+from auth_service.db.engine import Database
 
 COUNTS: Counter[str] = Counter()
 
@@ -32,6 +33,16 @@ _send = AbstractConnection.send_packed_command
 async def _counting_send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
     COUNTS["redis"] += 1
     await _send(self, command, check_health)
+
+
+_fetch_driver = Database.fetch_driver
+
+
+async def _counting_fetch_driver(self: Database, statement: Any, params: Any) -> Any:
+    # Statements sent on asyncpg's connection directly (ADR 0445: the refresh exchange) do
+    # not pass through SQLAlchemy's events: one statement, one round trip, in autocommit.
+    COUNTS["statements"] += 1
+    return await _fetch_driver(self, statement, params)
 
 
 def _instrument(engine: Any) -> None:
@@ -89,6 +100,7 @@ async def main() -> None:
     settings = load_settings().settings
     app = create_app(settings)
     AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
+    Database.fetch_driver = _counting_fetch_driver  # type: ignore[method-assign]
     results: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
         _instrument(app.state.services.db.engine.sync_engine)

@@ -6,10 +6,14 @@ every scenario, and writes ``bench/results/<date>/`` (report.md, results.json, P
 
 Knobs (environment): BENCH_DURATION (s per scenario, 15), BENCH_USERS (100000),
 BENCH_WORKERS (CPU count), BENCH_SCENARIOS (comma list, default all), BENCH_PROFILE=1
-(py-spy on one worker during login, refresh and me), BENCH_SOAK (s of mixed load with RSS
-samples, 0), BENCH_PG (postgresql://postgres@127.0.0.1:5432), BENCH_DB (auth_bench),
+(py-spy on one worker during login, refresh, me and me_during_login; BENCH_PROFILE=svg for
+flame graphs; BENCH_PROFILE_ARGS, more py-spy options, e.g. "--gil" or "--idle"),
+BENCH_SOAK (s of mixed load with RSS samples, 0), BENCH_PG
+(postgresql://postgres@127.0.0.1:5432), BENCH_DB (auth_bench),
 BENCH_REDIS (redis://127.0.0.1:6379), BENCH_REDIS_DB (13), BENCH_OUT (results directory),
-BENCH_SERVICE_ENV (extra service settings for experiments, "KEY=VALUE,KEY=VALUE").
+BENCH_SERVICE_ENV (extra service settings for experiments, "KEY=VALUE,KEY=VALUE"),
+BENCH_TRIM_PROBE=1 (after the last scenario: glibc ``malloc_stats`` and ``malloc_trim(0)`` in
+each worker through gdb, RSS before and after: what holds the high-water mark).
 The forgot scenario (``forgot_timing``) runs after the wrk scenarios when selected.
 """
 
@@ -536,6 +540,7 @@ def start_profile(name: str, server: Server, duration: float) -> list[subprocess
                 "--format",
                 "flamegraph" if svg else "raw",
                 "--nonblocking",
+                *os.environ.get("BENCH_PROFILE_ARGS", "").split(),
                 "--output",
                 str(CONFIG.out / f"profile-{name}.{'svg' if svg else 'txt'}"),
             ],
@@ -719,7 +724,9 @@ def run() -> dict[str, Any]:
             env,
             work / "service.log",
         )
-        wait_http(f"{mgmt}/health/ready")
+        # On a loaded machine uvicorn kills a worker whose imports take more than 5 s (its
+        # health ping) and starts another: give the workers time to come up.
+        wait_http(f"{mgmt}/health/ready", timeout=240)
         time.sleep(2)  # every worker has finished its start-up (key cache, hasher warm-up)
         results["rss_mib_start"] = server.rss()
 
@@ -791,6 +798,20 @@ def run() -> dict[str, Any]:
             scenarios["me"] = measure(
                 "me", [Wrk("me", "me.lua", base, 64, 2, D, files)], server, profile=cfg.profile
             )
+            if want("me_again"):
+                # The same load again at once, the caches as the first run left them: where
+                # the first run's tail comes from its start (cold caches, first connections),
+                # this one does not have it.
+                scenarios["me_again"] = measure(
+                    "me_again", [Wrk("me", "me.lua", base, 64, 2, D, files)], server
+                )
+            if want("me_fresh"):
+                # A warm process, 64 sessions it has not seen: a tail that comes back here is
+                # the cost of first sight of a session (its caches' fills), not of the process.
+                fresh = token_files(work, "me_fresh", login_many(base, 64, 64))
+                scenarios["me_fresh"] = measure(
+                    "me_fresh", [Wrk("me", "me.lua", base, 64, 2, D, fresh)], server
+                )
         if want("login"):
             scenarios["login"] = measure(
                 "login", [Wrk("login", "login.lua", base, 8, 2, D)], server, profile=cfg.profile
@@ -911,6 +932,7 @@ def run() -> dict[str, Any]:
                     Wrk("login (saturating)", "login.lua", base, 32, 2, D),
                 ],
                 server,
+                profile=cfg.profile,
             )
         if want("overload"):
             login_max = scenarios.get("login", {}).get("loads", [{}])[0].get("ok_per_s") or 30.0
@@ -942,6 +964,8 @@ def run() -> dict[str, Any]:
         if cfg.soak:
             results["soak"] = soak(server, base, work)
         results["rss_mib_end"] = server.rss()
+        if os.environ.get("BENCH_TRIM_PROBE", "0") not in ("", "0"):
+            results["rss_probe"] = trim_probe(server)
     finally:
         if server is not None:
             server.stop()
@@ -952,6 +976,41 @@ def run() -> dict[str, Any]:
     results["machine"]["loadavg_after"] = os.getloadavg()
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return results
+
+
+def trim_probe(server: Server) -> dict[str, Any]:
+    """What holds a worker's RSS after the run (BENCH_TRIM_PROBE=1): glibc's ``malloc_stats()``
+    (written to the service log) and ``malloc_trim(0)`` called in each worker through gdb, with
+    the RSS before and after. Memory the trim returns was free inside glibc's heaps (a
+    high-water mark of freed buffers); what stays is live or fragmented Python memory."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return {"error": "gdb is not installed"}
+    out: dict[str, Any] = {}
+    for pid in server.workers():
+        before = procstat.rss_mib(pid) or 0.0
+        run = subprocess.run(
+            [
+                gdb,
+                "-p",
+                str(pid),
+                "-batch",
+                "-ex",
+                "call (void)malloc_stats()",
+                "-ex",
+                "call (int)malloc_trim(0)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        after = procstat.rss_mib(pid) or 0.0
+        out[str(pid)] = {
+            "rss_mib_before_trim": round(before, 1),
+            "rss_mib_after_trim": round(after, 1),
+            "gdb_rc": run.returncode,
+        }
+    return out
 
 
 def forgot_timing(base: str) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth_service.cli.serve_cmd import asgi_factory
+from auth_service.asgi import asgi_factory
 from auth_service.observability import metrics
+from auth_service.web import middleware
 
 
 class _Null:
@@ -34,6 +35,7 @@ def observability_on() -> object:
 
 
 def observability_off() -> object:
+    middleware.COUNT_HTTP = False  # the HTTP metrics' plain counts too (ADR 0435)
     null = _Null()
     for name in dir(metrics):
         if name.isupper() and hasattr(getattr(metrics, name), "labels"):

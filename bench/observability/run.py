@@ -14,6 +14,12 @@ much less. Throughput (wrk Requests/sec) is reported beside it.
 Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10), BENCH_CONNECTIONS (32), BENCH_PATH
 (/v1/users/me: an endpoint doing real work, one database read per request, bearer token),
 BENCH_VARIANTS (comma-separated subset; "off" always runs).
+
+BENCH_PATH=/v1/auth/refresh: refresh with rotation, as ``make bench``'s ``refresh`` scenario
+(bench/lua/refresh.lua): one wrk thread per connection, each chaining its own rotated token.
+Every wrk run (the warm-up too) starts from fresh sessions: BENCH_CONNECTIONS logins of one
+registered user before it, outside the measured interval (a reused token would be a replay).
+The rate limiters are raised to 1,000,000/minute (still evaluated), as ``make bench`` does.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ PATH = os.environ.get("BENCH_PATH", "/.well-known/jwks.json")
 WITH_METRICS = ("metrics", "on")
 # Paths that need a bearer token: the benchmark registers a user and logs in first.
 AUTHENTICATED = ("/v1/users/me", "/v1/sessions")
+REFRESH = PATH == "/v1/auth/refresh"
+LUA = ROOT / "bench" / "lua"
+CREDENTIALS = {"email": "observer@example.com", "password": "Tr0ub4dor&3-horse-staple"}
 
 
 class Sink(BaseHTTPRequestHandler):
@@ -111,40 +120,61 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
 
 
+def post(port: int, path: str, body: dict[str, str]) -> dict[str, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as r:
+        raw = r.read()
+    return dict(json.loads(raw)) if raw else {}  # registration answers 202, no body
+
+
 def bearer_token(port: int) -> str:
     """Register and log in a user; its access token authenticates PATH (e.g. /v1/users/me)."""
-
-    def post(path: str, body: dict[str, str]) -> dict[str, str]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}{path}",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as r:
-            raw = r.read()
-        return dict(json.loads(raw)) if raw else {}  # registration answers 202, no body
-
-    credentials = {"email": "observer@example.com", "password": "Tr0ub4dor&3-horse-staple"}
-    post("/v1/auth/register", credentials)
-    return post("/v1/auth/login", credentials)["access_token"]
+    post(port, "/v1/auth/register", CREDENTIALS)
+    return post(port, "/v1/auth/login", CREDENTIALS)["access_token"]
 
 
 HEADERS: list[str] = []
 
 
-def wrk(port: int) -> tuple[float, int]:
-    """Requests/sec and the number of requests completed."""
+def refresh_tokens(port: int, directory: Path) -> Path:
+    """One fresh session per connection (the user registered at setup); the file refresh.lua
+    reads its chains' first tokens from."""
+    tokens = [
+        post(port, "/v1/auth/login", CREDENTIALS)["refresh_token"] for _ in range(CONNECTIONS)
+    ]
+    path = directory / "refresh-tokens.txt"
+    path.write_text("".join(t + "\n" for t in tokens))
+    return path
+
+
+def wrk(port: int, tokens: Path | None = None) -> tuple[float, int]:
+    """Requests/sec and the number of requests completed (``tokens``: refresh's chains)."""
     url = f"http://127.0.0.1:{port}{PATH}"
+    if tokens is not None:
+        env = {**os.environ, "BENCH_LUA": str(LUA), "BENCH_REFRESH_TOKENS": str(tokens)}
+        args = [f"-t{CONNECTIONS}", "-s", str(LUA / "refresh.lua")]
+    else:
+        env, args = dict(os.environ), ["-t2", *HEADERS]
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", *HEADERS, url],
+        ["wrk", *args, f"-c{CONNECTIONS}", f"-d{DURATION}s", url],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     done = re.search(r"(\d+) requests in", out)
     if rps is None or done is None:
         raise SystemExit(f"cannot read wrk output:\n{out}")
+    if tokens is not None:  # a broken chain would measure 401s, not refreshes
+        summary = json.loads(out.split("BENCH_JSON ", 1)[1].splitlines()[0])
+        failed = {k: v for k, v in summary["status"].items() if k != "200"}
+        if failed or summary["errors"].get("status"):
+            raise SystemExit(f"refresh answered other than 200: {failed} {summary['errors']}")
     return float(rps.group(1)), int(done.group(1))
 
 
@@ -182,10 +212,16 @@ def main() -> None:
     }
     if chosen := os.environ.get("BENCH_VARIANTS"):
         envs = {v: envs[v] for v in ["off", *chosen.split(",")] if v in envs}
-    if PATH.startswith(AUTHENTICATED):
+    if REFRESH:
+        for env in envs.values():
+            for limiter in ("LOGIN_PER_IP", "LOGIN_PER_ACCOUNT", "REFRESH_PER_IP"):
+                env[f"AUTH_RATE_LIMITS__{limiter}"] = "1000000/minute"
+    if PATH.startswith(AUTHENTICATED) or REFRESH:
         proc, port = start("off", envs["off"], tmp / "setup.log")
         try:
-            HEADERS.extend(["-H", f"Authorization: Bearer {bearer_token(port)}"])
+            token = bearer_token(port)
+            if not REFRESH:
+                HEADERS.extend(["-H", f"Authorization: Bearer {token}"])
         finally:
             stop(proc)
     results: dict[str, list[float]] = {v: [] for v in envs}
@@ -194,9 +230,11 @@ def main() -> None:
         for variant in envs:
             proc, port = start(variant, envs[variant], tmp / f"{variant}.log")
             try:
-                wrk(port)  # warm-up, discarded
+                # Refresh: the logins' hashing stays out of the measured interval.
+                wrk(port, refresh_tokens(port, tmp) if REFRESH else None)  # warm-up, discarded
+                tokens = refresh_tokens(port, tmp) if REFRESH else None
                 before = procstat.cpu_seconds(proc.pid) or 0.0
-                rps, done = wrk(port)
+                rps, done = wrk(port, tokens)
                 after = procstat.cpu_seconds(proc.pid) or 0.0
                 results[variant].append(rps)
                 cpu_us[variant].append(round((after - before) / done * 1e6, 1))

@@ -21,7 +21,8 @@ from /proc for the server processes (auth-service's master and workers; node), a
 auth-service also its PostgreSQL backends and Redis.
 
 Knobs: BENCH_DURATION (s per scenario, 15), BENCH_WORKERS, BENCH_PROFILE=1 (py-spy on one
-worker during auth-service's client_credentials), BENCH_OUT, BENCH_SERVICE_ENV (as bench/run.py).
+worker during auth-service's client_credentials), BENCH_OUT, BENCH_SERVICE_ENV (as bench/run.py),
+BENCH_NODE_PORT (oidc-provider opaque; JWT on the next port; 18180).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ SCRIPTS = os.path.relpath(HERE, bench.LUA)  # wrk scripts of this directory, fro
 AUDIENCE = "https://api.bench.invalid"
 SCOPE = "api:read"
 REDIRECT = "http://127.0.0.1:9/callback"
-NODE_PORTS = {"opaque": 18180, "jwt": 18181}
+# BENCH_NODE_PORT: the opaque provider's port, the JWT one's is the next (a run beside another).
+_NODE_PORT = int(os.environ.get("BENCH_NODE_PORT") or 18180)
+NODE_PORTS = {"opaque": _NODE_PORT, "jwt": _NODE_PORT + 1}
 CONNECTIONS = 64
 REFRESH_CHAINS = 16
 DEVICES = 16

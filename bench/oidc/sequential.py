@@ -3,6 +3,7 @@ where it goes (py-spy, GIL-holding samples only, so idle waits do not count).
 
     .venv/bin/python bench/oidc/sequential.py                # 500 tokens, 1 worker
     BENCH_SPY=1 .venv/bin/python bench/oidc/sequential.py    # + a 12 s profile of one worker
+    BENCH_SPY=svg .venv/bin/python bench/oidc/sequential.py  # + its flame graph (SVG)
 
 Same service set-up as bench/oidc/run.py (production mode, PostgreSQL ``auth_bench_oidc``
 recreated, Redis index 12). Without concurrency the figure does not depend on how the load
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +36,8 @@ import run as oidc  # bench/oidc/run.py
 from bench import procstat
 from bench import run as bench
 
-PORT, MANAGEMENT_PORT = 18380, 19390
+PORT = int(os.environ.get("BENCH_SEQ_PORT") or 18380)
+MANAGEMENT_PORT = int(os.environ.get("BENCH_SEQ_MANAGEMENT_PORT") or 19390)
 TOKENS = int(os.environ.get("BENCH_TOKENS") or 500)
 
 
@@ -105,11 +108,14 @@ def main() -> None:
                 "loadavg": os.getloadavg(),
             }
             if os.environ.get("BENCH_SPY"):
-                raw = work / "profile.txt"
+                # BENCH_SPY=svg: a flame graph of the same samples instead of the summary.
+                svg = os.environ["BENCH_SPY"] == "svg"
+                raw = work / ("profile.svg" if svg else "profile.txt")
                 # One worker: uvicorn serves it in the process it started (no spawned child).
                 worker = (server.workers() or [server.proc.pid])[0]
                 spy = [str(bench.BIN / "py-spy"), "record", "--pid", str(worker), "--gil"]
-                spy += ["--duration", "12", "--rate", "200", "--format", "raw", "--nonblocking"]
+                spy += ["--duration", "12", "--rate", "200", "--nonblocking"]
+                spy += ["--format", "flamegraph" if svg else "raw"]
                 profiler = subprocess.Popen(
                     [*spy, "--output", str(raw)],
                     stdout=subprocess.DEVNULL,
@@ -121,7 +127,10 @@ def main() -> None:
                 profiler.wait(timeout=60)
                 out = bench.BENCH / "results" / f"oidc-{time.strftime('%Y-%m-%d')}"
                 out.mkdir(parents=True, exist_ok=True)
-                summarise(raw, out / "profile-sequential.txt")
+                if svg:
+                    shutil.copyfile(raw, out / "flame-token-sequential.svg")
+                else:
+                    summarise(raw, out / "profile-sequential.txt")
         print(json.dumps(result))
     finally:
         server.stop()

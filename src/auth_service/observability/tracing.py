@@ -223,8 +223,9 @@ def untraced_head(scope: MutableMapping[str, Any]) -> bool:
     request may be answered without a server span — tracing is off, or the request is a root
     (no trace headers) that head sampling does not sample. The decision is kept in the scope,
     so when the layer hands the request on, ServerSpanMiddleware takes it instead of rolling
-    again. A request with trace headers, or under a sampler without a plain root rate, is the
-    full stack's to trace."""
+    again. False for a sampled root, a request with trace headers, or any root under a
+    sampler without a plain root rate: the layer answers it under a ``FrontSpan``, or hands
+    it on to the full stack's span."""
     if _provider is None:
         return True
     decided = scope.get(HEAD_DECISION)
@@ -233,6 +234,60 @@ def untraced_head(scope: MutableMapping[str, Any]) -> bool:
             return False
         decided = scope[HEAD_DECISION] = _roll(_root_rate)
     return not decided
+
+
+def _server_attributes(scope: Scope, method: str) -> dict[str, Any]:
+    return {
+        "http.request.method": method,
+        "url.path": scope["path"],
+        "url.scheme": scope.get("scheme", "http"),
+        "network.protocol.version": scope.get("http_version", "1.1"),
+    }
+
+
+class FrontSpan:
+    """The SERVER span of a request that a layer in front of the app answers itself once
+    ``untraced_head`` said it is traced: a sampled root (its head decision is in the scope)
+    or a request with trace headers (the parent-based sampler decides, as in
+    ``ServerSpanMiddleware``). Named after the route at once, made current until ``end`` (the
+    statements and Redis calls of the answer are its children); ``start_ns`` back-dates it to
+    when the layer began (``time.time_ns()``), for work done before it was known to be
+    answered in front. Only for ``untraced_head(scope) is False``: tracing is on."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, scope: Scope, method: str, route: str, start_ns: int | None = None) -> None:
+        name = f"{method} {route}"
+        parent = None
+        if any(key in _TRACE_HEADERS for key, _ in scope.get("headers", ())):
+            parent = propagate.extract(scope, getter=_GETTER)
+            span = _server_tracer.start_span(
+                name, context=parent, kind=SpanKind.SERVER, start_time=start_ns
+            )
+        else:
+            _forced.on = scope.get(HEAD_DECISION) is True
+            try:
+                span = _server_tracer.start_span(name, kind=SpanKind.SERVER, start_time=start_ns)
+            finally:
+                _forced.on = False
+        if span.is_recording():
+            attributes = _server_attributes(scope, method)
+            attributes["http.route"] = route
+            span.set_attributes(attributes)
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span, parent))
+
+    def end(self, status: int) -> None:
+        """The response's status on the span, then the span ended and no longer current."""
+        span = self._span
+        try:
+            if span.is_recording():
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
+        finally:
+            span.end()
+            otel_context.detach(self._token)
 
 
 def enter_unsampled() -> object | None:
@@ -295,14 +350,7 @@ class ServerSpanMiddleware:
             if not current.is_recording():
                 await self.app(scope, receive, send)
                 return
-            current.set_attributes(
-                {
-                    "http.request.method": method,
-                    "url.path": scope["path"],
-                    "url.scheme": scope.get("scheme", "http"),
-                    "network.protocol.version": scope.get("http_version", "1.1"),
-                }
-            )
+            current.set_attributes(_server_attributes(scope, method))
 
             async def send_status(message: Message) -> None:
                 if message["type"] == "http.response.start":

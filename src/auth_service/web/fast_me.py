@@ -7,9 +7,12 @@ layer answers the one common case itself and hands everything else to the full s
 
 - answered here only: ``GET /v1/users/me`` with ``Authorization: Bearer`` and a token that
   verifies (the verified-token cache, ADR 0421) and is not DPoP-bound, no ``Origin`` (CORS
-  decides), no body, not traced (tracing off, or a root that head sampling did not sample:
-  ``tracing.untraced_head``, whose decision the full stack keeps when the request goes on),
-  and the session in this worker's identity cache (the bus healthy);
+  decides), no body, and the session in this worker's identity cache (the bus healthy);
+- traced or not: the head decision is taken here (``tracing.untraced_head``; the full stack
+  keeps it when the request goes on). An unsampled request is answered in the constant
+  unsampled context, a traced one (sampled root, or a ``traceparent`` to continue) gets its
+  server span, ``GET /v1/users/me``, back-dated to when this layer began (``FrontSpan``): the
+  answer needs no I/O, so the span has no children on either path;
 - everything else goes to the full stack, unchanged: a miss (which fills the cache there),
   every error (its problem+json comes from the route), DPoP (its proof is checked there on
   every request), HEAD, CORS;
@@ -64,15 +67,11 @@ class MeFastPath:
         self.security = security_headers(PATH, hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != PATH
-            or scope["method"] != "GET"
-            or not tracing.untraced_head(scope)
-        ):
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        traced_from = None if tracing.untraced_head(scope) else time.time_ns()
         authorization = incoming = forwarded = None
         for key, value in scope["headers"]:
             if key in _FALL_THROUGH:
@@ -92,6 +91,7 @@ class MeFastPath:
         if body is None:
             await self.app(scope, receive, send)
             return
+        span = None if traced_from is None else tracing.FrontSpan(scope, "GET", PATH, traced_from)
         metrics.HTTP_IN_FLIGHT.inc()
         try:
             request_id = (
@@ -105,21 +105,23 @@ class MeFastPath:
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+            client = scope.get("client")
+            peer = client[0] if client else None
+            self.recorder.record(
+                "GET",
+                PATH,
+                200,
+                time.perf_counter() - start,
+                len(body),
+                None,
+                client_ip(peer, forwarded, self.trusted) if forwarded else peer,
+                request_id,
+                PATH,
+            )
         finally:
             metrics.HTTP_IN_FLIGHT.dec()
-        client = scope.get("client")
-        peer = client[0] if client else None
-        self.recorder.record(
-            "GET",
-            PATH,
-            200,
-            time.perf_counter() - start,
-            len(body),
-            None,
-            client_ip(peer, forwarded, self.trusted) if forwarded else peer,
-            request_id,
-            PATH,
-        )
+            if span is not None:
+                span.end(200)
 
     async def _answer(self, scope: Scope, authorization: str | None) -> bytes | None:
         """The body of a 200 answer from the identity cache, or None (the full stack)."""

@@ -20,8 +20,15 @@ What it does not answer in exactly today's way goes to the full stack, body incl
 method other than POST, an ``Origin`` header (CORS decides), no or a non-numeric
 ``Content-Length``, ``Transfer-Encoding``, a body over the limit (413 decides), another media
 type (the route's message), a body with any byte outside the plain form alphabet or a pair
-without exactly one ``=`` (Starlette's parser decides), tracing on (the server span), the
-services not started. ``tests/api/oauth/test_protocol_front.py`` compares both faces.
+without exactly one ``=`` (Starlette's parser decides), the services not started.
+``tests/api/oauth/test_protocol_front.py`` compares both faces.
+
+Traced or not, as the full stack would: the head decision is taken here
+(``tracing.untraced_head``, kept in the scope for the full stack when a request goes on). An
+unsampled request runs in the constant unsampled context (its statements start no span); a
+traced one (a sampled root, or a ``traceparent`` to continue) runs under its server span,
+``POST /oauth2/token`` and so on, with the route's attributes and its statements, Redis calls
+and signing as children (``tracing.FrontSpan``).
 """
 
 from __future__ import annotations
@@ -138,7 +145,7 @@ class ProtocolFront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = HANDLERS.get(scope["path"]) if scope["type"] == "http" else None
-        if handler is None or scope["method"] != "POST" or tracing.enabled():
+        if handler is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -176,6 +183,7 @@ class ProtocolFront:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        traced_from = None if tracing.untraced_head(scope) else time.time_ns()
         body, disconnected = await _read(receive)
         pairs = None if disconnected else parse_form(body)
         if pairs is None and not disconnected:
@@ -187,6 +195,8 @@ class ProtocolFront:
             request_id=request_id, tenant=_TENANT
         )
         scope_token = current_scope.set(scope)
+        span = None if traced_from is None else tracing.FrontSpan(scope, "POST", path, traced_from)
+        unsampled = tracing.enter_unsampled() if traced_from is None else None
         in_flight = metrics.HTTP_IN_FLIGHT
         in_flight.inc()
         status = 500
@@ -236,6 +246,9 @@ class ProtocolFront:
                 request_id,
                 path,
             )
+            tracing.leave(unsampled)
+            if span is not None:
+                span.end(status)
             structlog.contextvars.reset_contextvars(**context_tokens)
             current_scope.reset(scope_token)
 

@@ -12,13 +12,16 @@ import base64
 from typing import Any
 
 import pytest
+from opentelemetry.trace import SpanKind
 from starlette.datastructures import Headers
 from starlette.formparsers import FormParser
 from starlette.types import Receive, Scope, Send
 
+from auth_service.observability import tracing
 from auth_service.web.protocol_front import ProtocolFront, parse_form
 from tests.support import oauth
 from tests.support.api import Api
+from tests.support.spans import record_spans
 
 TOKEN = "/oauth2/token"
 INTROSPECT = "/oauth2/introspect"
@@ -226,6 +229,67 @@ async def test_the_front_is_counted_logged_and_keeps_the_request_id(api: Api) ->
     assert r.headers["x-request-id"] not in ("a b", "")
     scrape = (await api.management.get("/metrics")).text
     assert (count(scrape, "2xx"), count(scrape, "4xx")) == (ok + 3, failed + 1)
+
+
+async def test_traced_or_not_the_front_answers_and_a_traced_one_has_its_server_span(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The front used to step aside for every request whenever tracing was configured.
+    stack = await _stack(api)
+    registered = await oauth.client(api, grant_types=("client_credentials",), scope="")
+    cc = b"grant_type=client_credentials"
+    recorded = record_spans(monkeypatch, 0.0)  # no root sampled
+    r = await api.client.post(TOKEN, content=cc, headers={**FORM, **registered.basic})
+    assert r.status_code == 200
+    assert stack.calls == 0
+    assert recorded.spans() == []  # not sampled: no span, the signing's neither
+
+    monkeypatch.setattr(tracing, "_root_rate", 1.0)  # every root sampled
+    r = await api.client.post(TOKEN, content=cc, headers={**FORM, **registered.basic})
+    assert r.status_code == 200
+    assert stack.calls == 0
+    [server] = recorded.named("POST /oauth2/token")
+    assert server.kind is SpanKind.SERVER
+    assert server.parent is None
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == TOKEN
+    assert server.attributes["http.response.status_code"] == 200
+    [signing] = recorded.named("token.sign")  # the work ran under the server span
+    assert server.context is not None
+    assert signing.parent is not None
+    assert signing.parent.span_id == server.context.span_id
+
+    recorded.clear()
+    trace_id, caller = "3" * 32, "4" * 16
+    parent = {"traceparent": f"00-{trace_id}-{caller}-01"}
+    wrong = {**FORM, **_basic(registered.client_id, "wrong"), **parent}
+    r = await api.client.post(TOKEN, content=cc, headers=wrong)
+    assert r.status_code == 401
+    assert stack.calls == 0
+    [failed] = recorded.named("POST /oauth2/token")
+    assert failed.context is not None
+    assert failed.parent is not None
+    assert (failed.context.trace_id, failed.parent.span_id) == (int(trace_id, 16), int(caller, 16))
+    assert failed.attributes is not None
+    assert failed.attributes["http.response.status_code"] == 401
+    assert recorded.named("token.sign") == []
+
+    # What the front hands on keeps the head decision it took (one roll per request).
+    recorded.clear()
+    monkeypatch.setattr(tracing, "_root_rate", 0.0)
+    seen: list[Any] = []
+    real = stack.app
+
+    async def noting(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope.get(tracing.HEAD_DECISION))
+        await real(scope, receive, send)
+
+    stack.app = noting
+    padded = cc + b"&pad=!"
+    r = await api.client.post(TOKEN, content=padded, headers={**FORM, **registered.basic})
+    assert r.status_code == 200
+    assert seen == [False]
+    assert recorded.spans() == []
 
 
 @pytest.mark.parametrize(

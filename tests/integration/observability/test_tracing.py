@@ -1,51 +1,73 @@
-"""Traces of a real server exported over OTLP/HTTP: one login's parent/child chain."""
+"""Traces of a real server exported over OTLP/HTTP: one login's parent/child chain, and the
+requests the layers in front of FastAPI answer (the token endpoint, ``me``)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
+import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
 
 from tests.integration.observability.otlp_receiver import OtlpReceiver
-from tests.support.server import Server, base_env, migrate
+from tests.support.server import CLI, Server, base_env, migrate
 
 PASSWORD = "Tr0ub4dor&3-horse"
 SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
+
+
+def _env(tmp_path: Path, redis_url: str, receiver: OtlpReceiver, **otel: str) -> dict[str, str]:
+    """A migrated SQLite service exporting its spans to ``receiver``."""
+    env = base_env(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}",
+        AUTH_REDIS__URL=redis_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        **otel,
+    )
+    migrate(tmp_path, env)
+    return env
+
+
+def _register(server: Server) -> str:
+    email = f"tr-{uuid.uuid4().hex[:8]}@example.com"
+    r = httpx.post(
+        f"{server.url}/v1/auth/register", json={"email": email, "password": PASSWORD}, timeout=30
+    )
+    assert r.status_code == 202
+    return email
+
+
+def _login(server: Server, email: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    r = httpx.post(
+        f"{server.url}/v1/auth/login",
+        json={"email": email, "password": PASSWORD},
+        headers=headers,
+        timeout=30,
+    )
+    assert r.status_code == 200
+    return r
 
 
 def test_login_trace_chain(tmp_path: Path, redis_url: str) -> None:
     trace_id = secrets.token_hex(16)
     caller_span = secrets.token_hex(8)
     with OtlpReceiver() as receiver:
-        env = base_env(
+        env = _env(
             tmp_path,
-            f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}",
-            AUTH_REDIS__URL=redis_url,
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            redis_url,
+            receiver,
             OTEL_SERVICE_NAME="auth-service-test",
-            OTEL_BSP_SCHEDULE_DELAY="100",
             OTEL_TRACES_SAMPLER="parentbased_always_on",
         )
-        migrate(tmp_path, env)
         with Server(tmp_path, env) as server:
-            email = f"tr-{uuid.uuid4().hex[:8]}@example.com"
-            r = httpx.post(
-                f"{server.url}/v1/auth/register",
-                json={"email": email, "password": PASSWORD},
-                timeout=30,
-            )
-            assert r.status_code == 202
+            email = _register(server)
             # W3C trace context in: the server continues our trace under our span.
-            r = httpx.post(
-                f"{server.url}/v1/auth/login",
-                json={"email": email, "password": PASSWORD},
-                headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
-                timeout=30,
-            )
-            assert r.status_code == 200
+            _login(server, email, {"traceparent": f"00-{trace_id}-{caller_span}-01"})
             spans = receiver.wait_for(trace_id, {"password.verify", "token.sign"})
             logs = server.logs()
 
@@ -94,3 +116,69 @@ def test_login_trace_chain(tmp_path: Path, redis_url: str) -> None:
         if line.get("log_type") == "audit" and line.get("trace_id") == trace_id
     ]
     assert audit, "the login audit event shares the request's trace id"
+
+
+def test_requests_answered_in_front_of_fastapi_continue_the_trace(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # The token endpoint (ADR 0760) and `me` (ADR 0432) are answered by layers in front of
+    # the FastAPI stack; traced requests keep their server span there, with the route's name.
+    trace_id = secrets.token_hex(16)
+    caller_span = secrets.token_hex(8)
+    parent = {"traceparent": f"00-{trace_id}-{caller_span}-01"}
+    with OtlpReceiver() as receiver:
+        env = _env(
+            tmp_path,
+            redis_url,
+            receiver,
+            OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+            OTEL_TRACES_SAMPLER_ARG="0",  # no root sampled: only the continued traces
+        )
+        created = subprocess.run(
+            [CLI, "clients", "create", "--name", "Reports", "--type", "confidential",
+             "--grant-type", "client_credentials", "--format", "json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        client = json.loads(created.stdout)
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
+        with Server(tmp_path, env) as server:
+            form = {
+                "Authorization": "Basic " + basic.decode(),
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            cc = "grant_type=client_credentials"
+            r = httpx.post(f"{server.url}/oauth2/token", content=cc, headers=form, timeout=30)
+            assert r.status_code == 200  # a root, not sampled
+            r = httpx.post(
+                f"{server.url}/oauth2/token", content=cc, headers={**form, **parent}, timeout=30
+            )
+            assert r.status_code == 200
+            r = _login(server, _register(server))
+            bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            for _ in range(2):  # the first fills the identity cache, the second is answered
+                me = httpx.get(f"{server.url}/v1/users/me", headers=bearer, timeout=30)
+                assert me.status_code == 200
+            me = httpx.get(f"{server.url}/v1/users/me", headers={**bearer, **parent}, timeout=30)
+            assert me.status_code == 200
+            spans = receiver.wait_for(trace_id, {"POST /oauth2/token", "GET /v1/users/me"})
+            logs = server.logs()
+
+    servers = [s for s in spans if s.kind == SERVER_KIND]
+    assert sorted(s.name for s in servers) == ["GET /v1/users/me", "POST /oauth2/token"]
+    for span in servers:
+        assert span.parent_span_id == caller_span
+        assert span.attributes["http.response.status_code"] == 200
+    [token] = [s for s in servers if s.name == "POST /oauth2/token"]
+    assert token.attributes["http.route"] == "/oauth2/token"
+    signing = [s for s in spans if s.name == "token.sign"]
+    assert [s.parent_span_id for s in signing] == [token.span_id]
+    # Only the continued traces were exported: the unsampled roots built no span.
+    assert {s.trace_id for s in receiver.spans} == {trace_id}
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    access = [
+        line
+        for line in lines
+        if line.get("log_type") == "access" and line.get("trace_id") == trace_id
+    ]
+    assert sorted(line["route"] for line in access) == ["/oauth2/token", "/v1/users/me"]

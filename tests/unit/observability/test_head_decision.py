@@ -1,15 +1,19 @@
-"""The head decision taken in front of the app (``tracing.untraced_head``): the ``me`` fast
-path serves the requests head sampling does not sample even while tracing is on, and the
-full stack keeps the decision of a request handed on (one roll per request)."""
+"""The head decision taken in front of the app (``tracing.untraced_head``): the layers in
+front (``me``, the token endpoints) serve the requests head sampling does not sample in the
+unsampled context and the traced ones under a ``FrontSpan``, and the full stack keeps the
+decision of a request handed on (one roll per request)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 
 from auth_service.observability import tracing
+from tests.support.spans import record_spans
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def test_a_sampled_root_goes_on_with_its_decision(tracing_on: Any) -> None:
     assert tracing.untraced_head(scope) is False
 
 
-def test_trace_headers_and_unknown_samplers_are_the_full_stacks(tracing_on: Any) -> None:
+def test_trace_headers_and_unknown_samplers_are_traced(tracing_on: Any) -> None:
     tracing_on(0.0)
     with_parent: dict[str, Any] = {"headers": [(b"traceparent", b"00-x-y-01")]}
     assert tracing.untraced_head(with_parent) is False
@@ -84,3 +88,29 @@ async def test_the_fast_path_serves_in_the_unsampled_context(tracing_on: Any) ->
     finally:
         tracing.leave(token)
     assert trace.get_current_span().get_span_context().trace_id != tracing._UNSAMPLED_TRACE_ID
+
+
+def test_a_front_span_is_current_until_it_ends_and_reports_the_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = record_spans(monkeypatch, 1.0)
+    scope: dict[str, Any] = {"type": "http", "path": "/oauth2/token", "headers": []}
+    assert tracing.untraced_head(scope) is False
+    began = time.time_ns() - 5_000_000  # work done before the layer knew it answers
+    front = tracing.FrontSpan(scope, "POST", "/oauth2/token", began)
+    inside = trace.get_current_span()
+    assert inside.is_recording()
+    with tracing.span("child"):
+        pass
+    front.end(503)
+    assert not trace.get_current_span().is_recording()  # detached
+    [child] = recorded.named("child")
+    [server] = recorded.named("POST /oauth2/token")
+    assert server.start_time == began
+    assert server.context is not None
+    assert child.parent is not None
+    assert child.parent.span_id == server.context.span_id
+    assert server.status.status_code is StatusCode.ERROR
+    assert server.attributes is not None
+    assert server.attributes["http.response.status_code"] == 503
+    assert server.attributes["url.path"] == "/oauth2/token"

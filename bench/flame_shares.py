@@ -22,6 +22,14 @@ CATEGORIES = [
         "hash hand-off (executor, futures, pipes)",
         r"concurrent/futures|multiprocessing/|_run_in_process",
     ),
+    (
+        "tracing (OpenTelemetry spans, OTLP encoding and export)",
+        # py-spy names OpenTelemetry's files without the namespace package (trace/__init__.py)
+        r"opentelemetry/|_shared_internal/|trace_encoder/|trace_exporter/|common/http\.py|"
+        r"context/__init__\.py|contextvars_context\.py|trace/(__init__|span|sampling|id_generator)"
+        r"\.py|resources/__init__\.py|google/protobuf|urllib3/|requests/|transport/_requests|"
+        r"^_traced_|tracing\.py",
+    ),
     ("SQLAlchemy", r"sqlalchemy/"),
     ("asyncpg", r"asyncpg/"),
     ("Redis + limits", r"redis/|limits/"),

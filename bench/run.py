@@ -12,6 +12,7 @@ BENCH_SOAK (s of mixed load with RSS samples, 0), BENCH_PG
 (postgresql://postgres@127.0.0.1:5432), BENCH_DB (auth_bench),
 BENCH_REDIS (redis://127.0.0.1:6379), BENCH_REDIS_DB (13), BENCH_OUT (results directory),
 BENCH_SERVICE_ENV (extra service settings for experiments, "KEY=VALUE,KEY=VALUE"),
+BENCH_REFRESH_STEPS=0 (refresh at saturation only, without the paced steps after it),
 BENCH_TRIM_PROBE=1 (after the last scenario: glibc ``malloc_stats`` and ``malloc_trim(0)`` in
 each worker through gdb, RSS before and after: what holds the high-water mark).
 The forgot scenario (``forgot_timing``) runs after the wrk scenarios when selected.
@@ -880,7 +881,10 @@ def run() -> dict[str, Any]:
             )
             top = scenarios["refresh"]["loads"][0]["ok_per_s"]
             steps = []
-            for fraction in (0.25, 0.5, 0.75, 1.0, 1.25):
+            fractions = (0.25, 0.5, 0.75, 1.0, 1.25)
+            if os.environ.get("BENCH_REFRESH_STEPS", "1") in ("", "0"):
+                fractions = ()
+            for fraction in fractions:
                 rate = max(10.0, top * fraction)
                 files = token_files(work, f"refresh{fraction}", login_many(base, 16, 2000))
                 step = measure(

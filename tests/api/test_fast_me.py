@@ -5,6 +5,7 @@ counted and logged the same, and only when the cache holds the answer. Redis is 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from opentelemetry.trace import SpanKind
 from auth_service.observability import tracing
 from auth_service.web import fast_me
 from tests.support.api import Api
+from tests.support.dpop import Holder
+from tests.support.settings import PASSWORD
 from tests.support.spans import record_spans
 
 pytestmark = [pytest.mark.redis]
@@ -100,6 +103,32 @@ async def test_everything_else_takes_the_full_stack(
     gone = await api.client.get(ME, headers=bearer)
     assert gone.status_code == 401
     assert gone.json()["detail"] == "the session of this token has ended"
+    assert spy.answered == 0
+
+
+async def test_a_dpop_bound_token_has_its_proof_checked_on_every_request(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue #19: the identity cache must not let a DPoP-bound token skip its proof. With the
+    # cache on (Redis) and the session in it, every request still takes the full stack.
+    spy = Spy(monkeypatch)
+    holder = Holder(api)
+    email = f"dpop-{uuid.uuid4().hex[:10]}@example.com"
+    assert (await api.register(email, PASSWORD)).status_code == 202
+    signed_in = await api.login(email, PASSWORD, headers={"DPoP": holder.proof("/v1/auth/login")})
+    assert signed_in.status_code == 200, signed_in.text
+    token = signed_in.json()["access_token"]
+    for _ in range(2):  # the first fills the cache, the second would be answered from it
+        me = await api.client.get(ME, headers=holder.headers(ME, token))
+        assert me.status_code == 200, me.text
+    replayed = holder.headers(ME, token)
+    assert (await api.client.get(ME, headers=replayed)).status_code == 200
+    again = await api.client.get(ME, headers=replayed)
+    assert again.status_code == 401
+    assert "already used" in again.json()["detail"]
+    as_bearer = await api.client.get(ME, headers=api.bearer(token))  # no proof at all
+    assert as_bearer.status_code == 401
+    assert "DPoP-bound" in as_bearer.json()["detail"]
     assert spy.answered == 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import StatusCode
 
 from auth_service.observability import tracing
@@ -114,3 +115,31 @@ def test_a_front_span_is_current_until_it_ends_and_reports_the_status(
     assert server.attributes is not None
     assert server.attributes["http.response.status_code"] == 503
     assert server.attributes["url.path"] == "/oauth2/token"
+
+
+async def test_unsampled_requests_switch_the_library_instrumentations_off(
+    tracing_on: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # configure_tracing installs this context: under it an instrumented Redis command or httpx
+    # request builds no span and injects no traceparent naming the constant unsampled trace.
+    monkeypatch.setattr(tracing, "_UNSAMPLED_CONTEXT", tracing._suppressing())
+    tracing_on(0.0)
+    assert is_instrumentation_enabled()
+    token = tracing.enter_unsampled()
+    try:
+        assert not is_instrumentation_enabled()
+        assert trace.get_current_span().get_span_context().trace_id == tracing._UNSAMPLED_TRACE_ID
+    finally:
+        tracing.leave(token)
+    assert is_instrumentation_enabled()
+
+    seen: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(is_instrumentation_enabled())
+
+    middleware = tracing.ServerSpanMiddleware(app)
+    scope = {"type": "http", "path": "/v1/auth/refresh", "method": "POST", "headers": []}
+    await middleware(scope, None, None)
+    assert seen == [False]
+    assert is_instrumentation_enabled()

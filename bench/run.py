@@ -521,34 +521,40 @@ def measure(
     return out
 
 
+def py_spy(pid: int, seconds: float, rate: int, fmt: str, output: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record`` on one process for ``seconds``, without pausing it (``--nonblocking``),
+    with the options of BENCH_PROFILE_ARGS (e.g. ``--gil``, ``--idle``)."""
+    spy = shutil.which("py-spy") or str(BIN / "py-spy")
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            str(rate),
+            "--format",
+            fmt,
+            "--nonblocking",
+            *os.environ.get("BENCH_PROFILE_ARGS", "").split(),
+            "--output",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def start_profile(name: str, server: Server, duration: float) -> list[subprocess.Popen[bytes]]:
     """py-spy on one worker: raw stacks (``BENCH_PROFILE=1``) or a flame graph SVG
     (``BENCH_PROFILE=svg``)."""
-    spy = shutil.which("py-spy") or str(BIN / "py-spy")
-    workers = server.workers()[:1]
     svg = os.environ.get("BENCH_PROFILE") == "svg"
+    output = CONFIG.out / f"profile-{name}.{'svg' if svg else 'txt'}"
     return [
-        subprocess.Popen(
-            [
-                spy,
-                "record",
-                "--pid",
-                str(pid),
-                "--duration",
-                str(int(duration)),
-                "--rate",
-                "100",
-                "--format",
-                "flamegraph" if svg else "raw",
-                "--nonblocking",
-                *os.environ.get("BENCH_PROFILE_ARGS", "").split(),
-                "--output",
-                str(CONFIG.out / f"profile-{name}.{'svg' if svg else 'txt'}"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for pid in workers
+        py_spy(pid, duration, 100, "flamegraph" if svg else "raw", output)
+        for pid in server.workers()[:1]
     ]
 
 

@@ -140,7 +140,9 @@ def configure_tracing() -> bool:
 
     # The sampler of OTEL_TRACES_SAMPLER(_ARG), behind one that honours the middleware's head
     # decision (HeadDecided); the middleware decides roots itself when the rate is known.
-    provider = TracerProvider(resource=resource, sampler=_head_decided(_get_from_env_or_default()))
+    provider = TracerProvider(
+        resource=_hashed_once(resource), sampler=_head_decided(_get_from_env_or_default())
+    )
     _root_rate = root_sampling_rate(os.environ)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
@@ -153,6 +155,25 @@ def configure_tracing() -> bool:
         _instrumented_globally = True
     log.info("tracing_enabled", service=resource.attributes.get("service.name"))
     return True
+
+
+def _hashed_once(resource: Any) -> Any:
+    """``resource`` with its hash computed once. The OTLP encoder groups every exported span
+    by its resource (a dict keyed by it), and the SDK's ``Resource`` hashes by serialising
+    its attributes to sorted JSON each time: ~15 µs of the export thread's CPU per span, a
+    tenth of a sampled ``me`` request's tracing cost (bench/README.md, "Tracing interleaved").
+    A resource never changes after the provider is built."""
+    from opentelemetry.sdk.resources import Resource
+
+    class HashedOnce(Resource):
+        def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+            super().__init__(attributes, schema_url)
+            self._hash = Resource.__hash__(self)
+
+        def __hash__(self) -> int:
+            return self._hash
+
+    return HashedOnce(resource.attributes, resource.schema_url)
 
 
 def root_sampling_rate(env: MutableMapping[str, str]) -> float | None:
@@ -225,6 +246,13 @@ _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 HEAD_DECISION = "auth_service.trace_head"
 
 
+def _has_trace_headers(scope: MutableMapping[str, Any]) -> bool:
+    for key, _ in scope.get("headers", ()):  # noqa: SIM110 - any() over a generator: 2.4x
+        if key in _TRACE_HEADERS:
+            return True
+    return False
+
+
 def _roll(rate: float) -> bool:
     """Whether a root is sampled at ``rate``."""
     return not (rate <= 0.0 or (rate < 1.0 and random.random() >= rate))  # noqa: S311 - sampling
@@ -242,11 +270,8 @@ def untraced_head(scope: MutableMapping[str, Any]) -> bool:
         return True
     decided = scope.get(HEAD_DECISION)
     if decided is None:
-        if _root_rate is None:
+        if _root_rate is None or _has_trace_headers(scope):
             return False
-        for key, _ in scope.get("headers", ()):  # a loop: any() over a generator costs 2.4x
-            if key in _TRACE_HEADERS:
-                return False
         decided = scope[HEAD_DECISION] = _roll(_root_rate)
     return not decided
 
@@ -274,7 +299,7 @@ class FrontSpan:
     def __init__(self, scope: Scope, method: str, route: str, start_ns: int | None = None) -> None:
         name = f"{method} {route}"
         parent = None
-        if any(key in _TRACE_HEADERS for key, _ in scope.get("headers", ())):
+        if _has_trace_headers(scope):
             parent = propagate.extract(scope, getter=_GETTER)
             span = _server_tracer.start_span(
                 name, context=parent, kind=SpanKind.SERVER, start_time=start_ns
@@ -336,10 +361,9 @@ class ServerSpanMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(_PROBES):
             await self.app(scope, receive, send)
             return
-        headers = scope.get("headers", ())
         parent = None
         method = scope["method"]
-        if any(key in _TRACE_HEADERS for key, _ in headers):
+        if _has_trace_headers(scope):
             parent = propagate.extract(scope, getter=_GETTER)
             current = _server_tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         else:
@@ -428,7 +452,7 @@ class StatementSpans:
             self.attributes["server.port"] = int(url.port)
 
     def start(self, statement: str) -> Span | None:
-        if not trace.get_current_span().is_recording():
+        if _unsampled_now() or not trace.get_current_span().is_recording():
             return None
         operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
         name = f"{operation} {self.database}".strip() or self.system
@@ -457,13 +481,45 @@ def shutdown_tracing() -> None:
         _provider.force_flush(timeout_millis=5000)
 
 
-@contextlib.contextmanager
-def span(
-    name: str, attributes: dict[str, str] | None = None, kind: SpanKind = SpanKind.INTERNAL
-) -> Iterator[Span]:
-    """A child span of the current one; a no-op costing microseconds when tracing is off."""
-    with _tracer.start_as_current_span(name, kind=kind, attributes=attributes) as current:
-        yield current
+def _unsampled_now() -> bool:
+    """Whether the current context is the one unsampled context (ADR 0420), in which nothing
+    started can be recorded: one identity check, where asking the SDK means its sampler, a
+    span id and a context attach for a span it then drops. Under anything else (a recording
+    span, a ``traceparent`` continued, no context at all: a root) the SDK decides as before."""
+    return otel_context.get_current() is _UNSAMPLED_CONTEXT
+
+
+class span:  # used as a function: ``with tracing.span("token.sign"):``
+    """A child span of the current one, made current for the block. Nothing is built (no SDK
+    call, no context change) in a request that is not sampled (``_unsampled_now``): the block
+    gets the unsampled request's non-recording span. A no-op costing microseconds when
+    tracing is off (the API's no-op tracer)."""
+
+    __slots__ = ("_attributes", "_kind", "_name", "_started")
+
+    def __init__(
+        self,
+        name: str,
+        attributes: dict[str, str] | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+    ) -> None:
+        self._name = name
+        self._attributes = attributes
+        self._kind = kind
+        self._started: Any = None
+
+    def __enter__(self) -> Span:
+        if _unsampled_now():
+            return _UNSAMPLED_SPAN
+        self._started = _tracer.start_as_current_span(
+            self._name, kind=self._kind, attributes=self._attributes
+        )
+        return self._started.__enter__()  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: Any) -> None:
+        started, self._started = self._started, None
+        if started is not None:
+            started.__exit__(*exc)
 
 
 def in_context(fn: Callable[[], T]) -> Callable[[], T]:
@@ -487,6 +543,8 @@ def current_context() -> TraceContext:
 def current_traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span, to continue the trace in another process
     (a durable job); None when nothing is traced."""
+    if _unsampled_now():
+        return None
     if trace.get_current_span().get_span_context().trace_id == _UNSAMPLED_TRACE_ID:
         return None
     carrier: dict[str, str] = {}
@@ -517,6 +575,8 @@ def attached(ctx: otel_context.Context | None) -> Iterator[None]:
 
 def current_trace_ids() -> tuple[str, str] | None:
     """Hex trace and span id of the current span, when there is one."""
+    if _unsampled_now():
+        return None
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid and ctx.trace_id != _UNSAMPLED_TRACE_ID:
         return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
@@ -527,6 +587,8 @@ def log_correlation(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: ``trace_id``/``span_id`` of the current span, when there is one."""
+    if _unsampled_now():
+        return event_dict
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid and ctx.trace_id != _UNSAMPLED_TRACE_ID:
         event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))

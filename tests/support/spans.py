@@ -2,9 +2,9 @@
 
 ``trace.set_tracer_provider`` works once per process, so the provider is not installed
 globally: the tracers of ``observability.tracing`` (server spans and manual spans) and the
-switches it reads (``_provider``, ``_root_rate``) are swapped for the test, with the sampler
-the service builds (its configured sampler behind ``HeadDecided``). Library instrumentations
-(SQLAlchemy, Redis) keep the process's tracer and are not recorded here.
+switches it reads (``_provider``, ``_processor``, ``_root_rate``) are swapped for the test,
+with the sampler the service builds (its configured sampler behind ``HeadDecided``). Library
+instrumentations (SQLAlchemy, Redis) keep the process's tracer and are not recorded here.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from auth_service import __version__
 from auth_service.observability import tracing
 
 
@@ -37,9 +38,14 @@ def record_spans(monkeypatch: pytest.MonkeyPatch, root_rate: float) -> Recorded:
     exporter = InMemorySpanExporter()
     sampler = ParentBased(root=TraceIdRatioBased(root_rate))
     provider = TracerProvider(sampler=tracing._head_decided(sampler))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
     monkeypatch.setattr(tracing, "_provider", provider)
+    monkeypatch.setattr(tracing, "_processor", processor)
     monkeypatch.setattr(tracing, "_root_rate", root_rate)
-    monkeypatch.setattr(tracing, "_server_tracer", provider.get_tracer("auth_service.http"))
-    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("auth_service"))
+    # The service's tracers' names and version (the scope of what they export).
+    monkeypatch.setattr(
+        tracing, "_server_tracer", provider.get_tracer("auth_service.http", __version__)
+    )
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("auth_service", __version__))
     return Recorded(exporter)

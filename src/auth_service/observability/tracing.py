@@ -19,6 +19,7 @@ import os
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from opentelemetry.trace import (
     Span,
     SpanContext,
     SpanKind,
+    Status,
     StatusCode,
     TraceFlags,
 )
@@ -59,6 +61,9 @@ FASTAPI_TELEMETRY: Any = {
 _tracer = trace.get_tracer("auth_service", __version__)
 _server_tracer = trace.get_tracer("auth_service.http", __version__)
 _provider: Any = None
+# The provider's one span processor (the batch processor and its OTLP exporter), to which a
+# ``LeafServerSpan`` hands its finished span.
+_processor: Any = None
 _instrumented_globally = False
 # The share of root requests (no incoming trace headers) that get a server span, decided by
 # ServerSpanMiddleware before any span exists; None: the sampler decides as usual.
@@ -144,9 +149,12 @@ def configure_tracing() -> bool:
         resource=_hashed_once(resource), sampler=_head_decided(_get_from_env_or_default())
     )
     _root_rate = root_sampling_rate(os.environ)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    processor = BatchSpanProcessor(OTLPSpanExporter())
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _provider = provider
+    global _processor
+    _processor = processor
     global _UNSAMPLED_CONTEXT
     _UNSAMPLED_CONTEXT = _suppressing()
     if not _instrumented_globally:
@@ -239,6 +247,7 @@ _PROBES = tuple(EXCLUDED_URLS.split(","))
 
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+TRACE_HEADERS = _TRACE_HEADERS  # the headers that make a request continue a trace
 
 
 # The scope key of a head decision taken by a layer in front of the app (``untraced_head``),
@@ -258,19 +267,23 @@ def _roll(rate: float) -> bool:
     return not (rate <= 0.0 or (rate < 1.0 and random.random() >= rate))  # noqa: S311 - sampling
 
 
-def untraced_head(scope: MutableMapping[str, Any]) -> bool:
+def untraced_head(scope: MutableMapping[str, Any], carried: bool | None = None) -> bool:
     """For a layer that answers in front of the app (the ``me`` fast path): whether this
     request may be answered without a server span — tracing is off, or the request is a root
     (no trace headers) that head sampling does not sample. The decision is kept in the scope,
     so when the layer hands the request on, ServerSpanMiddleware takes it instead of rolling
     again. False for a sampled root, a request with trace headers, or any root under a
     sampler without a plain root rate: the layer answers it under a ``FrontSpan``, or hands
-    it on to the full stack's span."""
+    it on to the full stack's span. ``carried``: whether the request has trace headers
+    (``TRACE_HEADERS``), for a layer that has looked at its headers already; None: looked
+    up here."""
     if _provider is None:
         return True
     decided = scope.get(HEAD_DECISION)
     if decided is None:
-        if _root_rate is None or _has_trace_headers(scope):
+        if carried is None:
+            carried = _has_trace_headers(scope)
+        if _root_rate is None or carried:
             return False
         decided = scope[HEAD_DECISION] = _roll(_root_rate)
     return not decided
@@ -328,6 +341,87 @@ class FrontSpan:
         finally:
             span.end()
             otel_context.detach(self._token)
+
+
+class LeafServerSpan:
+    """The SERVER span of a sampled root request that a layer answers in front of the app
+    without any child span (the ``me`` fast path's answer from the identity cache): its ids,
+    times and attributes kept as plain values and handed to the span processor as one
+    finished ``ReadableSpan`` at ``end``, instead of a live SDK span. A live span costs the
+    event loop ~130 µs in a serving worker (the sampler, the ``Span`` with its locks and
+    bounded collections, the attribute checks, the copy at ``end``), this ~10 (ADR 0432
+    amendment, bench/README.md "Tracing interleaved"); what is exported is the same span:
+    the provider's resource and id generator, this module's instrumentation scope, the
+    attributes ``FrontSpan`` gives. While it is open a non-recording span with its ids is
+    current, so the access line and log lines carry them. Only where ``leaf_applies``: our
+    own head decision sampled the root (no trace headers, so no parent to continue), and
+    the service's processor exists; anything else takes ``FrontSpan``."""
+
+    __slots__ = ("_attributes", "_context", "_name", "_start", "_token")
+
+    def __init__(self, scope: Scope, method: str, route: str, start_ns: int) -> None:
+        ids = _provider.id_generator
+        self._context = SpanContext(
+            trace_id=ids.generate_trace_id(),
+            span_id=ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=_SAMPLED,
+        )
+        self._name = f"{method} {route}"
+        self._start = start_ns
+        attributes = _server_attributes(scope, method)
+        attributes["http.route"] = route
+        self._attributes = attributes
+        self._token = otel_context.attach(
+            trace.set_span_in_context(NonRecordingSpan(self._context))
+        )
+
+    def end(self, status: int) -> None:
+        """The finished span, with the response's status, to the processor; no longer
+        current."""
+        try:
+            readable, scope = _leaf_parts()
+            self._attributes["http.response.status_code"] = status
+            _processor.on_end(
+                readable(
+                    name=self._name,
+                    context=self._context,
+                    parent=None,
+                    resource=_provider.resource,
+                    attributes=self._attributes,
+                    kind=SpanKind.SERVER,
+                    status=_ERROR if status >= 500 else _UNSET,
+                    instrumentation_scope=scope,
+                    start_time=self._start,
+                    end_time=time.time_ns(),
+                )
+            )
+        finally:
+            otel_context.detach(self._token)
+
+
+def leaf_applies(scope: MutableMapping[str, Any]) -> bool:
+    """Whether a traced request (``untraced_head`` said False) may take ``LeafServerSpan``:
+    a root our head decision sampled, with the service's processor configured."""
+    return scope.get(HEAD_DECISION) is True and _processor is not None
+
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSET = Status(StatusCode.UNSET)
+_ERROR = Status(StatusCode.ERROR)
+_leaf_cache: list[tuple[Any, Any]] = []
+
+
+def _leaf_parts() -> tuple[Any, Any]:
+    """The SDK's ``ReadableSpan`` and the instrumentation scope of ``_server_tracer``'s spans
+    (``auth_service.http``), imported once the first leaf span ends (the SDK is not imported
+    while tracing is off)."""
+    if not _leaf_cache:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        _leaf_cache.append((ReadableSpan, InstrumentationScope("auth_service.http", __version__)))
+    return _leaf_cache[0]
 
 
 def enter_unsampled() -> object | None:

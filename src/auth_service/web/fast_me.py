@@ -11,8 +11,10 @@ layer answers the one common case itself and hands everything else to the full s
 - traced or not: the head decision is taken here (``tracing.untraced_head``; the full stack
   keeps it when the request goes on). An unsampled request is answered in the constant
   unsampled context, a traced one (sampled root, or a ``traceparent`` to continue) gets its
-  server span, ``GET /v1/users/me``, back-dated to when this layer began (``FrontSpan``): the
-  answer needs no I/O, so the span has no children on either path;
+  server span, ``GET /v1/users/me``, back-dated to when this layer began: the answer needs
+  no I/O, so the span has no children on either path, and a root our head decision sampled
+  gets it as a leaf handed to the span processor when it ends (``LeafServerSpan``), a
+  continued ``traceparent`` as a live SDK span (``FrontSpan``, the sampler decides);
 - everything else goes to the full stack, unchanged: a miss (which fills the cache there),
   every error (its problem+json comes from the route), DPoP (its proof is checked there on
   every request), HEAD, CORS;
@@ -71,8 +73,8 @@ class MeFastPath:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        traced_from = None if tracing.untraced_head(scope) else time.time_ns()
         authorization = incoming = forwarded = None
+        carried = False  # trace headers, found in the same pass (untraced_head's scan)
         for key, value in scope["headers"]:
             if key in _FALL_THROUGH:
                 await self.app(scope, receive, send)
@@ -83,15 +85,42 @@ class MeFastPath:
                 incoming = value.decode("latin-1")
             elif key == b"x-forwarded-for":
                 forwarded = value.decode("latin-1")
+            elif key in tracing.TRACE_HEADERS:
+                carried = True
+        traced = not tracing.untraced_head(scope, carried)
         untraced = tracing.enter_unsampled()
         try:
             body = await self._answer(scope, authorization)
+            if body is not None and not traced:
+                # Answered in the unsampled context, its access line included (no ids there,
+                # known by one identity check).
+                await self._respond(send, scope, body, start, incoming, forwarded)
+                return
         finally:
             tracing.leave(untraced)
         if body is None:
             await self.app(scope, receive, send)
             return
-        span = None if traced_from is None else tracing.FrontSpan(scope, "GET", PATH, traced_from)
+        # Traced: under its server span, back-dated to when this layer began. Nothing below
+        # starts a span, so a root our head decision sampled has a leaf span (ADR 0432).
+        began = time.time_ns() - int((time.perf_counter() - start) * 1e9)
+        leaf = tracing.leaf_applies(scope)
+        span = (tracing.LeafServerSpan if leaf else tracing.FrontSpan)(scope, "GET", PATH, began)
+        try:
+            await self._respond(send, scope, body, start, incoming, forwarded)
+        finally:
+            span.end(200)
+
+    async def _respond(
+        self,
+        send: Send,
+        scope: Scope,
+        body: bytes,
+        start: float,
+        incoming: str | None,
+        forwarded: str | None,
+    ) -> None:
+        """The 200 answer, counted and logged as the route's."""
         metrics.HTTP_IN_FLIGHT.inc()
         try:
             request_id = (
@@ -120,8 +149,6 @@ class MeFastPath:
             )
         finally:
             metrics.HTTP_IN_FLIGHT.dec()
-            if span is not None:
-                span.end(200)
 
     async def _answer(self, scope: Scope, authorization: str | None) -> bytes | None:
         """The body of a 200 answer from the identity cache, or None (the full stack)."""

@@ -9,11 +9,13 @@ import secrets
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tests.integration.observability.otlp_receiver import OtlpReceiver
 from tests.support.server import CLI, Server, base_env, migrate
+from tests.support.wait import wait_for
 
 PASSWORD = "Tr0ub4dor&3-horse"
 SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
@@ -51,6 +53,15 @@ def _login(server: Server, email: str, headers: dict[str, str] | None = None) ->
     )
     assert r.status_code == 200
     return r
+
+
+def _me_from_the_cache(server: Server, bearer: dict[str, str]) -> httpx.Response:
+    """``me`` twice: the first fills the identity cache, the second (returned) is answered
+    in front of FastAPI."""
+    for _ in range(2):
+        me = httpx.get(f"{server.url}/v1/users/me", headers=bearer, timeout=30)
+        assert me.status_code == 200
+    return me
 
 
 def test_login_trace_chain(tmp_path: Path, redis_url: str) -> None:
@@ -156,9 +167,7 @@ def test_requests_answered_in_front_of_fastapi_continue_the_trace(
             assert r.status_code == 200
             r = _login(server, _register(server))
             bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
-            for _ in range(2):  # the first fills the identity cache, the second is answered
-                me = httpx.get(f"{server.url}/v1/users/me", headers=bearer, timeout=30)
-                assert me.status_code == 200
+            me = _me_from_the_cache(server, bearer)
             me = httpx.get(f"{server.url}/v1/users/me", headers={**bearer, **parent}, timeout=30)
             assert me.status_code == 200
             spans = receiver.wait_for(trace_id, {"POST /oauth2/token", "GET /v1/users/me"})
@@ -182,3 +191,37 @@ def test_requests_answered_in_front_of_fastapi_continue_the_trace(
         if line.get("log_type") == "access" and line.get("trace_id") == trace_id
     ]
     assert sorted(line["route"] for line in access) == ["/oauth2/token", "/v1/users/me"]
+
+
+def test_a_sampled_me_answered_in_front_is_exported_with_its_ids_in_the_access_line(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # A root our head decision samples, answered by the `me` fast path from the identity
+    # cache: its server span is a leaf handed to the batch processor when it ends
+    # (tracing.LeafServerSpan), and must reach the collector like any other span, with the
+    # service's resource, and with the ids its access line gave.
+    with OtlpReceiver() as receiver:
+        env = _env(tmp_path, redis_url, receiver)  # the default sampler: every root sampled
+        with Server(tmp_path, env) as server:
+            r = _login(server, _register(server))
+            bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            me = _me_from_the_cache(server, bearer)
+            request_id = me.headers["x-request-id"]
+
+            def access_line() -> list[dict[str, Any]]:  # access lines are written in batches
+                lines = [json.loads(x) for x in server.logs().splitlines() if x.startswith("{")]
+                return [x for x in lines if x.get("request_id") == request_id]
+
+            [line] = wait_for(access_line, what="the access line of the answered me")
+            spans = receiver.wait_for(line["trace_id"], {"GET /v1/users/me"})
+
+    [span] = [s for s in spans if s.name == "GET /v1/users/me"]
+    assert span.span_id == line["span_id"]
+    assert span.parent_span_id == ""  # a root
+    assert span.kind == SERVER_KIND
+    assert span.service == "auth-service"
+    assert span.attributes["http.route"] == "/v1/users/me"
+    assert span.attributes["http.request.method"] == "GET"
+    assert span.attributes["http.response.status_code"] == 200
+    # Nothing else in its trace: the answer came from the cache, no statement, no Redis.
+    assert [s.name for s in spans] == ["GET /v1/users/me"]

@@ -168,8 +168,8 @@ def configure_tracing() -> bool:
 def _hashed_once(resource: Any) -> Any:
     """``resource`` with its hash computed once. The OTLP encoder groups every exported span
     by its resource (a dict keyed by it), and the SDK's ``Resource`` hashes by serialising
-    its attributes to sorted JSON each time: ~15 µs of the export thread's CPU per span, a
-    tenth of a sampled ``me`` request's tracing cost (bench/README.md, "Tracing interleaved").
+    its attributes to sorted JSON each time: ~10 µs of the export thread's CPU per span
+    (bench/README.md, "Tracing interleaved").
     A resource never changes after the provider is built."""
     from opentelemetry.sdk.resources import Resource
 
@@ -349,8 +349,9 @@ class LeafServerSpan:
     times and attributes kept as plain values and handed to the span processor as one
     finished ``ReadableSpan`` at ``end``, instead of a live SDK span. A live span costs the
     event loop ~130 µs in a serving worker (the sampler, the ``Span`` with its locks and
-    bounded collections, the attribute checks, the copy at ``end``), this ~10 (ADR 0432
-    amendment, bench/README.md "Tracing interleaved"); what is exported is the same span:
+    bounded collections, the attribute checks, the copy at ``end``), a sampled request with
+    this ~50 (8 µs against 56 in a loop; ADR 0432 amendment, bench/README.md "Tracing
+    interleaved"); what is exported is the same span:
     the provider's resource and id generator, this module's instrumentation scope, the
     attributes ``FrontSpan`` gives. While it is open a non-recording span with its ids is
     current, so the access line and log lines carry them. Only where ``leaf_applies``: our
